@@ -1,0 +1,51 @@
+# The two commands of the README: `make up` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PLAN   ?= examples/watchkeeper.yaml
+
+.PHONY: up install dev assets test lint typecheck pytest docs clean
+
+up: install
+	exec $(BIN)/watchkeeper up --plan $(PLAN)
+
+install: $(VENV)/.installed assets
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+dev: $(VENV)/.dev-installed assets
+
+$(VENV)/.dev-installed: $(VENV)/.installed pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+assets: node_modules/.package-lock.json src/watchkeeper/web/static/vendor/htmx.min.js
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+src/watchkeeper/web/static/vendor/htmx.min.js: node_modules/.package-lock.json
+	node scripts/vendor-assets.mjs
+
+lint: dev
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
+
+typecheck: dev
+	$(BIN)/mypy
+
+pytest: dev
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+docs: dev
+	$(BIN)/python scripts/gen_plan_docs.py > docs/plan.md
+
+clean:
+	rm -rf $(VENV) node_modules src/watchkeeper/web/static/vendor

@@ -1,0 +1,1 @@
+"""FastAPI routers: thin layers that validate, call the domain and serialise."""

@@ -1,0 +1,38 @@
+"""Users (admin) and the signed-in user."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated
+
+from fastapi import APIRouter
+
+from watchkeeper.api.deps import Db, require
+from watchkeeper.api.schemas import UserIn, UserOut
+from watchkeeper.auth import users
+from watchkeeper.auth.sessions import SessionInfo
+from watchkeeper.errors import NotFoundError
+from watchkeeper.store.tables import User
+
+router = APIRouter(prefix="/api/v1", tags=["users"])
+
+
+@router.get("/me", response_model=UserOut, summary="The signed-in user")
+def me(db: Db, info: Annotated[SessionInfo, require("viewer")]) -> UserOut:
+    user = db.get(User, info.user_id)
+    if user is None:
+        raise NotFoundError("user not found")
+    return UserOut(**asdict(users.UserView.of(user)))
+
+
+@router.get("/users", response_model=list[UserOut], summary="List users")
+def list_users(db: Db, _: Annotated[SessionInfo, require("admin")]) -> list[UserOut]:
+    return [UserOut(**asdict(u)) for u in users.list_users(db)]
+
+
+@router.post("/users", response_model=UserOut, status_code=201, summary="Create a user")
+def create_user(body: UserIn, db: Db, _: Annotated[SessionInfo, require("admin")]) -> UserOut:
+    view = users.create_user(db, body.username, body.password, body.role, body.display_name,
+                             body.email)
+    db.commit()
+    return UserOut(**asdict(view))

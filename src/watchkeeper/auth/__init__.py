@@ -1,0 +1,1 @@
+"""Users, passwords, sessions, roles and the first-admin setup flow."""

@@ -1,0 +1,40 @@
+"""The check plugin interface and the fields every check shares."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import ClassVar, Protocol
+
+from pydantic import Field
+
+from watchkeeper.plan.base import PlanObject
+from watchkeeper.plan.types import Duration
+from watchkeeper.plugins import Registry
+
+
+class CheckConfig(PlanObject):
+    """Fields common to every check type."""
+
+    type: str = Field(description="Check type (see the list of check types).")
+    interval: Duration = Field(timedelta(seconds=60), description="Time between two runs (down to 1s).")
+    timeout: Duration = Field(timedelta(seconds=10), description="Give up on one run after this long.")
+    retries: int = Field(
+        0, ge=0, le=100, description="Failed runs tolerated before the check is declared down."
+    )
+    recover_after: int = Field(
+        1, ge=1, le=100, description="Successful runs needed before a down check is up again."
+    )
+    tags: list[str] = Field(default_factory=list, description="Free-form tags for filtering.")
+    team: str | None = Field(None, description="Team that owns the checked service.")
+    runbook: str | None = Field(None, description="Link to the runbook for this check.")
+
+
+class CheckType(Protocol):
+    """A check plugin: describes itself and its configuration model."""
+
+    name: str
+    description: str
+    config_model: ClassVar[type[CheckConfig]]
+
+
+registry: Registry[CheckType] = Registry("watchkeeper.checks")  # type: ignore[type-var]

@@ -1,0 +1,113 @@
+"""Structured logging with secret redaction.
+
+Every handler Watchkeeper installs runs records through :class:`RedactingFilter`, which masks
+values registered with :func:`register_secret` and ``password=…``/``token=…``-style pairs, so a
+secret that slips into a message or an exception never reaches a log sink.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+MASK = "********"
+_SECRET_PAIR = re.compile(
+    r"(?i)\b(password|passwd|secret|token|api[_-]?key|authorization)(\s*[=:]\s*)"
+    r"(\"[^\"]*\"|'[^']*'|\S+)"
+)
+_URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]+):([^/\s@]+)@")
+_known: set[str] = set()
+_lock = threading.Lock()
+_STANDARD_ATTRS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
+
+
+def register_secret(value: str | None) -> None:
+    """Make ``value`` be masked wherever it appears in a log line (ignored if shorter than 6)."""
+    if value and len(value) >= 6:
+        with _lock:
+            _known.add(value)
+
+
+def redact(text: str) -> str:
+    """Return ``text`` with known secrets, credential pairs and URL passwords masked."""
+    with _lock:
+        known = sorted(_known, key=len, reverse=True)
+    for value in known:
+        if value in text:
+            text = text.replace(value, MASK)
+    text = _URL_CREDENTIALS.sub(rf"\1:{MASK}@", text)
+    return _SECRET_PAIR.sub(rf"\1\2{MASK}", text)
+
+
+class RedactingFilter(logging.Filter):
+    """Render the record's message once, redacted, so no formatter sees raw arguments."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = redact(record.getMessage())
+        record.msg, record.args = message, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        record.exc_info = None
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, msg, plus any ``extra=`` fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD_ATTRS and not key.startswith("_"):
+                doc[key] = value if isinstance(value, str | int | float | bool) else str(value)
+        if record.exc_text:
+            doc["exc"] = record.exc_text
+        return redact(json.dumps(doc, ensure_ascii=False, default=str))
+
+
+class TextFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        extras = {
+            k: v
+            for k, v in record.__dict__.items()
+            if k not in _STANDARD_ATTRS and not k.startswith("_")
+        }
+        line = super().format(record)
+        if extras:
+            line += " " + " ".join(f"{k}={v}" for k, v in extras.items())
+        return redact(line)
+
+
+def configure_logging(fmt: str = "text", level: str = "INFO") -> None:
+    """Install one stderr handler on the root logger with redaction and the chosen format."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        if getattr(old, "_watchkeeper", False):
+            root.removeHandler(old)
+    handler._watchkeeper = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        lg = logging.getLogger(name)
+        lg.handlers.clear()
+        lg.propagate = True
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    if level != "DEBUG":
+        logging.getLogger("alembic").setLevel(logging.WARNING)

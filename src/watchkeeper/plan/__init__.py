@@ -1,0 +1,1 @@
+"""The plan file: models, loader with file:line errors, and diff/apply/export against the store."""

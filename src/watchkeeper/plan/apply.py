@@ -1,0 +1,115 @@
+"""Compare a plan with the store, apply it idempotently, and export the store as a plan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from watchkeeper.plan.loader import LoadedPlan
+from watchkeeper.plan.objects import ObjectRecord, assemble_plan, export_data, plan_objects
+from watchkeeper.store.tables import PlanApply, StoredObject, utcnow
+
+
+@dataclass(frozen=True)
+class Change:
+    """One object that would change: ``action`` is create, update, adopt or delete."""
+
+    action: str
+    kind: str
+    name: str
+    fields: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        sign = {"create": "+", "update": "~", "adopt": "~", "delete": "-"}[self.action]
+        extra = f" ({', '.join(self.fields)})" if self.fields else ""
+        note = " (made in the UI; the plan takes it over)" if self.action == "adopt" else ""
+        return f"{sign} {self.kind}/{self.name}{extra}{note}"
+
+
+@dataclass
+class PlanDiff:
+    changes: list[Change] = field(default_factory=list)
+    unchanged: int = 0
+
+    def count(self, action: str) -> int:
+        return sum(1 for c in self.changes if c.action == action)
+
+    @property
+    def empty(self) -> bool:
+        return not self.changes
+
+
+def _changed_fields(old: dict[str, Any], new: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k)))
+
+
+def diff_plan(db: Session, loaded: LoadedPlan) -> PlanDiff:
+    """Return what applying ``loaded`` would change in the store."""
+    stored = {(o.kind, o.name): o for o in db.scalars(select(StoredObject))}
+    result = PlanDiff()
+    wanted: set[tuple[str, str]] = set()
+    for rec in plan_objects(loaded.plan):
+        key = (rec.kind, rec.name)
+        wanted.add(key)
+        old = stored.get(key)
+        if old is None:
+            result.changes.append(Change("create", rec.kind, rec.name))
+        elif not old.managed:
+            result.changes.append(Change("adopt", rec.kind, rec.name,
+                                         _changed_fields(old.spec, rec.spec)))
+        elif old.spec != rec.spec:
+            result.changes.append(Change("update", rec.kind, rec.name,
+                                         _changed_fields(old.spec, rec.spec)))
+        else:
+            result.unchanged += 1
+    for key, obj in sorted(stored.items()):
+        if obj.managed and key not in wanted:
+            result.changes.append(Change("delete", obj.kind, obj.name))
+    return result
+
+
+def apply_plan(db: Session, loaded: LoadedPlan, actor: str = "plan") -> PlanDiff:
+    """Make the store match ``loaded`` (idempotent) and record the apply; caller commits.
+
+    Objects the plan declares become managed; managed objects the plan no longer declares are
+    deleted; objects made in the UI are left alone unless the plan declares the same name.
+    """
+    changes = diff_plan(db, loaded)
+    records = {(r.kind, r.name): r for r in plan_objects(loaded.plan)}
+    stored = {(o.kind, o.name): o for o in db.scalars(select(StoredObject))}
+    for change in changes.changes:
+        key = (change.kind, change.name)
+        if change.action == "delete":
+            db.delete(stored[key])
+            continue
+        rec = records[key]
+        obj = stored.get(key)
+        if obj is None:
+            db.add(StoredObject(kind=rec.kind, name=rec.name, spec=rec.spec, managed=True,
+                                updated_by=actor))
+        else:
+            obj.spec, obj.managed, obj.updated_by, obj.updated_at = rec.spec, True, actor, utcnow()
+    db.add(PlanApply(file=loaded.file, digest=loaded.digest, plan_name=loaded.plan.name,
+                     created=changes.count("create"),
+                     updated=changes.count("update") + changes.count("adopt"),
+                     deleted=changes.count("delete"), actor=actor))
+    return changes
+
+
+def last_apply(db: Session) -> PlanApply | None:
+    return db.scalar(select(PlanApply).order_by(PlanApply.id.desc()).limit(1))
+
+
+def export_plan(db: Session) -> str:
+    """Return every stored object (plan-managed and UI-made) as plan YAML."""
+    rows = db.scalars(select(StoredObject).order_by(StoredObject.kind, StoredObject.id))
+    records = [ObjectRecord(o.kind, o.name, o.spec) for o in rows]
+    last = last_apply(db)
+    plan = assemble_plan(records, name=last.plan_name if last else "")
+    header = "# Exported by `watchkeeper plan export` at " + utcnow().strftime("%Y-%m-%dT%H:%MZ")
+    body = yaml.safe_dump(export_data(plan), sort_keys=False, allow_unicode=True)
+    return f"{header}\n{body}"

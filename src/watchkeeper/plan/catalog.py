@@ -1,0 +1,134 @@
+"""Objects in the store, as the API and UI see them: list, read, and edit UI-made ones."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from typing import Any, get_args
+
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from watchkeeper.errors import ConflictError, NotFoundError, ValidationFailed
+from watchkeeper.plan.models import SECTIONS, Plan
+from watchkeeper.plan.objects import SETTINGS_KIND, _is_collection
+from watchkeeper.plan.source import format_path
+from watchkeeper.store.tables import StoredObject, utcnow
+
+
+@dataclass(frozen=True)
+class ObjectView:
+    kind: str
+    name: str
+    spec: dict[str, Any]
+    managed: bool
+    created_at: datetime
+    updated_at: datetime
+    updated_by: str
+
+    @classmethod
+    def of(cls, obj: StoredObject) -> ObjectView:
+        return cls(obj.kind, obj.name, obj.spec, obj.managed, obj.created_at, obj.updated_at,
+                   obj.updated_by)
+
+
+@cache
+def collection_kinds() -> dict[str, Any]:
+    """Return ``kind -> item annotation`` for every collection the plan schema has."""
+    kinds: dict[str, Any] = {}
+    for section in SECTIONS:
+        annotation = Plan.model_fields[section].annotation
+        if _is_collection(annotation):
+            kinds[section] = get_args(annotation)[0]
+            continue
+        for field, info in annotation.model_fields.items():  # type: ignore[union-attr]
+            if _is_collection(info.annotation):
+                kinds[f"{section}.{field}"] = get_args(info.annotation)[0]
+    return kinds
+
+
+@cache
+def _adapter(kind: str) -> TypeAdapter[Any]:
+    return TypeAdapter(collection_kinds()[kind])
+
+
+def validate_spec(kind: str, spec: Any) -> dict[str, Any]:
+    """Return the normalised spec for a new ``kind`` object; raise ValidationFailed by field."""
+    if kind not in collection_kinds():
+        raise NotFoundError(f'no object kind "{kind}"')
+    try:
+        obj = _adapter(kind).validate_python(spec)
+    except ValidationError as exc:
+        errors = [(format_path(tuple(e["loc"])) or "body", e["msg"]) for e in exc.errors()]
+        raise ValidationFailed(f"invalid {kind} object", errors) from None
+    dumped: dict[str, Any] = _adapter(kind).dump_python(obj, mode="json", by_alias=True)
+    return dumped
+
+
+def count_by_kind(db: Session) -> dict[str, tuple[int, int]]:
+    """Return ``kind -> (total, managed)``."""
+    rows = db.execute(
+        select(StoredObject.kind, func.count(), func.sum(StoredObject.managed.cast(int)))
+        .where(StoredObject.kind != SETTINGS_KIND)
+        .group_by(StoredObject.kind)
+    )
+    return {kind: (total, int(managed or 0)) for kind, total, managed in rows}
+
+
+def list_objects(db: Session, kind: str) -> list[ObjectView]:
+    rows = db.scalars(select(StoredObject).where(StoredObject.kind == kind)
+                      .order_by(StoredObject.name))
+    return [ObjectView.of(o) for o in rows]
+
+
+def _get(db: Session, kind: str, name: str) -> StoredObject:
+    obj = db.scalar(select(StoredObject).where(StoredObject.kind == kind,
+                                               StoredObject.name == name))
+    if obj is None:
+        raise NotFoundError(f'no {kind} object named "{name}"')
+    return obj
+
+
+def get_object(db: Session, kind: str, name: str) -> ObjectView:
+    return ObjectView.of(_get(db, kind, name))
+
+
+def _refuse_managed(obj: StoredObject) -> None:
+    if obj.managed:
+        raise ConflictError(f'{obj.kind}/{obj.name} is managed by the plan file; change it '
+                            "there and apply the plan (or remove it from the plan first)")
+
+
+def create_object(db: Session, kind: str, spec: Any, actor: str) -> ObjectView:
+    """Create a UI-made object; raise ValidationFailed, or ConflictError if the name is taken."""
+    clean = validate_spec(kind, spec)
+    obj = StoredObject(kind=kind, name=clean["name"], spec=clean, managed=False,
+                       updated_by=actor)
+    db.add(obj)
+    try:
+        db.flush()
+    except IntegrityError:
+        db.rollback()
+        raise ConflictError(f'a {kind} object named "{clean["name"]}" already exists') from None
+    return ObjectView.of(obj)
+
+
+def update_object(db: Session, kind: str, name: str, spec: Any, actor: str) -> ObjectView:
+    """Replace a UI-made object's spec; raise ConflictError for plan-managed objects."""
+    obj = _get(db, kind, name)
+    _refuse_managed(obj)
+    clean = validate_spec(kind, spec)
+    if clean["name"] != name:
+        raise ValidationFailed("invalid object", [("name", "cannot be changed; "
+                                                           "create a new object instead")])
+    obj.spec, obj.updated_by, obj.updated_at = clean, actor, utcnow()
+    return ObjectView.of(obj)
+
+
+def delete_object(db: Session, kind: str, name: str) -> None:
+    obj = _get(db, kind, name)
+    _refuse_managed(obj)
+    db.delete(obj)

@@ -1,0 +1,92 @@
+"""The plan file's schema: one model per top-level section.
+
+Sections that later releases fill are declared here already (empty), so that a plan naming
+them is valid today and a misspelt section name is an error.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+
+from pydantic import Discriminator, Field
+
+from watchkeeper.checks.interface import CheckConfig
+from watchkeeper.checks.interface import registry as check_registry
+from watchkeeper.plan.base import PlanModel
+
+
+def _union_of(models: list[type[CheckConfig]]) -> Any:
+    if not models:
+        return CheckConfig
+    if len(models) == 1:
+        return models[0]
+    return Annotated[Union[tuple(models)], Discriminator("type")]  # noqa: UP007
+
+
+if TYPE_CHECKING:
+    CheckSpec = CheckConfig
+else:
+    CheckSpec = _union_of([p.config_model for p in check_registry.all().values()])
+
+
+class AlertsSection(PlanModel):
+    """Alert rules, routing, silences and maintenance windows. No keys yet."""
+
+
+class MetricsSection(PlanModel):
+    """Metric ingest (scrape, remote-write, OTLP), retention and rollups. No keys yet."""
+
+
+class NotificationsSection(PlanModel):
+    """Notification channels and delivery settings. No keys yet."""
+
+
+class LogsSection(PlanModel):
+    """Log sources, pipelines and retention. No keys yet."""
+
+
+class BackupsSection(PlanModel):
+    """Backup policies, repositories and restore verification. No keys yet."""
+
+
+class DatabasesSection(PlanModel):
+    """Databases to watch and maintain. No keys yet."""
+
+
+class IncidentsSection(PlanModel):
+    """Incidents, on-call schedules and escalation policies. No keys yet."""
+
+
+class SecuritySection(PlanModel):
+    """Vulnerability audits, hardening checks and compliance controls. No keys yet."""
+
+
+class AccessSection(PlanModel):
+    """Users, roles, MFA requirements and password policy. No keys yet."""
+
+
+class ReleasesSection(PlanModel):
+    """Services, versioning conventions, deploys and release gates. No keys yet."""
+
+
+class Plan(PlanModel):
+    """A maintenance plan: the whole ``watchkeeper.yaml``."""
+
+    version: Literal[1] = Field(1, description="Plan file format version.")
+    name: str = Field("", description="Name of this plan, shown in the UI.")
+    checks: list[CheckSpec] = Field(  # type: ignore[valid-type]
+        default_factory=list, description="Health checks."
+    )
+    metrics: MetricsSection = Field(default_factory=MetricsSection)
+    alerts: AlertsSection = Field(default_factory=AlertsSection)
+    notifications: NotificationsSection = Field(default_factory=NotificationsSection)
+    logs: LogsSection = Field(default_factory=LogsSection)
+    backups: BackupsSection = Field(default_factory=BackupsSection)
+    databases: DatabasesSection = Field(default_factory=DatabasesSection)
+    incidents: IncidentsSection = Field(default_factory=IncidentsSection)
+    security: SecuritySection = Field(default_factory=SecuritySection)
+    access: AccessSection = Field(default_factory=AccessSection)
+    releases: ReleasesSection = Field(default_factory=ReleasesSection)
+
+
+SECTIONS: tuple[str, ...] = tuple(n for n in Plan.model_fields if n not in ("version", "name"))

@@ -1,0 +1,76 @@
+"""Value types the plan file uses: durations and object names."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
+from pydantic_core import PydanticCustomError
+
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+def parse_duration(value: Any) -> timedelta:
+    """Return a timedelta for ``30s``, ``5m``, ``2h``, ``7d``, ``1h30m`` or a number of seconds.
+
+    Raise a pydantic ``duration`` error naming the bad input otherwise.
+    """
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+        return timedelta(seconds=value)
+    text = str(value).strip() if isinstance(value, str) else None
+    if text:
+        pos, total = 0, 0.0
+        for match in _PART.finditer(text):
+            if match.start() != pos:
+                break
+            total += float(match.group(1)) * _UNITS[match.group(2)]
+            pos = match.end()
+        else:
+            if pos == len(text):
+                return timedelta(seconds=total)
+    raise PydanticCustomError(
+        "duration", '"{value}" is not a duration (use 30s, 5m, 2h)', {"value": value}
+    )
+
+
+def format_duration(value: timedelta) -> str:
+    """Return the shortest plan spelling of ``value`` (``90s`` -> ``1m30s``)."""
+    ms = round(value.total_seconds() * 1000)
+    if ms == 0:
+        return "0s"
+    out = ""
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000),
+                       ("ms", 1)):
+        count, ms = divmod(ms, size)
+        if count:
+            out += f"{count}{unit}"
+    return out
+
+
+def _check_name(value: Any) -> Any:
+    if isinstance(value, str) and not _NAME.match(value):
+        raise PydanticCustomError(
+            "name",
+            '"{value}" is not a valid name (letters, digits, "-", "_", "."; '
+            "starting with a letter or digit; at most 128 characters)",
+            {"value": value},
+        )
+    return value
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": r"^(\d+(\.\d+)?(ms|s|m|h|d|w))+$"}),
+]
+"""A duration written as ``30s``, ``5m``, ``2h``, ``7d`` (or combined: ``1h30m``)."""
+
+Name = Annotated[str, BeforeValidator(_check_name)]
+"""An object name, unique within its section."""

@@ -1,0 +1,1 @@
+"""Scheduler, job execution and the wiring of the ``up`` process."""

@@ -1,0 +1,66 @@
+"""What a running server holds: settings, the store, and the plan file it follows."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine, delete
+from sqlalchemy.orm import Session, sessionmaker
+
+from watchkeeper.plan.apply import PlanDiff, apply_plan
+from watchkeeper.plan.loader import PlanInvalid, load_plan_file
+from watchkeeper.settings import Settings
+from watchkeeper.store.engine import make_engine, session_factory
+from watchkeeper.store.tables import Meta, utcnow
+
+log = logging.getLogger(__name__)
+PLAN_ERROR_KEY = "plan_error"
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def create(cls, settings: Settings, env: Mapping[str, str] | None = None) -> AppContext:
+        engine = make_engine(settings.database_url)
+        return cls(settings, engine, session_factory(engine), dict(env or {}))
+
+    def apply_plan_file(self, actor: str = "plan") -> PlanDiff | None:
+        """Apply the configured plan file; return the diff (None when no plan is set).
+
+        Raise PlanInvalid when the file has problems; the store keeps the last good plan
+        and the problems are recorded for the UI.
+        """
+        path = self.settings.plan_path
+        if path is None:
+            return None
+        try:
+            loaded = load_plan_file(path, env=self.env)
+        except PlanInvalid as exc:
+            with self.sessions() as db:
+                row = db.get(Meta, PLAN_ERROR_KEY)
+                if row:
+                    row.value, row.updated_at = str(exc), utcnow()
+                else:
+                    db.add(Meta(key=PLAN_ERROR_KEY, value=str(exc)))
+                db.commit()
+            raise
+        with self.sessions() as db:
+            changes = apply_plan(db, loaded, actor=actor)
+            db.execute(delete(Meta).where(Meta.key == PLAN_ERROR_KEY))
+            db.commit()
+        log.info("plan applied: %d created, %d updated, %d deleted, %d unchanged",
+                 changes.count("create"), changes.count("update") + changes.count("adopt"),
+                 changes.count("delete"), changes.unchanged)
+        return changes
+
+    def plan_error(self) -> str | None:
+        with self.sessions() as db:
+            row = db.get(Meta, PLAN_ERROR_KEY)
+            return row.value if row else None

@@ -1,0 +1,84 @@
+"""The ``watchkeeper up`` process: migrate, apply the plan, serve, schedule, stop cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+from collections.abc import Callable
+
+import uvicorn
+
+from watchkeeper.auth.setup import issue_setup_token
+from watchkeeper.plan.loader import PlanInvalid
+from watchkeeper.runtime.app import create_app
+from watchkeeper.runtime.context import AppContext
+from watchkeeper.runtime.scheduler import Scheduler
+from watchkeeper.store.engine import display_url
+from watchkeeper.store.migrate import upgrade
+
+log = logging.getLogger(__name__)
+
+
+def prepare(ctx: AppContext, announce: Callable[[str], None]) -> None:
+    """Migrate the store, apply the plan (raise PlanInvalid), announce URL and setup link."""
+    before, after = upgrade(ctx.engine)
+    if before != after:
+        log.info("store migrated from %s to %s", before or "empty", after)
+    ctx.apply_plan_file(actor="plan")
+    with ctx.sessions() as db:
+        token = issue_setup_token(db)
+        db.commit()
+    base = ctx.settings.base_url
+    announce(f"Watchkeeper is running at {base}/  (store: "
+             f"{display_url(ctx.settings.database_url)})")
+    if token:
+        announce("No user exists yet. Create the first admin with this one-time link "
+                 f"(valid 24 h):\n    {base}/setup?token={token}")
+
+
+def _reload(ctx: AppContext) -> None:
+    try:
+        ctx.apply_plan_file(actor="SIGHUP")
+    except PlanInvalid as exc:
+        log.error("plan not applied; the last good plan stays in force:\n%s", exc)
+
+
+class _Server(uvicorn.Server):
+    """Uvicorn server that tells us once it is really listening."""
+
+    def __init__(self, config: uvicorn.Config, on_started: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_started = on_started
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:
+            self._on_started()
+
+
+async def serve(ctx: AppContext, announce: Callable[[str], None]) -> None:
+    """Serve until SIGINT/SIGTERM; SIGHUP re-applies the plan file.
+
+    Raise PlanInvalid if the plan file is invalid at start, OSError if the port is taken.
+    """
+    pending: list[str] = []
+    prepare(ctx, pending.append)
+    scheduler = Scheduler(ctx.sessions)
+    config = uvicorn.Config(create_app(ctx, scheduler=scheduler),
+                            host=ctx.settings.listen_host, port=ctx.settings.listen_port,
+                            log_config=None, access_log=False, lifespan="on",
+                            server_header=False, proxy_headers=False)
+    server = _Server(config, lambda: [announce(line) for line in pending])
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGHUP, lambda: loop.run_in_executor(None, _reload, ctx))
+    try:
+        await server.serve()
+    except SystemExit:  # uvicorn exits when it cannot bind
+        raise OSError(f"could not listen on {ctx.settings.listen_host}:"
+                      f"{ctx.settings.listen_port} (is another server using it?)") from None
+    finally:
+        loop.remove_signal_handler(signal.SIGHUP)
+        ctx.engine.dispose()
+    log.info("stopped cleanly")

@@ -1,0 +1,1 @@
+"""The store: SQLAlchemy engine and sessions, tables, Alembic migrations."""

@@ -1,0 +1,215 @@
+"""HTML pages. Thin like the API: gather from the domain, render a template."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import yaml
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from watchkeeper.api.deps import Db, current_session, get_ctx, require
+from watchkeeper.api.problems import _TITLES
+from watchkeeper.api.status import section_summaries
+from watchkeeper.auth import setup as first_run
+from watchkeeper.auth.sessions import COOKIE_NAME, SessionInfo, end_session, start_session
+from watchkeeper.auth.users import authenticate, count_users, list_users
+from watchkeeper.errors import ConflictError, NotFoundError, ValidationFailed
+from watchkeeper.plan import catalog
+from watchkeeper.plan.apply import last_apply
+from watchkeeper.web.nav import BY_SLUG, DOMAINS
+
+HERE = Path(__file__).parent
+STATIC_DIR = HERE / "static"
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+ANON_CSRF_COOKIE = "wk_csrf"
+router = APIRouter(include_in_schema=False)
+PageUser = Annotated[SessionInfo, require("viewer", page=True)]
+PageAdmin = Annotated[SessionInfo, require("admin", page=True)]
+
+
+def _assets() -> dict[str, bool]:
+    vendor = STATIC_DIR / "vendor"
+    return {"htmx": (vendor / "htmx.min.js").exists(),
+            "normalize": (vendor / "modern-normalize.css").exists()}
+
+
+def _static(path: str) -> str:
+    return f"/static/{path}"
+
+
+templates.env.globals.update(static=_static, domains=DOMAINS)
+
+
+def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    info: SessionInfo | None = getattr(request.state, "user", None)
+    base = {"user": info, "csrf_token": info.csrf_token if info else "", "assets": _assets()}
+    response = templates.TemplateResponse(request, name, {**base, **context},
+                                          status_code=status)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def render_error(request: Request, status: int, detail: str) -> HTMLResponse:
+    return render(request, "error.html", status=status, status_code=status,
+                  title=_TITLES.get(status, "Error"), detail=detail)
+
+
+def _anon_csrf(request: Request) -> str:
+    return request.cookies.get(ANON_CSRF_COOKIE) or secrets.token_urlsafe(24)
+
+
+def _with_anon_csrf(request: Request, response: Response, token: str) -> Response:
+    if request.cookies.get(ANON_CSRF_COOKIE) != token:
+        response.set_cookie(ANON_CSRF_COOKIE, token, httponly=True, samesite="strict",
+                            secure=request.url.scheme == "https", path="/")
+    return response
+
+
+def _anon_csrf_ok(request: Request, sent: str) -> bool:
+    cookie = request.cookies.get(ANON_CSRF_COOKIE, "")
+    return bool(cookie) and secrets.compare_digest(cookie, sent)
+
+
+def _safe_next(target: str) -> str:
+    return target if target.startswith("/") and not target.startswith("//") else "/"
+
+
+def _sign_in(request: Request, db: Db, user_id: int, target: str) -> Response:
+    from watchkeeper.store.tables import User
+
+    user = db.get(User, user_id)
+    assert user is not None
+    client = request.client.host if request.client else ""
+    token = start_session(db, user, client, request.headers.get("user-agent", ""))
+    db.commit()
+    response = RedirectResponse(_safe_next(target), status_code=303)
+    response.set_cookie(COOKIE_NAME, token, httponly=True, samesite="lax",
+                        secure=request.url.scheme == "https", path="/")
+    response.delete_cookie(ANON_CSRF_COOKIE, path="/")
+    return response
+
+
+@router.get("/login")
+def login_page(request: Request, db: Db,
+               info: Annotated[SessionInfo | None, Depends(current_session)],
+               next: str = "/") -> Response:
+    if info is not None:
+        return RedirectResponse(_safe_next(next), status_code=303)
+    token = _anon_csrf(request)
+    response = render(request, "login.html", anon_csrf=token, next=_safe_next(next),
+                      no_users=count_users(db) == 0, page_title="Sign in")
+    return _with_anon_csrf(request, response, token)
+
+
+@router.post("/login")
+def login(request: Request, db: Db, username: Annotated[str, Form()],
+          password: Annotated[str, Form()], csrf_token: Annotated[str, Form()] = "",
+          next: Annotated[str, Form()] = "/") -> Response:
+    token = _anon_csrf(request)
+    if not _anon_csrf_ok(request, csrf_token):
+        response = render(request, "login.html", status=403, anon_csrf=token, next=next,
+                          username=username, error="Your sign-in form expired; try again.")
+        return _with_anon_csrf(request, response, token)
+    user = authenticate(db, username, password)
+    if user is None:
+        db.rollback()
+        response = render(request, "login.html", status=401, anon_csrf=token, next=next,
+                          username=username, error="Wrong user name or password.")
+        return _with_anon_csrf(request, response, token)
+    return _sign_in(request, db, user.id, next)
+
+
+@router.post("/logout")
+def logout(request: Request, db: Db, _: PageUser) -> Response:
+    end_session(db, request.cookies.get(COOKIE_NAME, ""))
+    db.commit()
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE_NAME, path="/")
+    return response
+
+
+@router.get("/setup")
+def setup_page(request: Request, db: Db, token: str = "") -> Response:
+    anon = _anon_csrf(request)
+    response = render(request, "setup.html", valid=first_run.setup_token_valid(db, token),
+                      token=token, anon_csrf=anon, page_title="First run")
+    return _with_anon_csrf(request, response, anon)
+
+
+@router.post("/setup")
+def setup(request: Request, db: Db, token: Annotated[str, Form()],
+          username: Annotated[str, Form()], password: Annotated[str, Form()],
+          csrf_token: Annotated[str, Form()] = "") -> Response:
+    anon = _anon_csrf(request)
+    if not _anon_csrf_ok(request, csrf_token):
+        return _with_anon_csrf(request, render(
+            request, "setup.html", status=403, valid=True, token=token, anon_csrf=anon,
+            username=username, errors=["Your form expired; try again."]), anon)
+    try:
+        user = first_run.complete_setup(db, token, username, password)
+    except ValidationFailed as exc:
+        db.rollback()
+        errors = [f"{field.capitalize()} {msg}" for field, msg in exc.errors]
+        return _with_anon_csrf(request, render(
+            request, "setup.html", status=422, valid=True, token=token, anon_csrf=anon,
+            username=username, errors=errors), anon)
+    except ConflictError:
+        db.rollback()
+        return render(request, "setup.html", status=409, valid=False)
+    return _sign_in(request, db, user.id, "/")
+
+
+@router.get("/")
+def home(request: Request, db: Db, _: PageUser) -> Response:
+    ctx = get_ctx(request)
+    last = last_apply(db)
+    sections = section_summaries(catalog.count_by_kind(db))
+    status = {
+        "plan_name": last.plan_name if last else "",
+        "plan_file": str(ctx.settings.plan_path) if ctx.settings.plan_path else None,
+        "last_applied_at": last.applied_at if last else None,
+        "plan_error": ctx.plan_error(),
+        "sections": sections,
+    }
+    return render(
+        request, "home.html", status=status, active="home", page_title="Overview",
+        declared_sections=sum(1 for s in sections if s.total),
+        total_objects=sum(s.total for s in sections),
+        managed_objects=sum(s.managed for s in sections),
+        domains_by_section={d.section: d for d in DOMAINS if d.section},
+    )
+
+
+@router.get("/objects/{kind}/{name}")
+def object_page(request: Request, kind: str, name: str, db: Db, _: PageUser) -> Response:
+    obj = catalog.get_object(db, kind, name)
+    section = kind.split(".", 1)[0]
+    back = next((d.slug for d in DOMAINS if d.section == section), "")
+    spec_yaml = yaml.safe_dump(obj.spec, sort_keys=False, allow_unicode=True)
+    return render(request, "object.html", obj=obj, spec_yaml=spec_yaml, back=back,
+                  active=back, page_title=f"{kind}/{name}")
+
+
+@router.get("/access")
+def access_page(request: Request, db: Db, _: PageAdmin) -> Response:
+    return render(request, "users.html", users=list_users(db), active="access",
+                  page_title="Access")
+
+
+@router.get("/{slug}")
+def domain_page(request: Request, slug: str, db: Db, _: PageUser) -> Response:
+    domain = BY_SLUG.get(slug)
+    if domain is None:
+        raise NotFoundError(f'there is no page "/{quote(slug)}"')
+    groups = []
+    if domain.section:
+        kinds = [k for k in catalog.collection_kinds()
+                 if k == domain.section or k.startswith(domain.section + ".")]
+        groups = [(k, catalog.list_objects(db, k)) for k in kinds]
+    return render(request, "domain.html", domain=domain, groups=groups, active=slug,
+                  page_title=domain.title)

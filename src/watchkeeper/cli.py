@@ -17,10 +17,13 @@ from watchkeeper.errors import WatchkeeperError
 from watchkeeper.logging_setup import configure_logging, register_secret
 from watchkeeper.settings import Settings, environment, load_settings
 
-app = typer.Typer(help="Watchkeeper: your maintenance plan as one YAML file that runs.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-plan_app = typer.Typer(help="Check, compare, apply and export the plan file.",
-                       no_args_is_help=True)
+app = typer.Typer(
+    help="Watchkeeper: your maintenance plan as one YAML file that runs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+plan_app = typer.Typer(help="Check, compare, apply and export the plan file.", no_args_is_help=True)
 db_app = typer.Typer(help="Manage the store.", no_args_is_help=True)
 user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 app.add_typer(plan_app, name="plan")
@@ -39,10 +42,17 @@ def fatal(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _settings(**overrides: str | Path | None) -> Settings:
+def _settings(
+    plan_path: Path | None = None, listen: str | None = None, database_url: str | None = None
+) -> Settings:
     try:
-        settings = load_settings(home=_options.get("home"),
-                                 log_format=_options.get("log_format"), **overrides)  # type: ignore[arg-type]
+        settings = load_settings(
+            home=_options.get("home"),
+            log_format=_options.get("log_format"),
+            plan_path=plan_path,
+            listen=listen,
+            database_url=database_url,
+        )
     except WatchkeeperError as exc:
         fatal(str(exc))
     register_secret(settings.secret_key_value)
@@ -52,10 +62,10 @@ def _settings(**overrides: str | Path | None) -> Settings:
 
 @app.callback()
 def main_options(
-    home: Annotated[str | None, typer.Option(help="Data directory (env WATCHKEEPER_HOME).")]
-    = None,
-    log_format: Annotated[str | None, typer.Option(
-        help="Log format: text or json (env WATCHKEEPER_LOG_FORMAT).")] = None,
+    home: Annotated[str | None, typer.Option(help="Data directory (env WATCHKEEPER_HOME).")] = None,
+    log_format: Annotated[
+        str | None, typer.Option(help="Log format: text or json (env WATCHKEEPER_LOG_FORMAT).")
+    ] = None,
 ) -> None:
     _options.update(home=home, log_format=log_format)
 
@@ -68,14 +78,21 @@ def version() -> None:
 
 @app.command()
 def up(
-    plan: Annotated[Path | None, typer.Option(
-        "--plan", "-p", help="Plan file to run (env WATCHKEEPER_PLAN).")] = None,
-    listen: Annotated[str | None, typer.Option(
-        help="host:port to listen on (env WATCHKEEPER_LISTEN; default 127.0.0.1:8470).")]
-    = None,
-    database_url: Annotated[str | None, typer.Option(
-        help="Store URL (env WATCHKEEPER_DATABASE_URL; default SQLite in the data dir).")]
-    = None,
+    plan: Annotated[
+        Path | None, typer.Option("--plan", "-p", help="Plan file to run (env WATCHKEEPER_PLAN).")
+    ] = None,
+    listen: Annotated[
+        str | None,
+        typer.Option(
+            help="host:port to listen on (env WATCHKEEPER_LISTEN; default 127.0.0.1:8470)."
+        ),
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Store URL (env WATCHKEEPER_DATABASE_URL; default SQLite in the data dir)."
+        ),
+    ] = None,
 ) -> None:
     """Run Watchkeeper: migrate the store, apply the plan, serve the UI and API."""
     from watchkeeper.plan.loader import PlanInvalid
@@ -161,8 +178,7 @@ def plan_diff(file: PlanFile) -> None:
     colours = {"create": "green", "update": "yellow", "adopt": "yellow", "delete": "red"}
     for change in changes.changes:
         out.print(f"[{colours[change.action]}]{change}[/]", highlight=False)
-    out.print(f"{len(changes.changes)} change(s), {changes.unchanged} unchanged",
-              highlight=False)
+    out.print(f"{len(changes.changes)} change(s), {changes.unchanged} unchanged", highlight=False)
 
 
 @plan_app.command("apply")
@@ -177,16 +193,20 @@ def plan_apply(file: PlanFile) -> None:
         db.commit()
     for change in changes.changes:
         out.print(str(change), highlight=False)
-    out.print(f"applied: {changes.count('create')} created, "
-              f"{changes.count('update') + changes.count('adopt')} updated, "
-              f"{changes.count('delete')} deleted, {changes.unchanged} unchanged",
-              highlight=False)
+    out.print(
+        f"applied: {changes.count('create')} created, "
+        f"{changes.count('update') + changes.count('adopt')} updated, "
+        f"{changes.count('delete')} deleted, {changes.unchanged} unchanged",
+        highlight=False,
+    )
 
 
 @plan_app.command("export")
 def plan_export(
-    output: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="Write to this file instead of standard output.")] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write to this file instead of standard output."),
+    ] = None,
 ) -> None:
     """Write every stored object (from the plan and from the UI) as a plan file."""
     from watchkeeper.plan.apply import export_plan
@@ -241,9 +261,12 @@ def _read_password(password_file: Path | None) -> str:
 def user_create(
     username: Annotated[str, typer.Argument(help="User name.")],
     role: Annotated[str, typer.Option(help="viewer, responder, operator or admin.")] = "viewer",
-    password_file: Annotated[Path | None, typer.Option(
-        help="Read the password from this file (- for standard input) instead of asking.")]
-    = None,
+    password_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="Read the password from this file (- for standard input) instead of asking."
+        ),
+    ] = None,
 ) -> None:
     """Create a user (asks for the password; never pass it on the command line)."""
     from watchkeeper.auth.users import create_user
@@ -272,9 +295,13 @@ def user_list() -> None:
         users = list_users(db)
     table = Table("user", "role", "created", "last sign-in", "state")
     for u in users:
-        table.add_row(u.username, u.role, u.created_at.strftime("%Y-%m-%d"),
-                      u.last_login_at.strftime("%Y-%m-%d %H:%M") if u.last_login_at else "never",
-                      "disabled" if u.disabled else "active")
+        table.add_row(
+            u.username,
+            u.role,
+            u.created_at.strftime("%Y-%m-%d"),
+            u.last_login_at.strftime("%Y-%m-%d %H:%M") if u.last_login_at else "never",
+            "disabled" if u.disabled else "active",
+        )
     out.print(table)
 
 
@@ -284,6 +311,9 @@ def main() -> None:
         app()
     except Exception as exc:  # a bug: one line for the user, the traceback in the debug log
         logging.getLogger("watchkeeper").debug("internal error", exc_info=exc)
-        err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc} (set "
-                  "WATCHKEEPER_LOG_LEVEL=DEBUG for the traceback)", highlight=False)
+        err.print(
+            f"[bold red]internal error:[/] {type(exc).__name__}: {exc} (set "
+            "WATCHKEEPER_LOG_LEVEL=DEBUG for the traceback)",
+            highlight=False,
+        )
         sys.exit(70)

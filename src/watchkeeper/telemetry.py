@@ -21,35 +21,50 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 ProcessCollector(registry=REGISTRY)
 PlatformCollector(registry=REGISTRY)
 
-BUILD_INFO = Gauge("watchkeeper_build_info", "Version of this Watchkeeper process.",
-                   ["version"], registry=REGISTRY)
+BUILD_INFO = Gauge(
+    "watchkeeper_build_info", "Version of this Watchkeeper process.", ["version"], registry=REGISTRY
+)
 BUILD_INFO.labels(__version__).set(1)
 
 HTTP_REQUESTS = Counter(
-    "watchkeeper_http_requests_total", "HTTP requests served, by route template and status.",
-    ["method", "route", "status"], registry=REGISTRY,
+    "watchkeeper_http_requests_total",
+    "HTTP requests served, by route template and status.",
+    ["method", "route", "status"],
+    registry=REGISTRY,
 )
 HTTP_LATENCY = Histogram(
-    "watchkeeper_http_request_duration_seconds", "Time to serve an HTTP request.",
-    ["method", "route"], registry=REGISTRY,
+    "watchkeeper_http_request_duration_seconds",
+    "Time to serve an HTTP request.",
+    ["method", "route"],
+    registry=REGISTRY,
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 STORE_ERRORS = Counter(
-    "watchkeeper_store_errors_total", "Store operations that failed.", ["operation"],
+    "watchkeeper_store_errors_total",
+    "Store operations that failed.",
+    ["operation"],
     registry=REGISTRY,
 )
 SCHEDULER_LAG = Histogram(
-    "watchkeeper_scheduler_lag_seconds", "Delay between a job's due time and its start.",
-    registry=REGISTRY, buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
+    "watchkeeper_scheduler_lag_seconds",
+    "Delay between a job's due time and its start.",
+    registry=REGISTRY,
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
 )
 JOB_RUNS = Counter(
-    "watchkeeper_job_runs_total", "Scheduled job runs, by job and outcome.", ["job", "status"],
+    "watchkeeper_job_runs_total",
+    "Scheduled job runs, by job and outcome.",
+    ["job", "status"],
     registry=REGISTRY,
 )
 JOB_DURATION = Histogram(
-    "watchkeeper_job_duration_seconds", "Run time of scheduled jobs.", ["job"],
+    "watchkeeper_job_duration_seconds",
+    "Run time of scheduled jobs.",
+    ["job"],
     registry=REGISTRY,
 )
 JOBS_RUNNING = Gauge(
-    "watchkeeper_jobs_running", "Scheduled jobs running now.", registry=REGISTRY,
+    "watchkeeper_jobs_running",
+    "Scheduled jobs running now.",
+    registry=REGISTRY,
 )

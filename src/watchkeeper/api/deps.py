@@ -64,9 +64,9 @@ def require(role: str, *, page: bool = False) -> Any:
     API routes answer 401/403 problems; pages (``page=True``) redirect to the login page.
     """
 
-    async def dependency(request: Request,
-                         info: Annotated[SessionInfo | None, Depends(current_session)]
-                         ) -> SessionInfo:
+    async def dependency(
+        request: Request, info: Annotated[SessionInfo | None, Depends(current_session)]
+    ) -> SessionInfo:
         if info is None:
             if page:
                 raise LoginRequired()

@@ -28,10 +28,14 @@ def section_summaries(counts: dict[str, tuple[int, int]]) -> list[SectionOut]:
     kinds = catalog.collection_kinds()
     for section in SECTIONS:
         mine = [k for k in kinds if k == section or k.startswith(section + ".")]
-        out.append(SectionOut(
-            section=section, kinds={k: counts.get(k, (0, 0))[0] for k in mine},
-            total=sum(counts.get(k, (0, 0))[0] for k in mine),
-            managed=sum(counts.get(k, (0, 0))[1] for k in mine)))
+        out.append(
+            SectionOut(
+                section=section,
+                kinds={k: counts.get(k, (0, 0))[0] for k in mine},
+                total=sum(counts.get(k, (0, 0))[0] for k in mine),
+                managed=sum(counts.get(k, (0, 0))[1] for k in mine),
+            )
+        )
     return out
 
 
@@ -54,16 +58,20 @@ def reapply(request: Request, user: Admin) -> ApplyOut:
     changes = get_ctx(request).apply_plan_file(actor=user.username)
     if changes is None:
         raise NotFoundError("this server was started without a plan file")
-    return ApplyOut(changes=[str(c) for c in changes.changes],
-                    created=changes.count("create"),
-                    updated=changes.count("update") + changes.count("adopt"),
-                    deleted=changes.count("delete"), unchanged=changes.unchanged)
+    return ApplyOut(
+        changes=[str(c) for c in changes.changes],
+        created=changes.count("create"),
+        updated=changes.count("update") + changes.count("adopt"),
+        deleted=changes.count("delete"),
+        unchanged=changes.unchanged,
+    )
 
 
 def _kind(kind: str) -> str:
     if kind not in catalog.collection_kinds():
-        raise NotFoundError(f'no object kind "{kind}" (known: '
-                            f'{", ".join(catalog.collection_kinds())})')
+        raise NotFoundError(
+            f'no object kind "{kind}" (known: {", ".join(catalog.collection_kinds())})'
+        )
     return kind
 
 
@@ -77,26 +85,36 @@ def get_object(kind: str, name: str, db: Db, _: Viewer) -> ObjectOut:
     return ObjectOut(**asdict(catalog.get_object(db, _kind(kind), name)))
 
 
-@router.post("/objects/{kind}", response_model=ObjectOut, status_code=201,
-             summary="Create an object (not managed by the plan)")
-def create_object(kind: str, db: Db, user: Operator,
-                  spec: Annotated[dict[str, Any], Body()]) -> ObjectOut:
+@router.post(
+    "/objects/{kind}",
+    response_model=ObjectOut,
+    status_code=201,
+    summary="Create an object (not managed by the plan)",
+)
+def create_object(
+    kind: str, db: Db, user: Operator, spec: Annotated[dict[str, Any], Body()]
+) -> ObjectOut:
     view = catalog.create_object(db, _kind(kind), spec, user.username)
     db.commit()
     return ObjectOut(**asdict(view))
 
 
-@router.put("/objects/{kind}/{name}", response_model=ObjectOut,
-            summary="Replace an object made in the UI or API (plan-managed ones are read-only)")
-def update_object(kind: str, name: str, db: Db, user: Operator,
-                  spec: Annotated[dict[str, Any], Body()]) -> ObjectOut:
+@router.put(
+    "/objects/{kind}/{name}",
+    response_model=ObjectOut,
+    summary="Replace an object made in the UI or API (plan-managed ones are read-only)",
+)
+def update_object(
+    kind: str, name: str, db: Db, user: Operator, spec: Annotated[dict[str, Any], Body()]
+) -> ObjectOut:
     view = catalog.update_object(db, _kind(kind), name, spec, user.username)
     db.commit()
     return ObjectOut(**asdict(view))
 
 
-@router.delete("/objects/{kind}/{name}", status_code=204,
-               summary="Delete an object made in the UI or API")
+@router.delete(
+    "/objects/{kind}/{name}", status_code=204, summary="Delete an object made in the UI or API"
+)
 def delete_object(kind: str, name: str, db: Db, _: Operator) -> None:
     catalog.delete_object(db, _kind(kind), name)
     db.commit()

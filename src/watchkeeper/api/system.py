@@ -31,12 +31,20 @@ async def readyz(request: Request) -> JSONResponse:
     except (StoreError, TimeoutError) as exc:
         STORE_ERRORS.labels("readyz").inc()
         reason = str(exc) or "store did not answer within 5s"
-        return JSONResponse({"status": "unavailable", "store": "unreachable",
-                             "detail": reason}, status_code=503)
+        return JSONResponse(
+            {"status": "unavailable", "store": "unreachable", "detail": reason}, status_code=503
+        )
     if current != head:
-        return JSONResponse({"status": "unavailable", "store": "ok", "schema": current,
-                             "expected_schema": head,
-                             "detail": "run `watchkeeper db upgrade`"}, status_code=503)
+        return JSONResponse(
+            {
+                "status": "unavailable",
+                "store": "ok",
+                "schema": current,
+                "expected_schema": head,
+                "detail": "run `watchkeeper db upgrade`",
+            },
+            status_code=503,
+        )
     return JSONResponse({"status": "ok", "store": "ok", "schema": current})
 
 

@@ -32,7 +32,8 @@ def list_users(db: Db, _: Annotated[SessionInfo, require("admin")]) -> list[User
 
 @router.post("/users", response_model=UserOut, status_code=201, summary="Create a user")
 def create_user(body: UserIn, db: Db, _: Annotated[SessionInfo, require("admin")]) -> UserOut:
-    view = users.create_user(db, body.username, body.password, body.role, body.display_name,
-                             body.email)
+    view = users.create_user(
+        db, body.username, body.password, body.role, body.display_name, body.email
+    )
     db.commit()
     return UserOut(**asdict(view))

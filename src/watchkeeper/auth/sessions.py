@@ -33,9 +33,18 @@ def start_session(db: Session, user: User, client_addr: str = "", user_agent: st
     """Create a session for ``user``; return the cookie token (stored only as a digest)."""
     token = secrets.token_urlsafe(32)
     now = utcnow()
-    db.add(WebSession(id=_digest(token), user_id=user.id, csrf_token=secrets.token_hex(32),
-                      created_at=now, last_seen_at=now, expires_at=now + ABSOLUTE_TIMEOUT,
-                      client_addr=client_addr[:64], user_agent=user_agent[:300]))
+    db.add(
+        WebSession(
+            id=_digest(token),
+            user_id=user.id,
+            csrf_token=secrets.token_hex(32),
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + ABSOLUTE_TIMEOUT,
+            client_addr=client_addr[:64],
+            user_agent=user_agent[:300],
+        )
+    )
     return token
 
 

@@ -52,8 +52,10 @@ def setup_token_valid(db: Session, token: str) -> bool:
 def complete_setup(db: Session, token: str, username: str, password: str) -> UserView:
     """Create the first admin with ``token``; raise ConflictError if the link is not valid."""
     if not setup_token_valid(db, token):
-        raise ConflictError("this setup link is not valid any more; restart the server for a "
-                            "new one, or sign in if an admin exists")
+        raise ConflictError(
+            "this setup link is not valid any more; restart the server for a "
+            "new one, or sign in if an admin exists"
+        )
     user = create_user(db, username, password, role="admin")
     # Only one request can delete the row: a second concurrent setup fails here.
     if db.execute(delete(Meta).where(Meta.key == SETUP_KEY)).rowcount != 1:  # type: ignore[attr-defined]

@@ -10,8 +10,12 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from watchkeeper.auth.passwords import hash_password, needs_rehash, password_problems, \
-    verify_password
+from watchkeeper.auth.passwords import (
+    hash_password,
+    needs_rehash,
+    password_problems,
+    verify_password,
+)
 from watchkeeper.auth.roles import ROLES
 from watchkeeper.errors import ConflictError, ValidationFailed
 from watchkeeper.store.tables import User, utcnow
@@ -34,16 +38,28 @@ class UserView:
 
     @classmethod
     def of(cls, user: User) -> UserView:
-        return cls(user.id, user.username, user.display_name, user.email, user.role,
-                   user.disabled, user.created_at, user.last_login_at)
+        return cls(
+            user.id,
+            user.username,
+            user.display_name,
+            user.email,
+            user.role,
+            user.disabled,
+            user.created_at,
+            user.last_login_at,
+        )
 
 
 def validate_new_user(username: str, password: str, role: str) -> None:
     """Raise ValidationFailed naming every problem with the fields."""
     errors: list[tuple[str, str]] = []
     if not _USERNAME.match(username):
-        errors.append(("username", "must be 2-150 letters, digits or . _ @ -, "
-                                   "starting with a letter or digit"))
+        errors.append(
+            (
+                "username",
+                "must be 2-150 letters, digits or . _ @ -, starting with a letter or digit",
+            )
+        )
     errors += [("password", p) for p in password_problems(password, username)]
     if role not in ROLES:
         errors.append(("role", f'"{role}" is not a role (use {", ".join(ROLES)})'))
@@ -55,12 +71,23 @@ def count_users(db: Session) -> int:
     return db.scalar(select(func.count()).select_from(User)) or 0
 
 
-def create_user(db: Session, username: str, password: str, role: str = "viewer",
-                display_name: str = "", email: str | None = None) -> UserView:
+def create_user(
+    db: Session,
+    username: str,
+    password: str,
+    role: str = "viewer",
+    display_name: str = "",
+    email: str | None = None,
+) -> UserView:
     """Create a user and flush; raise ValidationFailed or ConflictError (name taken)."""
     validate_new_user(username, password, role)
-    user = User(username=username, password_hash=hash_password(password), role=role,
-                display_name=display_name or username, email=email)
+    user = User(
+        username=username,
+        password_hash=hash_password(password),
+        role=role,
+        display_name=display_name or username,
+        email=email,
+    )
     db.add(user)
     try:
         db.flush()

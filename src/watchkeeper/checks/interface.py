@@ -16,8 +16,12 @@ class CheckConfig(PlanObject):
     """Fields common to every check type."""
 
     type: str = Field(description="Check type (see the list of check types).")
-    interval: Duration = Field(timedelta(seconds=60), description="Time between two runs (down to 1s).")
-    timeout: Duration = Field(timedelta(seconds=10), description="Give up on one run after this long.")
+    interval: Duration = Field(
+        timedelta(seconds=60), description="Time between two runs (down to 1s)."
+    )
+    timeout: Duration = Field(
+        timedelta(seconds=10), description="Give up on one run after this long."
+    )
     retries: int = Field(
         0, ge=0, le=100, description="Failed runs tolerated before the check is declared down."
     )

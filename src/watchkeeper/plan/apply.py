@@ -59,11 +59,13 @@ def diff_plan(db: Session, loaded: LoadedPlan) -> PlanDiff:
         if old is None:
             result.changes.append(Change("create", rec.kind, rec.name))
         elif not old.managed:
-            result.changes.append(Change("adopt", rec.kind, rec.name,
-                                         _changed_fields(old.spec, rec.spec)))
+            result.changes.append(
+                Change("adopt", rec.kind, rec.name, _changed_fields(old.spec, rec.spec))
+            )
         elif old.spec != rec.spec:
-            result.changes.append(Change("update", rec.kind, rec.name,
-                                         _changed_fields(old.spec, rec.spec)))
+            result.changes.append(
+                Change("update", rec.kind, rec.name, _changed_fields(old.spec, rec.spec))
+            )
         else:
             result.unchanged += 1
     for key, obj in sorted(stored.items()):
@@ -89,14 +91,24 @@ def apply_plan(db: Session, loaded: LoadedPlan, actor: str = "plan") -> PlanDiff
         rec = records[key]
         obj = stored.get(key)
         if obj is None:
-            db.add(StoredObject(kind=rec.kind, name=rec.name, spec=rec.spec, managed=True,
-                                updated_by=actor))
+            db.add(
+                StoredObject(
+                    kind=rec.kind, name=rec.name, spec=rec.spec, managed=True, updated_by=actor
+                )
+            )
         else:
             obj.spec, obj.managed, obj.updated_by, obj.updated_at = rec.spec, True, actor, utcnow()
-    db.add(PlanApply(file=loaded.file, digest=loaded.digest, plan_name=loaded.plan.name,
-                     created=changes.count("create"),
-                     updated=changes.count("update") + changes.count("adopt"),
-                     deleted=changes.count("delete"), actor=actor))
+    db.add(
+        PlanApply(
+            file=loaded.file,
+            digest=loaded.digest,
+            plan_name=loaded.plan.name,
+            created=changes.count("create"),
+            updated=changes.count("update") + changes.count("adopt"),
+            deleted=changes.count("delete"),
+            actor=actor,
+        )
+    )
     return changes
 
 

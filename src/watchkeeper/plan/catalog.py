@@ -31,8 +31,15 @@ class ObjectView:
 
     @classmethod
     def of(cls, obj: StoredObject) -> ObjectView:
-        return cls(obj.kind, obj.name, obj.spec, obj.managed, obj.created_at, obj.updated_at,
-                   obj.updated_by)
+        return cls(
+            obj.kind,
+            obj.name,
+            obj.spec,
+            obj.managed,
+            obj.created_at,
+            obj.updated_at,
+            obj.updated_by,
+        )
 
 
 @cache
@@ -79,14 +86,16 @@ def count_by_kind(db: Session) -> dict[str, tuple[int, int]]:
 
 
 def list_objects(db: Session, kind: str) -> list[ObjectView]:
-    rows = db.scalars(select(StoredObject).where(StoredObject.kind == kind)
-                      .order_by(StoredObject.name))
+    rows = db.scalars(
+        select(StoredObject).where(StoredObject.kind == kind).order_by(StoredObject.name)
+    )
     return [ObjectView.of(o) for o in rows]
 
 
 def _get(db: Session, kind: str, name: str) -> StoredObject:
-    obj = db.scalar(select(StoredObject).where(StoredObject.kind == kind,
-                                               StoredObject.name == name))
+    obj = db.scalar(
+        select(StoredObject).where(StoredObject.kind == kind, StoredObject.name == name)
+    )
     if obj is None:
         raise NotFoundError(f'no {kind} object named "{name}"')
     return obj
@@ -98,15 +107,16 @@ def get_object(db: Session, kind: str, name: str) -> ObjectView:
 
 def _refuse_managed(obj: StoredObject) -> None:
     if obj.managed:
-        raise ConflictError(f'{obj.kind}/{obj.name} is managed by the plan file; change it '
-                            "there and apply the plan (or remove it from the plan first)")
+        raise ConflictError(
+            f"{obj.kind}/{obj.name} is managed by the plan file; change it "
+            "there and apply the plan (or remove it from the plan first)"
+        )
 
 
 def create_object(db: Session, kind: str, spec: Any, actor: str) -> ObjectView:
     """Create a UI-made object; raise ValidationFailed, or ConflictError if the name is taken."""
     clean = validate_spec(kind, spec)
-    obj = StoredObject(kind=kind, name=clean["name"], spec=clean, managed=False,
-                       updated_by=actor)
+    obj = StoredObject(kind=kind, name=clean["name"], spec=clean, managed=False, updated_by=actor)
     db.add(obj)
     try:
         db.flush()
@@ -122,8 +132,9 @@ def update_object(db: Session, kind: str, name: str, spec: Any, actor: str) -> O
     _refuse_managed(obj)
     clean = validate_spec(kind, spec)
     if clean["name"] != name:
-        raise ValidationFailed("invalid object", [("name", "cannot be changed; "
-                                                           "create a new object instead")])
+        raise ValidationFailed(
+            "invalid object", [("name", "cannot be changed; create a new object instead")]
+        )
     obj.spec, obj.updated_by, obj.updated_at = clean, actor, utcnow()
     return ObjectView.of(obj)
 

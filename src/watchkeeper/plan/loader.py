@@ -71,8 +71,9 @@ def _lookup(data: Any, path: Path_) -> Any:
     return data
 
 
-def _message(err: ErrorDetails, doc: SourceDocument, path: Path_,
-             allowed: dict[int, list[str]]) -> str:
+def _message(
+    err: ErrorDetails, doc: SourceDocument, path: Path_, allowed: dict[int, list[str]]
+) -> str:
     kind, ctx = err["type"], err.get("ctx") or {}
     if kind == "extra_forbidden":
         parent = _lookup(doc.data, path[:-1])
@@ -96,8 +97,10 @@ def _message(err: ErrorDetails, doc: SourceDocument, path: Path_,
         msg = msg.removeprefix("Value error, ")
     msg = msg[:1].lower() + msg[1:]
     value = err.get("input")
-    if isinstance(value, str | int | float) and not isinstance(value, bool) and (
-        f'"{value}"' not in msg
+    if (
+        isinstance(value, str | int | float)
+        and not isinstance(value, bool)
+        and (f'"{value}"' not in msg)
     ):
         msg += f' (got "{value}")' if isinstance(value, str) else f" (got {value})"
     return msg
@@ -108,9 +111,14 @@ def _duplicate_names(doc: SourceDocument, plan: Plan) -> list[SourceProblem]:
     for obj in plan_objects(plan):
         if obj.duplicate_of is not None:
             path = (*obj.path, "name")
-            problems.append(SourceProblem(
-                doc.file, doc.position(path), format_path(path),
-                f'"{obj.name}" is already used by {format_path(obj.duplicate_of)}'))
+            problems.append(
+                SourceProblem(
+                    doc.file,
+                    doc.position(path),
+                    format_path(path),
+                    f'"{obj.name}" is already used by {format_path(obj.duplicate_of)}',
+                )
+            )
     return problems
 
 
@@ -121,8 +129,13 @@ def validate_document(doc: SourceDocument) -> Plan:
         raise PlanInvalid(problems)
     data = doc.data if doc.data is not None else {}
     if not isinstance(data, dict):
-        raise PlanInvalid([SourceProblem(doc.file, doc.position(()), "",
-                                         "the plan must be a mapping of sections")])
+        raise PlanInvalid(
+            [
+                SourceProblem(
+                    doc.file, doc.position(()), "", "the plan must be a mapping of sections"
+                )
+            ]
+        )
     context: dict[str, Any] = {}
     try:
         plan = Plan.model_validate(data, context=context)
@@ -145,14 +158,17 @@ def validate_document(doc: SourceDocument) -> Plan:
     raise PlanInvalid(problems)
 
 
-def load_plan_text(text: str, *, file: str = "watchkeeper.yaml",
-                   env: Mapping[str, str] | None = None,
-                   base_dir: Path | None = None) -> LoadedPlan:
+def load_plan_text(
+    text: str,
+    *,
+    file: str = "watchkeeper.yaml",
+    env: Mapping[str, str] | None = None,
+    base_dir: Path | None = None,
+) -> LoadedPlan:
     """Return the validated plan in ``text``; raise PlanInvalid with every problem found."""
     doc = parse_plan_text(text, file=file, env=env, base_dir=base_dir)
     plan = validate_document(doc)
-    return LoadedPlan(plan=plan, file=file,
-                      digest=hashlib.sha256(text.encode("utf-8")).hexdigest())
+    return LoadedPlan(plan=plan, file=file, digest=hashlib.sha256(text.encode("utf-8")).hexdigest())
 
 
 def load_plan_file(path: Path, *, env: Mapping[str, str] | None = None) -> LoadedPlan:

@@ -74,9 +74,7 @@ class Plan(PlanModel):
 
     version: Literal[1] = Field(1, description="Plan file format version.")
     name: str = Field("", description="Name of this plan, shown in the UI.")
-    checks: list[CheckSpec] = Field(  # type: ignore[valid-type]
-        default_factory=list, description="Health checks."
-    )
+    checks: list[CheckSpec] = Field(default_factory=list, description="Health checks.")
     metrics: MetricsSection = Field(default_factory=MetricsSection)
     alerts: AlertsSection = Field(default_factory=AlertsSection)
     notifications: NotificationsSection = Field(default_factory=NotificationsSection)

@@ -58,11 +58,13 @@ def plan_objects(plan: Plan) -> Iterator[ObjectRecord]:
         settings: dict[str, Any] = {}
         for field, info in type(value).model_fields.items():
             if _is_collection(info.annotation):
-                yield from _collection(f"{section}.{field}", (section, field),
-                                       getattr(value, field))
+                yield from _collection(
+                    f"{section}.{field}", (section, field), getattr(value, field)
+                )
             else:
-                settings[field] = value.model_dump(mode="json", by_alias=True,
-                                                   include={field})[field]
+                settings[field] = value.model_dump(mode="json", by_alias=True, include={field})[
+                    field
+                ]
         if value.model_fields_set:
             yield ObjectRecord(SETTINGS_KIND, section, settings, (section,))
 

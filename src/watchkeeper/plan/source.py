@@ -114,8 +114,9 @@ class _Builder:
                 first = self.doc.keys[child]
                 self.problem(key_node, child, f"duplicate key (first set at line {first.line})")
                 continue
-            self.doc.keys[child] = Position(key_node.start_mark.line + 1,
-                                            key_node.start_mark.column + 1)
+            self.doc.keys[child] = Position(
+                key_node.start_mark.line + 1, key_node.start_mark.column + 1
+            )
             result[key] = self.build(value_node, child)
         self.doc.by_id[id(result)] = path
         return result
@@ -144,8 +145,11 @@ class _Builder:
                 return self.env[name]
             if default is not None:
                 return default
-            self.problem(node, path, f"environment variable {name} is not set "
-                                     f"(set it, or write ${{{name}:-default}})")
+            self.problem(
+                node,
+                path,
+                f"environment variable {name} is not set (set it, or write ${{{name}:-default}})",
+            )
             return ""
 
         return _ENV_REF.sub(replace, text) if "$" in text else text
@@ -165,7 +169,10 @@ class _Builder:
 
 
 def parse_plan_text(
-    text: str, *, file: str = "watchkeeper.yaml", env: Mapping[str, str] | None = None,
+    text: str,
+    *,
+    file: str = "watchkeeper.yaml",
+    env: Mapping[str, str] | None = None,
     base_dir: Path | None = None,
 ) -> SourceDocument:
     """Return the document for ``text``; syntax errors land in ``problems``, never raise."""

@@ -45,8 +45,7 @@ def format_duration(value: timedelta) -> str:
     if ms == 0:
         return "0s"
     out = ""
-    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000),
-                       ("ms", 1)):
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)):
         count, ms = divmod(ms, size)
         if count:
             out += f"{count}{unit}"

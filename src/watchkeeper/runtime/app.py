@@ -38,8 +38,12 @@ def create_app(ctx: AppContext, *, scheduler: Scheduler | None = None) -> FastAP
                 await task
 
     app = FastAPI(
-        title="Watchkeeper", version=__version__, lifespan=lifespan,
-        openapi_url="/api/v1/openapi.json", docs_url=None, redoc_url=None,
+        title="Watchkeeper",
+        version=__version__,
+        lifespan=lifespan,
+        openapi_url="/api/v1/openapi.json",
+        docs_url=None,
+        redoc_url=None,
         description="Watchkeeper's HTTP API. Errors are RFC 9457 problem+json documents.",
     )
     app.state.ctx = ctx

@@ -55,9 +55,13 @@ class AppContext:
             changes = apply_plan(db, loaded, actor=actor)
             db.execute(delete(Meta).where(Meta.key == PLAN_ERROR_KEY))
             db.commit()
-        log.info("plan applied: %d created, %d updated, %d deleted, %d unchanged",
-                 changes.count("create"), changes.count("update") + changes.count("adopt"),
-                 changes.count("delete"), changes.unchanged)
+        log.info(
+            "plan applied: %d created, %d updated, %d deleted, %d unchanged",
+            changes.count("create"),
+            changes.count("update") + changes.count("adopt"),
+            changes.count("delete"),
+            changes.unchanged,
+        )
         return changes
 
     def plan_error(self) -> str | None:

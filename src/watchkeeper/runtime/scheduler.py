@@ -24,8 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from watchkeeper.logging_setup import redact
 from watchkeeper.runtime.schedules import Schedule
 from watchkeeper.store.tables import ScheduledJob, utcnow
-from watchkeeper.telemetry import JOB_DURATION, JOB_RUNS, JOBS_RUNNING, SCHEDULER_LAG, \
-    STORE_ERRORS
+from watchkeeper.telemetry import JOB_DURATION, JOB_RUNS, JOBS_RUNNING, SCHEDULER_LAG, STORE_ERRORS
 
 log = logging.getLogger(__name__)
 JobFunc = Callable[[], Awaitable[None]]
@@ -52,8 +51,14 @@ class Job:
 class Scheduler:
     """Run registered jobs on their schedules until stopped."""
 
-    def __init__(self, sessions: sessionmaker[Session], *, max_concurrency: int = 8,
-                 tick: float = 0.5, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        max_concurrency: int = 8,
+        tick: float = 0.5,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self._sessions = sessions
         self._jobs: dict[str, Job] = {}
         self._limit = asyncio.Semaphore(max_concurrency)
@@ -66,8 +71,15 @@ class Scheduler:
     def jobs(self) -> dict[str, Job]:
         return dict(self._jobs)
 
-    def register(self, name: str, func: JobFunc, schedule: Schedule, *,
-                 jitter: timedelta = timedelta(0), timeout: timedelta | None = None) -> None:
+    def register(
+        self,
+        name: str,
+        func: JobFunc,
+        schedule: Schedule,
+        *,
+        jitter: timedelta = timedelta(0),
+        timeout: timedelta | None = None,
+    ) -> None:
         """Add a job; raise ValueError if ``name`` is taken."""
         if name in self._jobs:
             raise ValueError(f"job {name!r} is already registered")
@@ -89,18 +101,21 @@ class Scheduler:
     def _claim_due(self, now: datetime) -> list[tuple[Job, datetime]]:
         claimed: list[tuple[Job, datetime]] = []
         with self._sessions() as db:
-            due = db.execute(select(ScheduledJob.name, ScheduledJob.next_run_at).where(
-                ScheduledJob.next_run_at <= now,
-                ScheduledJob.name.in_(list(self._jobs)))).all()
+            due = db.execute(
+                select(ScheduledJob.name, ScheduledJob.next_run_at).where(
+                    ScheduledJob.next_run_at <= now, ScheduledJob.name.in_(list(self._jobs))
+                )
+            ).all()
             for name, seen in due:
                 job = self._jobs[name]
                 busy = job.task is not None and not job.task.done()
                 result = db.execute(
                     update(ScheduledJob)
                     .where(ScheduledJob.name == name, ScheduledJob.next_run_at == seen)
-                    .values(next_run_at=job.next_run(now),
-                            **({} if busy else {"last_started_at": now,
-                                                "last_status": "running"}))
+                    .values(
+                        next_run_at=job.next_run(now),
+                        **({} if busy else {"last_started_at": now, "last_status": "running"}),
+                    )
                 )
                 if result.rowcount == 1 and not busy:  # type: ignore[attr-defined]
                     claimed.append((job, seen))
@@ -110,12 +125,16 @@ class Scheduler:
             db.commit()
         return claimed
 
-    def _record(self, job: Job, status: str, error: str, started: datetime,
-                duration: float) -> None:
-        values: dict[str, object] = dict(
-            last_finished_at=self._clock(), last_status=status, last_error=error[:2000],
-            last_duration_ms=int(duration * 1000), run_count=ScheduledJob.run_count + 1,
-        )
+    def _record(
+        self, job: Job, status: str, error: str, started: datetime, duration: float
+    ) -> None:
+        values: dict[str, object] = {
+            "last_finished_at": self._clock(),
+            "last_status": status,
+            "last_error": error[:2000],
+            "last_duration_ms": int(duration * 1000),
+            "run_count": ScheduledJob.run_count + 1,
+        }
         with self._sessions() as db:
             if status != "ok":
                 backoff = min(timedelta(seconds=2 ** min(job.failures, 20)), MAX_BACKOFF)

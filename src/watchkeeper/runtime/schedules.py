@@ -47,7 +47,8 @@ class Cron:
             croniter(self.expression)
         except (CroniterBadCronError, ValueError) as exc:
             raise ValidationFailed(
-                "invalid schedule", [("cron", f'"{self.expression}" is not a cron expression: {exc}')]
+                "invalid schedule",
+                [("cron", f'"{self.expression}" is not a cron expression: {exc}')],
             ) from None
 
     def next_after(self, moment: datetime) -> datetime:

@@ -31,11 +31,14 @@ def prepare(ctx: AppContext, announce: Callable[[str], None]) -> None:
         token = issue_setup_token(db)
         db.commit()
     base = ctx.settings.base_url
-    announce(f"Watchkeeper is running at {base}/  (store: "
-             f"{display_url(ctx.settings.database_url)})")
+    announce(
+        f"Watchkeeper is running at {base}/  (store: {display_url(ctx.settings.database_url)})"
+    )
     if token:
-        announce("No user exists yet. Create the first admin with this one-time link "
-                 f"(valid 24 h):\n    {base}/setup?token={token}")
+        announce(
+            "No user exists yet. Create the first admin with this one-time link "
+            f"(valid 24 h):\n    {base}/setup?token={token}"
+        )
 
 
 def _reload(ctx: AppContext) -> None:
@@ -66,18 +69,31 @@ async def serve(ctx: AppContext, announce: Callable[[str], None]) -> None:
     pending: list[str] = []
     prepare(ctx, pending.append)
     scheduler = Scheduler(ctx.sessions)
-    config = uvicorn.Config(create_app(ctx, scheduler=scheduler),
-                            host=ctx.settings.listen_host, port=ctx.settings.listen_port,
-                            log_config=None, access_log=False, lifespan="on",
-                            server_header=False, proxy_headers=False)
-    server = _Server(config, lambda: [announce(line) for line in pending])
+    config = uvicorn.Config(
+        create_app(ctx, scheduler=scheduler),
+        host=ctx.settings.listen_host,
+        port=ctx.settings.listen_port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        server_header=False,
+        proxy_headers=False,
+    )
+
+    def announce_pending() -> None:
+        for line in pending:
+            announce(line)
+
+    server = _Server(config, announce_pending)
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGHUP, lambda: loop.run_in_executor(None, _reload, ctx))
     try:
         await server.serve()
     except SystemExit:  # uvicorn exits when it cannot bind
-        raise OSError(f"could not listen on {ctx.settings.listen_host}:"
-                      f"{ctx.settings.listen_port} (is another server using it?)") from None
+        raise OSError(
+            f"could not listen on {ctx.settings.listen_host}:"
+            f"{ctx.settings.listen_port} (is another server using it?)"
+        ) from None
     finally:
         loop.remove_signal_handler(signal.SIGHUP)
         ctx.engine.dispose()

@@ -36,8 +36,8 @@ def current_revision(engine: Engine) -> str | None:
         with engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
     except SQLAlchemyError as exc:
-        raise StoreError(f"store {display_url(str(engine.url))} unreachable: "
-                         f"{type(exc.orig or exc).__name__}") from exc
+        cause = type(getattr(exc, "orig", None) or exc).__name__
+        raise StoreError(f"store {display_url(str(engine.url))} unreachable: {cause}") from exc
 
 
 def is_current(engine: Engine) -> bool:

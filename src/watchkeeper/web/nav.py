@@ -15,27 +15,55 @@ class Domain:
 
 
 DOMAINS: tuple[Domain, ...] = (
-    Domain("checks", "Health checks", "checks",
-           "HTTP, TCP, TLS, DNS, ping, database and heartbeat checks with uptime history.",
-           "Checks declared in the plan are validated and stored; running them is not built "
-           "yet."),
-    Domain("metrics", "Metrics", "metrics",
-           "Host and service metrics: scrape, remote-write, OTLP; queries and charts."),
-    Domain("alerts", "Alerts", "alerts",
-           "Alert rules, grouping, silences and maintenance windows."),
-    Domain("notifications", "Notifications", "notifications",
-           "Channels (e-mail, chat, webhooks, pagers) and reliable delivery."),
+    Domain(
+        "checks",
+        "Health checks",
+        "checks",
+        "HTTP, TCP, TLS, DNS, ping, database and heartbeat checks with uptime history.",
+        "Checks declared in the plan are validated and stored; running them is not built yet.",
+    ),
+    Domain(
+        "metrics",
+        "Metrics",
+        "metrics",
+        "Host and service metrics: scrape, remote-write, OTLP; queries and charts.",
+    ),
+    Domain(
+        "alerts", "Alerts", "alerts", "Alert rules, grouping, silences and maintenance windows."
+    ),
+    Domain(
+        "notifications",
+        "Notifications",
+        "notifications",
+        "Channels (e-mail, chat, webhooks, pagers) and reliable delivery.",
+    ),
     Domain("logs", "Logs", "logs", "Centralized logs: ingest, search, live tail, retention."),
-    Domain("incidents", "Incidents", "incidents",
-           "Incidents, on-call schedules, escalation policies and postmortems."),
+    Domain(
+        "incidents",
+        "Incidents",
+        "incidents",
+        "Incidents, on-call schedules, escalation policies and postmortems.",
+    ),
     Domain("errors", "Errors", None, "Application errors over the Sentry protocol."),
     Domain("tasks", "Tasks", None, "Recurring human maintenance tasks, reviews and training."),
-    Domain("backups", "Backups", "backups",
-           "Scheduled, encrypted backups proven by automated restores."),
-    Domain("databases", "Databases", "databases",
-           "Vacuum, index upkeep and health of PostgreSQL, MariaDB/MySQL and SQLite."),
-    Domain("security", "Security", "security",
-           "Vulnerability audits, patch plans and compliance evidence."),
+    Domain(
+        "backups",
+        "Backups",
+        "backups",
+        "Scheduled, encrypted backups proven by automated restores.",
+    ),
+    Domain(
+        "databases",
+        "Databases",
+        "databases",
+        "Vacuum, index upkeep and health of PostgreSQL, MariaDB/MySQL and SQLite.",
+    ),
+    Domain(
+        "security",
+        "Security",
+        "security",
+        "Vulnerability audits, patch plans and compliance evidence.",
+    ),
     Domain("releases", "Releases", "releases", "Deploys, DORA metrics and capacity forecasts."),
     Domain("access", "Access", "access", "Users, roles, MFA and the audit trail."),
 )

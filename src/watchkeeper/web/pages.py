@@ -34,8 +34,10 @@ PageAdmin = Annotated[SessionInfo, require("admin", page=True)]
 
 def _assets() -> dict[str, bool]:
     vendor = STATIC_DIR / "vendor"
-    return {"htmx": (vendor / "htmx.min.js").exists(),
-            "normalize": (vendor / "modern-normalize.css").exists()}
+    return {
+        "htmx": (vendor / "htmx.min.js").exists(),
+        "normalize": (vendor / "modern-normalize.css").exists(),
+    }
 
 
 def _static(path: str) -> str:
@@ -48,15 +50,20 @@ templates.env.globals.update(static=_static, domains=DOMAINS)
 def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
     info: SessionInfo | None = getattr(request.state, "user", None)
     base = {"user": info, "csrf_token": info.csrf_token if info else "", "assets": _assets()}
-    response = templates.TemplateResponse(request, name, {**base, **context},
-                                          status_code=status)
+    response = templates.TemplateResponse(request, name, {**base, **context}, status_code=status)
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
 def render_error(request: Request, status: int, detail: str) -> HTMLResponse:
-    return render(request, "error.html", status=status, status_code=status,
-                  title=_TITLES.get(status, "Error"), detail=detail)
+    return render(
+        request,
+        "error.html",
+        status=status,
+        status_code=status,
+        title=_TITLES.get(status, "Error"),
+        detail=detail,
+    )
 
 
 def _anon_csrf(request: Request) -> str:
@@ -65,8 +72,14 @@ def _anon_csrf(request: Request) -> str:
 
 def _with_anon_csrf(request: Request, response: Response, token: str) -> Response:
     if request.cookies.get(ANON_CSRF_COOKIE) != token:
-        response.set_cookie(ANON_CSRF_COOKIE, token, httponly=True, samesite="strict",
-                            secure=request.url.scheme == "https", path="/")
+        response.set_cookie(
+            ANON_CSRF_COOKIE,
+            token,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            path="/",
+        )
     return response
 
 
@@ -88,38 +101,72 @@ def _sign_in(request: Request, db: Db, user_id: int, target: str) -> Response:
     token = start_session(db, user, client, request.headers.get("user-agent", ""))
     db.commit()
     response = RedirectResponse(_safe_next(target), status_code=303)
-    response.set_cookie(COOKIE_NAME, token, httponly=True, samesite="lax",
-                        secure=request.url.scheme == "https", path="/")
+    response.set_cookie(
+        COOKIE_NAME,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
     response.delete_cookie(ANON_CSRF_COOKIE, path="/")
     return response
 
 
 @router.get("/login")
-def login_page(request: Request, db: Db,
-               info: Annotated[SessionInfo | None, Depends(current_session)],
-               next: str = "/") -> Response:
+def login_page(
+    request: Request,
+    db: Db,
+    info: Annotated[SessionInfo | None, Depends(current_session)],
+    next: str = "/",
+) -> Response:
     if info is not None:
         return RedirectResponse(_safe_next(next), status_code=303)
     token = _anon_csrf(request)
-    response = render(request, "login.html", anon_csrf=token, next=_safe_next(next),
-                      no_users=count_users(db) == 0, page_title="Sign in")
+    response = render(
+        request,
+        "login.html",
+        anon_csrf=token,
+        next=_safe_next(next),
+        no_users=count_users(db) == 0,
+        page_title="Sign in",
+    )
     return _with_anon_csrf(request, response, token)
 
 
 @router.post("/login")
-def login(request: Request, db: Db, username: Annotated[str, Form()],
-          password: Annotated[str, Form()], csrf_token: Annotated[str, Form()] = "",
-          next: Annotated[str, Form()] = "/") -> Response:
+def login(
+    request: Request,
+    db: Db,
+    username: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    csrf_token: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/",
+) -> Response:
     token = _anon_csrf(request)
     if not _anon_csrf_ok(request, csrf_token):
-        response = render(request, "login.html", status=403, anon_csrf=token, next=next,
-                          username=username, error="Your sign-in form expired; try again.")
+        response = render(
+            request,
+            "login.html",
+            status=403,
+            anon_csrf=token,
+            next=next,
+            username=username,
+            error="Your sign-in form expired; try again.",
+        )
         return _with_anon_csrf(request, response, token)
     user = authenticate(db, username, password)
     if user is None:
         db.rollback()
-        response = render(request, "login.html", status=401, anon_csrf=token, next=next,
-                          username=username, error="Wrong user name or password.")
+        response = render(
+            request,
+            "login.html",
+            status=401,
+            anon_csrf=token,
+            next=next,
+            username=username,
+            error="Wrong user name or password.",
+        )
         return _with_anon_csrf(request, response, token)
     return _sign_in(request, db, user.id, next)
 
@@ -136,28 +183,61 @@ def logout(request: Request, db: Db, _: PageUser) -> Response:
 @router.get("/setup")
 def setup_page(request: Request, db: Db, token: str = "") -> Response:
     anon = _anon_csrf(request)
-    response = render(request, "setup.html", valid=first_run.setup_token_valid(db, token),
-                      token=token, anon_csrf=anon, page_title="First run")
+    response = render(
+        request,
+        "setup.html",
+        valid=first_run.setup_token_valid(db, token),
+        token=token,
+        anon_csrf=anon,
+        page_title="First run",
+    )
     return _with_anon_csrf(request, response, anon)
 
 
 @router.post("/setup")
-def setup(request: Request, db: Db, token: Annotated[str, Form()],
-          username: Annotated[str, Form()], password: Annotated[str, Form()],
-          csrf_token: Annotated[str, Form()] = "") -> Response:
+def setup(
+    request: Request,
+    db: Db,
+    token: Annotated[str, Form()],
+    username: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
     anon = _anon_csrf(request)
     if not _anon_csrf_ok(request, csrf_token):
-        return _with_anon_csrf(request, render(
-            request, "setup.html", status=403, valid=True, token=token, anon_csrf=anon,
-            username=username, errors=["Your form expired; try again."]), anon)
+        return _with_anon_csrf(
+            request,
+            render(
+                request,
+                "setup.html",
+                status=403,
+                valid=True,
+                token=token,
+                anon_csrf=anon,
+                username=username,
+                errors=["Your form expired; try again."],
+            ),
+            anon,
+        )
     try:
         user = first_run.complete_setup(db, token, username, password)
     except ValidationFailed as exc:
         db.rollback()
         errors = [f"{field.capitalize()} {msg}" for field, msg in exc.errors]
-        return _with_anon_csrf(request, render(
-            request, "setup.html", status=422, valid=True, token=token, anon_csrf=anon,
-            username=username, errors=errors), anon)
+        return _with_anon_csrf(
+            request,
+            render(
+                request,
+                "setup.html",
+                status=422,
+                valid=True,
+                token=token,
+                anon_csrf=anon,
+                username=username,
+                errors=errors,
+            ),
+            anon,
+        )
     except ConflictError:
         db.rollback()
         return render(request, "setup.html", status=409, valid=False)
@@ -169,7 +249,7 @@ def home(request: Request, db: Db, _: PageUser) -> Response:
     ctx = get_ctx(request)
     last = last_apply(db)
     sections = section_summaries(catalog.count_by_kind(db))
-    status = {
+    plan_status = {
         "plan_name": last.plan_name if last else "",
         "plan_file": str(ctx.settings.plan_path) if ctx.settings.plan_path else None,
         "last_applied_at": last.applied_at if last else None,
@@ -177,7 +257,11 @@ def home(request: Request, db: Db, _: PageUser) -> Response:
         "sections": sections,
     }
     return render(
-        request, "home.html", status=status, active="home", page_title="Overview",
+        request,
+        "home.html",
+        plan_status=plan_status,
+        active="home",
+        page_title="Overview",
         declared_sections=sum(1 for s in sections if s.total),
         total_objects=sum(s.total for s in sections),
         managed_objects=sum(s.managed for s in sections),
@@ -191,14 +275,20 @@ def object_page(request: Request, kind: str, name: str, db: Db, _: PageUser) -> 
     section = kind.split(".", 1)[0]
     back = next((d.slug for d in DOMAINS if d.section == section), "")
     spec_yaml = yaml.safe_dump(obj.spec, sort_keys=False, allow_unicode=True)
-    return render(request, "object.html", obj=obj, spec_yaml=spec_yaml, back=back,
-                  active=back, page_title=f"{kind}/{name}")
+    return render(
+        request,
+        "object.html",
+        obj=obj,
+        spec_yaml=spec_yaml,
+        back=back,
+        active=back,
+        page_title=f"{kind}/{name}",
+    )
 
 
 @router.get("/access")
 def access_page(request: Request, db: Db, _: PageAdmin) -> Response:
-    return render(request, "users.html", users=list_users(db), active="access",
-                  page_title="Access")
+    return render(request, "users.html", users=list_users(db), active="access", page_title="Access")
 
 
 @router.get("/{slug}")
@@ -208,8 +298,12 @@ def domain_page(request: Request, slug: str, db: Db, _: PageUser) -> Response:
         raise NotFoundError(f'there is no page "/{quote(slug)}"')
     groups = []
     if domain.section:
-        kinds = [k for k in catalog.collection_kinds()
-                 if k == domain.section or k.startswith(domain.section + ".")]
+        kinds = [
+            k
+            for k in catalog.collection_kinds()
+            if k == domain.section or k.startswith(domain.section + ".")
+        ]
         groups = [(k, catalog.list_objects(db, k)) for k in kinds]
-    return render(request, "domain.html", domain=domain, groups=groups, active=slug,
-                  page_title=domain.title)
+    return render(
+        request, "domain.html", domain=domain, groups=groups, active=slug, page_title=domain.title
+    )

@@ -61,3 +61,9 @@ class ApplyOut(BaseModel):
     updated: int
     deleted: int
     unchanged: int
+
+
+class SessionOut(BaseModel):
+    username: str
+    role: str
+    csrf_token: str

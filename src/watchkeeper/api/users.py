@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter
 
 from watchkeeper.api.deps import Db, require
-from watchkeeper.api.schemas import UserIn, UserOut
+from watchkeeper.api.schemas import SessionOut, UserIn, UserOut
 from watchkeeper.auth import users
 from watchkeeper.auth.sessions import SessionInfo
 from watchkeeper.errors import NotFoundError
@@ -37,3 +37,10 @@ def create_user(body: UserIn, db: Db, _: Annotated[SessionInfo, require("admin")
     )
     db.commit()
     return UserOut(**asdict(view))
+
+
+@router.get("/session", response_model=SessionOut, summary="The current session")
+def session(info: Annotated[SessionInfo, require("viewer")]) -> SessionOut:
+    """Return who is signed in and the CSRF token that unsafe cookie-authenticated calls need
+    in their ``X-CSRF-Token`` header (other sites cannot read this response)."""
+    return SessionOut(username=info.username, role=info.role, csrf_token=info.csrf_token)

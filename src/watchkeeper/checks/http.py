@@ -11,7 +11,7 @@ from watchkeeper.checks.interface import CheckConfig
 
 
 class HttpCheckConfig(CheckConfig):
-    type: Literal["http"]
+    type: Literal["http"] = Field(description="`http`.")
     url: str = Field(description="http:// or https:// URL to request.")
     method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = Field(
         "GET", description="HTTP method."
@@ -46,5 +46,5 @@ class HttpCheckConfig(CheckConfig):
 
 class HttpCheck:
     name = "http"
-    description = "Request a URL; check status, body and response time."
+    description = "Request a URL; judge the status code and the body."
     config_model: ClassVar[type[CheckConfig]] = HttpCheckConfig

@@ -10,7 +10,7 @@ from watchkeeper.checks.interface import CheckConfig
 
 
 class TcpCheckConfig(CheckConfig):
-    type: Literal["tcp"]
+    type: Literal["tcp"] = Field(description="`tcp`.")
     host: str = Field(min_length=1, description="Host name or address.")
     port: int = Field(ge=1, le=65535, description="TCP port.")
 

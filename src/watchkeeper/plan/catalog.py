@@ -8,7 +8,7 @@ from functools import cache
 from typing import Any, get_args
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -78,7 +78,7 @@ def validate_spec(kind: str, spec: Any) -> dict[str, Any]:
 def count_by_kind(db: Session) -> dict[str, tuple[int, int]]:
     """Return ``kind -> (total, managed)``."""
     rows = db.execute(
-        select(StoredObject.kind, func.count(), func.sum(StoredObject.managed.cast(int)))
+        select(StoredObject.kind, func.count(), func.sum(case((StoredObject.managed, 1), else_=0)))
         .where(StoredObject.kind != SETTINGS_KIND)
         .group_by(StoredObject.kind)
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from watchkeeper.telemetry import HTTP_LATENCY, HTTP_REQUESTS
@@ -23,12 +22,12 @@ SECURITY_HEADERS = [
 
 def _route_template(scope: Scope) -> str:
     """Return the matched route's path template, so metrics never get one series per URL."""
-    app = scope.get("app")
-    router = getattr(app, "router", None)
-    for route in getattr(router, "routes", []):
-        match, _ = route.matches(scope)
-        if match == Match.FULL:
-            return str(getattr(route, "path", "other"))
+    route = scope.get("route")
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    if template:
+        return str(template)
+    if str(scope.get("path", "")).startswith("/static/"):
+        return "/static"
     return "unmatched"
 
 

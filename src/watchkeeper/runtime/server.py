@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import uvicorn
 
@@ -55,6 +56,17 @@ class _Server(uvicorn.Server):
         super().__init__(config)
         self._on_started = on_started
 
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # serve() installs its own handlers: uvicorn's would re-raise SIGTERM after a clean
+        # shutdown and turn exit status 0 into "killed by signal".
+        yield
+
+    def request_exit(self) -> None:
+        if self.should_exit:  # second Ctrl-C: stop waiting for open connections
+            self.force_exit = True
+        self.should_exit = True
+
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
         if self.started:
@@ -87,6 +99,8 @@ async def serve(ctx: AppContext, announce: Callable[[str], None]) -> None:
     server = _Server(config, announce_pending)
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGHUP, lambda: loop.run_in_executor(None, _reload, ctx))
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, server.request_exit)
     try:
         await server.serve()
     except SystemExit:  # uvicorn exits when it cannot bind
@@ -95,6 +109,7 @@ async def serve(ctx: AppContext, announce: Callable[[str], None]) -> None:
             f"{ctx.settings.listen_port} (is another server using it?)"
         ) from None
     finally:
-        loop.remove_signal_handler(signal.SIGHUP)
+        for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
         ctx.engine.dispose()
     log.info("stopped cleanly")

@@ -406,11 +406,6 @@ def test_export_of_empty_store_is_an_empty_plan(db: Session) -> None:
     assert diff_plan(db, reloaded).empty
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: export_plan writes `$` verbatim, so re-loading the export substitutes "
-    "${...} and collapses $$ (values containing `$` do not round-trip)",
-)
 def test_export_round_trips_values_containing_dollar_signs(db: Session) -> None:
     text = dedent(
         """\

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from watchkeeper.runtime.scheduler import Scheduler
+from watchkeeper.runtime.scheduler import JobFunc, Scheduler
 from watchkeeper.runtime.schedules import Every
 from watchkeeper.store.tables import ScheduledJob
 
@@ -56,6 +56,12 @@ async def eventually(predicate: Callable[[], bool], what: str, limit: float = 15
         if loop.time() > deadline:
             raise AssertionError(f"gave up waiting for: {what}")
         await asyncio.sleep(0.01)
+
+
+def finished(scheduler: Scheduler, name: str) -> bool:
+    """True when ``name`` has no run in progress (its outcome is recorded)."""
+    task = scheduler.jobs[name].task
+    return task is not None and task.done()
 
 
 async def seeded(sessions: sessionmaker[Session], *names: str) -> None:
@@ -156,11 +162,11 @@ def test_a_scheduler_only_claims_jobs_it_has_registered(sessions: sessionmaker[S
     clock = Clock()
     ran: list[str] = []
 
-    def job(name: str) -> Callable[[], asyncio.Future[None]]:
+    def job(name: str) -> JobFunc:
         async def run() -> None:
             ran.append(name)
 
-        return run  # type: ignore[return-value]
+        return run
 
     async def main() -> tuple[int, int]:
         a = Scheduler(sessions, clock=clock)
@@ -201,12 +207,12 @@ def test_two_schedulers_on_one_store_run_a_due_job_only_once_in_total(
     clock = Clock()
     runs: list[tuple[str, datetime]] = []
 
-    def job(replica: str) -> Callable[[], asyncio.Future[None]]:
+    def job(replica: str) -> JobFunc:
         async def run() -> None:
             runs.append((replica, clock()))
             await asyncio.sleep(0.01)
 
-        return run  # type: ignore[return-value]
+        return run
 
     async def main() -> list[list[int]]:
         a = Scheduler(sessions, clock=clock)
@@ -372,12 +378,20 @@ def test_the_run_loop_keeps_going_after_a_job_fails(sessions: sessionmaker[Sessi
         await seeded(sessions, "broken", "healthy")
         for turn in (1, 2):
             clock.advance(HOUR)
+            # Wait until both runs are recorded: a job still recording counts as running
+            # and would (rightly) skip the next turn.
             await eventually(
-                lambda turn=turn: len(healthy_runs) == turn and len(broken_runs) == turn,
-                f"turn {turn}",
+                lambda turn=turn: all(
+                    the_row(sessions, name).run_count == turn for name in ("broken", "healthy")
+                ),
+                f"turn {turn} recorded",
             )
-        await eventually(lambda: the_row(sessions, "broken").run_count == 2, "record")
-        assert not runner.done()
+            await eventually(
+                lambda: finished(scheduler, "broken") and finished(scheduler, "healthy"),
+                "both runs finished",
+            )
+            assert not runner.done()
+        assert len(broken_runs) == 2
         await scheduler.stop()
         await asyncio.wait_for(runner, 15)
 
@@ -492,11 +506,12 @@ def test_a_slow_job_does_not_hold_up_other_jobs_and_skips_its_turn_while_running
         clock.advance(HOUR)  # both due
         await asyncio.wait_for(slow_started.wait(), 15)
         await eventually(lambda: len(fast_runs) == 1, "fast job's first run")
-        await eventually(lambda: the_row(sessions, "fast").run_count == 1, "fast recorded")
+        await eventually(lambda: finished(scheduler, "fast"), "fast job's first run recorded")
 
         clock.advance(HOUR)  # both due again; slow is still running
         await eventually(lambda: len(fast_runs) == 2, "fast job's second run")
-        await eventually(lambda: the_row(sessions, "fast").run_count == 2, "fast recorded")
+        await eventually(lambda: finished(scheduler, "fast"), "fast job's second run recorded")
+        assert the_row(sessions, "fast").run_count == 2
 
         slow_task = scheduler.jobs["slow"].task
         assert slow_task is not None and not slow_task.done()

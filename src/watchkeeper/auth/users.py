@@ -88,11 +88,10 @@ def create_user(
         display_name=display_name or username,
         email=email,
     )
-    db.add(user)
     try:
-        db.flush()
+        with db.begin_nested():
+            db.add(user)
     except IntegrityError:
-        db.rollback()
         raise ConflictError(f'user "{username}" already exists') from None
     return UserView.of(user)
 

@@ -116,6 +116,17 @@ def last_apply(db: Session) -> PlanApply | None:
     return db.scalar(select(PlanApply).order_by(PlanApply.id.desc()).limit(1))
 
 
+def _escape_dollars(value: Any) -> Any:
+    """Write ``$`` as ``$$`` so that loading the export does not substitute variables."""
+    if isinstance(value, str):
+        return value.replace("$", "$$")
+    if isinstance(value, list):
+        return [_escape_dollars(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _escape_dollars(v) for k, v in value.items()}
+    return value
+
+
 def export_plan(db: Session) -> str:
     """Return every stored object (plan-managed and UI-made) as plan YAML."""
     rows = db.scalars(select(StoredObject).order_by(StoredObject.kind, StoredObject.id))
@@ -123,5 +134,5 @@ def export_plan(db: Session) -> str:
     last = last_apply(db)
     plan = assemble_plan(records, name=last.plan_name if last else "")
     header = "# Exported by `watchkeeper plan export` at " + utcnow().strftime("%Y-%m-%dT%H:%MZ")
-    body = yaml.safe_dump(export_data(plan), sort_keys=False, allow_unicode=True)
+    body = yaml.safe_dump(_escape_dollars(export_data(plan)), sort_keys=False, allow_unicode=True)
     return f"{header}\n{body}"

@@ -117,11 +117,10 @@ def create_object(db: Session, kind: str, spec: Any, actor: str) -> ObjectView:
     """Create a UI-made object; raise ValidationFailed, or ConflictError if the name is taken."""
     clean = validate_spec(kind, spec)
     obj = StoredObject(kind=kind, name=clean["name"], spec=clean, managed=False, updated_by=actor)
-    db.add(obj)
     try:
-        db.flush()
+        with db.begin_nested():  # a savepoint: a taken name must not undo the caller's work
+            db.add(obj)
     except IntegrityError:
-        db.rollback()
         raise ConflictError(f'a {kind} object named "{clean["name"]}" already exists') from None
     return ObjectView.of(obj)
 

@@ -93,7 +93,11 @@ def _message(
     if kind == "union_tag_not_found":
         return f'"{ctx.get("discriminator", "type").strip(chr(39))}" is required'
     msg = err["msg"]
-    if kind.startswith("value_error"):
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        msg = "must be a mapping of keys"
+    elif kind == "list_type":
+        msg = "must be a list"
+    elif kind.startswith("value_error"):
         msg = msg.removeprefix("Value error, ")
     msg = msg[:1].lower() + msg[1:]
     value = err.get("input")
@@ -144,11 +148,12 @@ def validate_document(doc: SourceDocument) -> Plan:
             return plan
     except ValidationError as exc:
         allowed: dict[int, list[str]] = context.get("allowed_keys", {})
-        already = {p.path for p in problems}
+        explained = [p.path for p in problems]
         for err in exc.errors():
             path = _data_path(data, err["loc"])
-            if format_path(path) in already:
-                continue  # the source problem (e.g. an unset ${VAR}) already explains it
+            shown = format_path(path)
+            if any(e == shown or e.startswith((shown + ".", shown + "[")) for e in explained):
+                continue  # a source problem (e.g. an unset ${VAR}) inside it explains it
             is_key = err["type"] == "extra_forbidden"
             pos = doc.position(path, key=is_key)
             problems.append(

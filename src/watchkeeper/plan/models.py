@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
-from pydantic import Discriminator, Field
+from pydantic import Discriminator, Field, model_validator
 
 from watchkeeper.checks.interface import CheckConfig
 from watchkeeper.checks.interface import registry as check_registry
@@ -27,6 +27,23 @@ if TYPE_CHECKING:
     CheckSpec = CheckConfig
 else:
     CheckSpec = _union_of([p.config_model for p in check_registry.all().values()])
+
+
+SECTIONS_SET = frozenset(
+    {
+        "checks",
+        "metrics",
+        "alerts",
+        "notifications",
+        "logs",
+        "backups",
+        "databases",
+        "incidents",
+        "security",
+        "access",
+        "releases",
+    }
+)
 
 
 class AlertsSection(PlanModel):
@@ -72,6 +89,17 @@ class ReleasesSection(PlanModel):
 class Plan(PlanModel):
     """A maintenance plan: the whole ``watchkeeper.yaml``."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_sections(cls, data: Any) -> Any:
+        # `alerts:` with nothing after it means an empty section, not an error.
+        # Changed in place: the loader maps problems back to the file by the dict's identity.
+        if isinstance(data, dict):
+            for key in SECTIONS_SET.intersection(data):
+                if data[key] is None:
+                    data[key] = [] if key == "checks" else {}
+        return data
+
     version: Literal[1] = Field(1, description="Plan file format version.")
     name: str = Field("", description="Name of this plan, shown in the UI.")
     checks: list[CheckSpec] = Field(default_factory=list, description="Health checks.")
@@ -88,3 +116,5 @@ class Plan(PlanModel):
 
 
 SECTIONS: tuple[str, ...] = tuple(n for n in Plan.model_fields if n not in ("version", "name"))
+
+assert set(SECTIONS) == SECTIONS_SET, "keep SECTIONS_SET in step with the Plan model"

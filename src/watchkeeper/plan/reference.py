@@ -88,20 +88,36 @@ def _table(model: type[BaseModel], skip: set[str] = frozenset()) -> list[str]:  
             continue
         key = info.alias or name
         description = (info.description or "").replace("|", "\\|")
-        rows.append(f"| `{key}` | {_type_name(info.annotation)} | {_default(info)} | "
-                    f"{description} |")
+        rows.append(
+            f"| `{key}` | {_type_name(info.annotation)} | {_default(info)} | {description} |"
+        )
     return rows
 
 
 def _checks() -> list[str]:
-    lines = ["## `checks`", "", "Health checks: a list of checks, each with a `type`.", "",
-             "> This version validates and stores the checks a plan declares and shows them "
-             "in the UI; running them is not built yet.", "",
-             "Keys every check has:", "", *_table(CheckConfig), ""]
+    lines = [
+        "## `checks`",
+        "",
+        "Health checks: a list of checks, each with a `type`.",
+        "",
+        "> This version validates and stores the checks a plan declares and shows them "
+        "in the UI; running them is not built yet.",
+        "",
+        "Keys every check has:",
+        "",
+        *_table(CheckConfig),
+        "",
+    ]
     common = set(CheckConfig.model_fields) - {"type"}
     for name, plugin in check_registry.all().items():
-        lines += [f"### `type: {name}`", "", plugin.description, "",
-                  *_table(plugin.config_model, skip=common | {"type"}), ""]
+        lines += [
+            f"### `type: {name}`",
+            "",
+            plugin.description,
+            "",
+            *_table(plugin.config_model, skip=common | {"type"}),
+            "",
+        ]
     return lines
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 Path_ = tuple[str | int, ...]
+_FILE_NEEDS_PATH = "!file needs a path, e.g. !file /run/secrets/db_password"
 _ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 
 
@@ -74,6 +75,10 @@ def format_path(path: Path_) -> str:
     return out
 
 
+def _is_custom_tag(tag: str) -> bool:
+    return tag.startswith("!") and not tag.startswith("!!")
+
+
 class _Builder:
     def __init__(self, doc: SourceDocument, env: Mapping[str, str], base_dir: Path) -> None:
         self.doc = doc
@@ -92,6 +97,15 @@ class _Builder:
     def build(self, node: yaml.Node, path: Path_) -> Any:
         mark = node.start_mark
         self.doc.values[path] = Position(mark.line + 1, mark.column + 1)
+        if isinstance(node, yaml.CollectionNode) and _is_custom_tag(node.tag):
+            self.problem(
+                node,
+                path,
+                _FILE_NEEDS_PATH
+                if node.tag == "!file"
+                else f'unknown tag "{node.tag}" (supported: !file)',
+            )
+            return None
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
@@ -101,15 +115,24 @@ class _Builder:
         return self._scalar(node, path)
 
     def _mapping(self, node: yaml.MappingNode, path: Path_) -> dict[str, Any]:
+        explicit = sum(1 for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge")
         self.constructor.flatten_mapping(node)
+        # flatten_mapping puts the pairs from `<<` merges first; keys set explicitly override
+        # them (YAML merge semantics), so take the explicit pairs first and skip merged keys
+        # that are already set.
+        merged_count = len(node.value) - explicit
+        pairs = node.value[merged_count:] + node.value[:merged_count]
         result: dict[str, Any] = {}
-        for key_node, value_node in node.value:
+        for index, (key_node, value_node) in enumerate(pairs):
+            from_merge = index >= explicit
             key = self._scalar(key_node, path) if isinstance(key_node, yaml.ScalarNode) else None
             if not isinstance(key, str | int | bool) or key is None:
                 self.problem(key_node, path, "keys must be plain strings")
                 continue
             key = str(key)
             child = (*path, key)
+            if key in result and from_merge:
+                continue
             if key in result:
                 first = self.doc.keys[child]
                 self.problem(key_node, child, f"duplicate key (first set at line {first.line})")
@@ -124,7 +147,7 @@ class _Builder:
     def _scalar(self, node: yaml.Node, path: Path_) -> Any:
         if node.tag == "!file":
             return self._file(node, path)
-        if node.tag.startswith("!") and not node.tag.startswith("!!"):
+        if _is_custom_tag(node.tag):
             self.problem(node, path, f'unknown tag "{node.tag}" (supported: !file)')
             return None
         try:
@@ -141,8 +164,9 @@ class _Builder:
             if match.group(0) == "$$":
                 return "$"
             name, default = match.group(1), match.group(2)
-            if name in self.env:
-                return self.env[name]
+            value = self.env.get(name)
+            if value and default is not None or value is not None and default is None:
+                return value
             if default is not None:
                 return default
             self.problem(
@@ -156,7 +180,7 @@ class _Builder:
 
     def _file(self, node: yaml.Node, path: Path_) -> str | None:
         if not isinstance(node, yaml.ScalarNode) or not node.value:
-            self.problem(node, path, "!file needs a path, e.g. !file /run/secrets/db_password")
+            self.problem(node, path, _FILE_NEEDS_PATH)
             return None
         target = Path(self._substitute(node, path, node.value)).expanduser()
         if not target.is_absolute():
@@ -165,7 +189,9 @@ class _Builder:
             return target.read_text(encoding="utf-8").rstrip("\r\n")
         except OSError as exc:
             self.problem(node, path, f"!file {target}: {exc.strerror or exc}")
-            return None
+        except UnicodeDecodeError:
+            self.problem(node, path, f"!file {target}: not UTF-8 text")
+        return None
 
 
 def parse_plan_text(

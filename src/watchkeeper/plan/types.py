@@ -11,7 +11,8 @@ from pydantic_core import PydanticCustomError
 
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+MAX_DURATION_SECONDS = 100 * 365 * 86400
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 
 def parse_duration(value: Any) -> timedelta:
@@ -21,22 +22,28 @@ def parse_duration(value: Any) -> timedelta:
     """
     if isinstance(value, timedelta):
         return value
+    total: float | None = None
     if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-        return timedelta(seconds=value)
-    text = str(value).strip() if isinstance(value, str) else None
-    if text:
-        pos, total = 0, 0.0
+        total = float(value)
+    elif isinstance(value, str) and value.strip():
+        text, pos, total = value.strip(), 0, 0.0
         for match in _PART.finditer(text):
             if match.start() != pos:
                 break
             total += float(match.group(1)) * _UNITS[match.group(2)]
             pos = match.end()
-        else:
-            if pos == len(text):
-                return timedelta(seconds=total)
-    raise PydanticCustomError(
-        "duration", '"{value}" is not a duration (use 30s, 5m, 2h)', {"value": value}
-    )
+        if pos != len(text):
+            total = None
+    shown = str(value).lower() if isinstance(value, bool) else value
+    if total is None or total != total:  # not parsed, or NaN
+        raise PydanticCustomError(
+            "duration", '"{value}" is not a duration (use 30s, 5m, 2h)', {"value": shown}
+        )
+    if total > MAX_DURATION_SECONDS:
+        raise PydanticCustomError(
+            "duration", '"{value}" is too long (at most 100 years)', {"value": shown}
+        )
+    return timedelta(seconds=total)
 
 
 def format_duration(value: timedelta) -> str:
@@ -53,7 +60,7 @@ def format_duration(value: timedelta) -> str:
 
 
 def _check_name(value: Any) -> Any:
-    if isinstance(value, str) and not _NAME.match(value):
+    if isinstance(value, str) and not _NAME.fullmatch(value):
         raise PydanticCustomError(
             "name",
             '"{value}" is not a valid name (letters, digits, "-", "_", "."; '

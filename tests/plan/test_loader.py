@@ -162,8 +162,7 @@ def test_digest_is_sha256_of_the_text() -> None:
         ),
         pytest.param(
             "checks:\n  - 5\n",
-            "watchkeeper.yaml:2:5 checks[0]: input should be a valid dictionary or object "
-            "to extract fields from (got 5)",
+            "watchkeeper.yaml:2:5 checks[0]: must be a mapping of keys (got 5)",
             id="scalar-where-object-expected",
         ),
         pytest.param(
@@ -238,8 +237,7 @@ def test_digest_is_sha256_of_the_text() -> None:
         ),
         pytest.param(
             "alerts: 5\n",
-            "watchkeeper.yaml:1:9 alerts: input should be a valid dictionary or instance of "
-            "AlertsSection (got 5)",
+            "watchkeeper.yaml:1:9 alerts: must be a mapping of keys (got 5)",
             id="section-not-a-mapping",
         ),
         pytest.param(

@@ -23,12 +23,22 @@ def make_plan(n: int) -> str:
     lines = ["name: bench", "checks:"]
     for i in range(n):
         if i % 2:
-            lines += [f"  - name: web-{i}", "    type: http",
-                      f"    url: https://svc-{i}.example.com/health", "    interval: 30s",
-                      "    expected_status: [200, 204]", "    tags: [bench, web]"]
+            lines += [
+                f"  - name: web-{i}",
+                "    type: http",
+                f"    url: https://svc-{i}.example.com/health",
+                "    interval: 30s",
+                "    expected_status: [200, 204]",
+                "    tags: [bench, web]",
+            ]
         else:
-            lines += [f"  - name: tcp-{i}", "    type: tcp", f"    host: db-{i}.internal",
-                      "    port: 5432", "    retries: 2"]
+            lines += [
+                f"  - name: tcp-{i}",
+                "    type: tcp",
+                f"    host: db-{i}.internal",
+                "    port: 5432",
+                "    retries: 2",
+            ]
     return "\n".join(lines) + "\n"
 
 
@@ -47,8 +57,10 @@ def main() -> None:
     parser.add_argument("--database-url")
     args = parser.parse_args()
     text = make_plan(args.checks)
-    print(f"machine: {platform.processor() or platform.machine()}, python "
-          f"{platform.python_version()}; plan: {args.checks} checks, {len(text) // 1024} KiB")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, python "
+        f"{platform.python_version()}; plan: {args.checks} checks, {len(text) // 1024} KiB"
+    )
     load_ms = median_ms(lambda: load_plan_text(text))
     print(f"load + validate: {load_ms:8.1f} ms  ({args.checks / load_ms * 1000:,.0f} objects/s)")
     loaded = load_plan_text(text)

@@ -45,9 +45,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     try:
-        yield make_url(normalise_url(base)).set(database=name).render_as_string(
-            hide_password=False
-        )
+        yield make_url(normalise_url(base)).set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -101,8 +99,15 @@ def login(base_url: str, username: str, password: str = ADMIN_PASSWORD) -> httpx
     page = client.get("/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
     assert token, page.text
-    resp = client.post("/login", data={"username": username, "password": password,
-                                       "csrf_token": token.group(1), "next": "/"})
+    resp = client.post(
+        "/login",
+        data={
+            "username": username,
+            "password": password,
+            "csrf_token": token.group(1),
+            "next": "/",
+        },
+    )
     assert resp.status_code == 303, resp.text
     session = client.get("/api/v1/session").json()
     client.headers["X-CSRF-Token"] = session["csrf_token"]

@@ -34,16 +34,18 @@ def test_unauthenticated_api_call_is_401(server: LiveServer) -> None:
 
 
 def test_invalid_object_lists_fields(admin: httpx.Client) -> None:
-    resp = admin.post("/api/v1/objects/checks",
-                      json={"name": "x", "type": "tcp", "host": "", "port": 70000})
+    resp = admin.post(
+        "/api/v1/objects/checks", json={"name": "x", "type": "tcp", "host": "", "port": 70000}
+    )
     body = assert_problem(resp, 422)
     fields = {e["field"] for e in body["errors"]}  # type: ignore[union-attr]
     assert any(f.endswith("port") for f in fields) and any(f.endswith("host") for f in fields)
 
 
 def test_malformed_json_is_422(admin: httpx.Client) -> None:
-    resp = admin.post("/api/v1/objects/checks", content=b"{not json",
-                      headers={"content-type": "application/json"})
+    resp = admin.post(
+        "/api/v1/objects/checks", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert_problem(resp, 422)
 
 
@@ -66,9 +68,12 @@ def test_plan_managed_object_is_read_only(admin: httpx.Client, ctx: AppContext) 
         session.commit()
     got = admin.get("/api/v1/objects/checks/db").json()
     assert got["managed"] is True
-    body = assert_problem(admin.put("/api/v1/objects/checks/db",
-                                    json={"name": "db", "type": "tcp", "host": "h", "port": 1}),
-                          409)
+    body = assert_problem(
+        admin.put(
+            "/api/v1/objects/checks/db", json={"name": "db", "type": "tcp", "host": "h", "port": 1}
+        ),
+        409,
+    )
     assert "managed by the plan" in str(body["detail"])
     assert_problem(admin.delete("/api/v1/objects/checks/db"), 409)
 
@@ -103,8 +108,9 @@ def test_unsafe_call_without_csrf_token_is_refused(admin: httpx.Client) -> None:
         ("operator", "POST", "/api/v1/plan/apply", False),
     ],
 )
-def test_roles(ctx: AppContext, server: LiveServer, role: str, method: str, path: str,
-               allowed: bool) -> None:
+def test_roles(
+    ctx: AppContext, server: LiveServer, role: str, method: str, path: str, allowed: bool
+) -> None:
     make_user(ctx, f"user-{role}", role)
     client = login(server.url, f"user-{role}")
     try:

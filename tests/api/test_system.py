@@ -48,9 +48,12 @@ def test_metrics_are_prometheus_text(server: LiveServer) -> None:
     assert resp.headers["content-type"].startswith("text/plain")
     body = resp.text
     assert 'watchkeeper_http_requests_total{method="GET",route="/healthz",status="200"}' in body
-    for name in ("watchkeeper_http_request_duration_seconds_bucket",
-                 "watchkeeper_store_errors_total", "watchkeeper_scheduler_lag_seconds",
-                 "watchkeeper_build_info"):
+    for name in (
+        "watchkeeper_http_request_duration_seconds_bucket",
+        "watchkeeper_store_errors_total",
+        "watchkeeper_scheduler_lag_seconds",
+        "watchkeeper_build_info",
+    ):
         assert name in body
 
 

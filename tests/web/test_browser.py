@@ -24,8 +24,15 @@ pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 PASSWORD = "a long enough passphrase for tests"
 
 
@@ -41,13 +48,21 @@ class UpProcess:
     def __init__(self, tmp_path: Path) -> None:
         self.port = _free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("WATCHKEEPER_")}
-        env.update(WATCHKEEPER_HOME=str(tmp_path / "home"), PYTHONUNBUFFERED="1",
-                   COLUMNS="200")
+        env.update(WATCHKEEPER_HOME=str(tmp_path / "home"), PYTHONUNBUFFERED="1", COLUMNS="200")
         exe = Path(sys.executable).with_name("watchkeeper")
         self.proc = subprocess.Popen(
-            [str(exe), "up", "--plan", str(ROOT / "examples" / "watchkeeper.yaml"),
-             "--listen", f"127.0.0.1:{self.port}"],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [
+                str(exe),
+                "up",
+                "--plan",
+                str(ROOT / "examples" / "watchkeeper.yaml"),
+                "--listen",
+                f"127.0.0.1:{self.port}",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         self._lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)

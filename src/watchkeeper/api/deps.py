@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from watchkeeper.auth.roles import role_allows
 from watchkeeper.auth.sessions import COOKIE_NAME, SessionInfo, resolve_session
@@ -23,18 +24,31 @@ def get_ctx(request: Request) -> AppContext:
     return ctx
 
 
-def get_db(request: Request) -> Iterator[Session]:
-    """Yield a store session; the route commits what it changes."""
-    with get_ctx(request).sessions() as db:
+async def get_db(request: Request) -> AsyncIterator[Session]:
+    """Yield a store session; the route commits what it changes.
+
+    Async on purpose: making a Session does no I/O, and a sync generator dependency would
+    cost two thread-pool hops per request.
+    """
+    db = get_ctx(request).sessions()
+    try:
         yield db
+    finally:
+        db.close()
 
 
 Db = Annotated[Session, Depends(get_db)]
 
 
-def current_session(request: Request, db: Db) -> SessionInfo | None:
-    info = resolve_session(db, request.cookies.get(COOKIE_NAME, ""))
+def _resolve(db: Session, token: str) -> SessionInfo | None:
+    info = resolve_session(db, token)
     db.commit()  # persists the idle-timer refresh or the removal of an expired session
+    return info
+
+
+async def current_session(request: Request, db: Db) -> SessionInfo | None:
+    token = request.cookies.get(COOKIE_NAME, "")
+    info = await run_in_threadpool(_resolve, db, token) if token else None
     request.state.user = info
     return info
 

@@ -161,12 +161,6 @@ def test_parse_listen_directly() -> None:
             parse_listen(bad)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=pytest.fail.Exception,
-    reason='BUG: parse_listen("::1") (IPv6 without brackets or port) is accepted as host ":" '
-    "port 1 instead of being rejected",
-)
 def test_a_bare_ipv6_address_without_port_is_rejected() -> None:
     with pytest.raises(ConfigError):
         parse_listen("::1")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -16,6 +18,9 @@ from watchkeeper import __version__
 from watchkeeper.errors import WatchkeeperError
 from watchkeeper.logging_setup import configure_logging, register_secret
 from watchkeeper.settings import Settings, environment, load_settings
+
+if TYPE_CHECKING:
+    from watchkeeper.runtime.context import AppContext
 
 app = typer.Typer(
     help="Watchkeeper: your maintenance plan as one YAML file that runs.",
@@ -29,8 +34,8 @@ user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 app.add_typer(plan_app, name="plan")
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 _options: dict[str, str | None] = {}
 
 PlanFile = Annotated[Path, typer.Argument(help="Plan file, e.g. watchkeeper.yaml.")]
@@ -127,19 +132,28 @@ def _load(file: Path):  # type: ignore[no-untyped-def]
         fatal(f"{file}: {len(exc.problems)} problem(s)")
 
 
-def _context(migrate: bool):  # type: ignore[no-untyped-def]
+@contextlib.contextmanager
+def _store(migrate: bool | None) -> Iterator[AppContext]:
+    """Open the store for a command; ``migrate``: True upgrades, False requires current,
+    None accepts any state. Store and settings errors end the command with one line."""
     from watchkeeper.runtime.context import AppContext
     from watchkeeper.store.migrate import current_revision, head_revision, upgrade
 
-    ctx = AppContext.create(_settings(), environment())
+    settings = _settings()
+    try:
+        ctx = AppContext.create(settings, environment())
+    except WatchkeeperError as exc:
+        fatal(str(exc))
     try:
         if migrate:
             upgrade(ctx.engine)
-        elif current_revision(ctx.engine) != head_revision():
+        elif migrate is False and current_revision(ctx.engine) != head_revision():
             fatal("the store is not at the current schema; run `watchkeeper db upgrade`")
+        yield ctx
     except WatchkeeperError as exc:
         fatal(str(exc))
-    return ctx
+    finally:
+        ctx.engine.dispose()
 
 
 @plan_app.command("check")
@@ -159,22 +173,16 @@ def plan_diff(file: PlanFile) -> None:
     from watchkeeper.store.migrate import current_revision
 
     loaded = _load(file)
-    from watchkeeper.runtime.context import AppContext
+    with _store(migrate=None) as ctx:
+        if current_revision(ctx.engine) is None:
+            from watchkeeper.plan.objects import plan_objects
 
-    ctx = AppContext.create(_settings(), environment())
-    try:
-        migrated = current_revision(ctx.engine) is not None
-    except WatchkeeperError as exc:
-        fatal(str(exc))
-    if not migrated:
-        from watchkeeper.plan.objects import plan_objects
-
-        out.print("[dim]store is empty (never migrated): everything would be created[/]")
-        for rec in plan_objects(loaded.plan):
-            out.print(f"[green]+ {rec.kind}/{rec.name}[/]", highlight=False)
-        return
-    with ctx.sessions() as db:
-        changes = diff_plan(db, loaded)
+            out.print("[dim]store is empty (never migrated): everything would be created[/]")
+            for rec in plan_objects(loaded.plan):
+                out.print(f"[green]+ {rec.kind}/{rec.name}[/]", highlight=False)
+            return
+        with ctx.sessions() as db:
+            changes = diff_plan(db, loaded)
     colours = {"create": "green", "update": "yellow", "adopt": "yellow", "delete": "red"}
     for change in changes.changes:
         out.print(f"[{colours[change.action]}]{change}[/]", highlight=False)
@@ -187,8 +195,7 @@ def plan_apply(file: PlanFile) -> None:
     from watchkeeper.plan.apply import apply_plan
 
     loaded = _load(file)
-    ctx = _context(migrate=True)
-    with ctx.sessions() as db:
+    with _store(migrate=True) as ctx, ctx.sessions() as db:
         changes = apply_plan(db, loaded, actor="cli")
         db.commit()
     for change in changes.changes:
@@ -211,8 +218,7 @@ def plan_export(
     """Write every stored object (from the plan and from the UI) as a plan file."""
     from watchkeeper.plan.apply import export_plan
 
-    ctx = _context(migrate=False)
-    with ctx.sessions() as db:
+    with _store(migrate=False) as ctx, ctx.sessions() as db:
         text = export_plan(db)
     if output:
         output.write_text(text, encoding="utf-8")
@@ -224,16 +230,12 @@ def plan_export(
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Migrate the store to the current schema."""
-    from watchkeeper.runtime.context import AppContext
     from watchkeeper.store.engine import display_url
     from watchkeeper.store.migrate import upgrade
 
-    settings = _settings()
-    ctx = AppContext.create(settings)
-    try:
+    with _store(migrate=None) as ctx:
         before, after = upgrade(ctx.engine)
-    except WatchkeeperError as exc:
-        fatal(str(exc))
+        settings = ctx.settings
     where = display_url(settings.database_url)
     if before == after:
         out.print(f"{where} is already at {after}", highlight=False)
@@ -272,16 +274,13 @@ def user_create(
     from watchkeeper.auth.users import create_user
     from watchkeeper.errors import ValidationFailed
 
-    ctx = _context(migrate=True)
     password = _read_password(password_file)
-    try:
-        with ctx.sessions() as db:
+    with _store(migrate=True) as ctx, ctx.sessions() as db:
+        try:
             user = create_user(db, username, password, role)
-            db.commit()
-    except ValidationFailed as exc:
-        fatal("; ".join(f"{field} {message}" for field, message in exc.errors))
-    except WatchkeeperError as exc:
-        fatal(str(exc))
+        except ValidationFailed as exc:
+            fatal("; ".join(f"{field} {message}" for field, message in exc.errors))
+        db.commit()
     out.print(f"created {user.role} {user.username}", highlight=False)
 
 
@@ -290,8 +289,7 @@ def user_list() -> None:
     """List users."""
     from watchkeeper.auth.users import list_users
 
-    ctx = _context(migrate=False)
-    with ctx.sessions() as db:
+    with _store(migrate=False) as ctx, ctx.sessions() as db:
         users = list_users(db)
     table = Table("user", "role", "created", "last sign-in", "state")
     for u in users:

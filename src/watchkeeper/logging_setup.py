@@ -17,8 +17,9 @@ from typing import Any
 
 MASK = "********"
 _SECRET_PAIR = re.compile(
-    r"(?i)\b(password|passwd|secret|token|api[_-]?key|authorization)(\s*[=:]\s*)"
-    r"(\"[^\"]*\"|'[^']*'|\S+)"
+    r"(?i)(?P<key>[\"']?\b[\w-]*(?:password|passwd|secret|token|api[_-]?key|authorization)"
+    r"[\w-]*[\"']?\s*[=:]\s*)(?P<scheme>(?:bearer|basic|token)\s+)?"
+    r"(?P<value>\"[^\"]*\"|'[^']*'|[^\s,;}\]]+)"
 )
 _URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]+):([^/\s@]+)@")
 _known: set[str] = set()
@@ -41,7 +42,13 @@ def redact(text: str) -> str:
         if value in text:
             text = text.replace(value, MASK)
     text = _URL_CREDENTIALS.sub(rf"\1:{MASK}@", text)
-    return _SECRET_PAIR.sub(rf"\1\2{MASK}", text)
+    return _SECRET_PAIR.sub(_mask_pair, text)
+
+
+def _mask_pair(match: re.Match[str]) -> str:
+    value = match.group("value")
+    quote = value[0] if value[0] in "\"'" else ""
+    return f"{match.group('key')}{match.group('scheme') or ''}{quote}{MASK}{quote}"
 
 
 class RedactingFilter(logging.Filter):
@@ -70,10 +77,12 @@ class JsonFormatter(logging.Formatter):
         }
         for key, value in record.__dict__.items():
             if key not in _STANDARD_ATTRS and not key.startswith("_"):
-                doc[key] = value if isinstance(value, str | int | float | bool) else str(value)
+                doc[key] = value if isinstance(value, int | float | bool) else redact(str(value))
         if record.exc_text:
             doc["exc"] = record.exc_text
-        return redact(json.dumps(doc, ensure_ascii=False, default=str))
+        # msg and exc were redacted by RedactingFilter, extras just above: redacting the
+        # encoded line again could cut through JSON syntax.
+        return json.dumps(doc, ensure_ascii=False, default=str)
 
 
 class TextFormatter(logging.Formatter):

@@ -54,7 +54,13 @@ class Settings:
             return self.secret_key_value
         path = self.home / SECRET_KEY_FILENAME
         if path.exists():
-            return path.read_text(encoding="utf-8").strip()
+            key = path.read_text(encoding="utf-8").strip()
+            if not key:
+                raise ConfigError(
+                    f"secret key file {path} is empty; delete it to have a new "
+                    "key generated, or set WATCHKEEPER_SECRET_KEY"
+                )
+            return key
         self.home.mkdir(parents=True, exist_ok=True)
         key = secrets.token_urlsafe(48)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -69,7 +75,14 @@ def parse_listen(value: str) -> tuple[str, int]:
     host, sep, port_s = value.rpartition(":")
     if not sep:
         raise ConfigError(f'WATCHKEEPER_LISTEN: "{value}" is not host:port (e.g. 127.0.0.1:8470)')
-    host = host.strip("[]")
+    if host.startswith("["):
+        if not host.endswith("]"):
+            raise ConfigError(f'WATCHKEEPER_LISTEN: "{value}" has an unclosed "["')
+        host = host[1:-1]
+    elif ":" in host:
+        raise ConfigError(
+            f'WATCHKEEPER_LISTEN: "{value}": write IPv6 addresses in brackets, e.g. [::1]:8470'
+        )
     try:
         port = int(port_s)
     except ValueError:

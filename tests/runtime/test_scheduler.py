@@ -449,12 +449,6 @@ def test_a_job_finishing_within_its_timeout_is_ok(sessions: sessionmaker[Session
     assert the_row(sessions, "quick").last_status == "ok"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: a TimeoutError raised by the job itself is recorded as a scheduler timeout "
-    "('did not finish within None') and its own message is lost",
-)
 def test_a_timeout_error_raised_by_the_job_itself_is_recorded_as_its_error(
     sessions: sessionmaker[Session],
 ) -> None:

@@ -85,12 +85,6 @@ def test_every_rejects_a_period_that_is_not_positive(period: timedelta) -> None:
     assert info.value.errors == [("period", "must be positive")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: float arithmetic in Every.next_after returns the moment itself on some "
-    "boundaries of sub-second periods (e.g. 100 ms at t=0.3 s)",
-)
 @pytest.mark.parametrize("seconds", [0.3, 0.6, 0.7, 2.3])
 def test_every_subsecond_period_on_a_boundary_is_strictly_after_it(seconds: float) -> None:
     moment = datetime.fromtimestamp(seconds, UTC)
@@ -149,22 +143,11 @@ def test_schedules_describe_themselves() -> None:
     assert str(Cron("*/5 * * * *")) == "cron */5 * * * *"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=pytest.fail.Exception,
-    reason="BUG: Cron accepts an expression that can never fire; next_after then raises "
-    "croniter's CroniterBadDateError instead of construction raising ValidationFailed",
-)
 def test_cron_that_can_never_fire_is_rejected_up_front() -> None:
     with pytest.raises(ValidationFailed):
         Cron("0 0 31 2 *")  # 31 February
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: Cron evaluates in the moment's own timezone, not in UTC as documented",
-)
 def test_cron_is_evaluated_in_utc_whatever_the_moments_timezone() -> None:
     plus_two = timezone(timedelta(hours=2))
     moment = datetime(2024, 1, 1, 9, 0, tzinfo=plus_two)  # 07:00 UTC

@@ -91,12 +91,14 @@ class Scheduler:
         with self._sessions() as db:
             known = set(db.scalars(select(ScheduledJob.name)))
             for job in self._jobs.values():
-                if job.name not in known:
-                    db.add(ScheduledJob(name=job.name, next_run_at=job.next_run(now)))
-            try:
-                db.commit()
-            except IntegrityError:  # another replica seeded it first
-                db.rollback()
+                if job.name in known:
+                    continue
+                try:
+                    with db.begin_nested():
+                        db.add(ScheduledJob(name=job.name, next_run_at=job.next_run(now)))
+                except IntegrityError:  # another replica seeded this one first
+                    pass
+            db.commit()
 
     def _claim_due(self, now: datetime) -> list[tuple[Job, datetime]]:
         claimed: list[tuple[Job, datetime]] = []
@@ -153,12 +155,16 @@ class Scheduler:
             t0 = time.monotonic()
             status, error = "ok", ""
             JOBS_RUNNING.inc()
+            deadline = asyncio.timeout(job.timeout.total_seconds() if job.timeout else None)
             try:
-                timeout = job.timeout.total_seconds() if job.timeout else None
-                await asyncio.wait_for(job.func(), timeout)
+                async with deadline:
+                    await job.func()
                 job.failures = 0
-            except TimeoutError:
-                status, error = "timeout", f"did not finish within {job.timeout}"
+            except TimeoutError as exc:
+                if deadline.expired():
+                    status, error = "timeout", f"did not finish within {job.timeout}"
+                else:  # the job's own timeout (a socket, a lock): report it as its error
+                    status, error = "error", redact(f"TimeoutError: {exc}")
             except asyncio.CancelledError:
                 status, error = "cancelled", "stopped by shutdown"
                 raise
@@ -208,6 +214,8 @@ class Scheduler:
             except SQLAlchemyError as exc:
                 STORE_ERRORS.labels("scheduler_claim").inc()
                 log.error("scheduler cannot reach the store: %s", type(exc).__name__)
+            except Exception:  # the loop must not die: log, and try again next tick
+                log.exception("scheduler iteration failed")
             try:
                 await asyncio.wait_for(self._stopping.wait(), self._tick)
             except TimeoutError:

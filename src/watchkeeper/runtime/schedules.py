@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from croniter import CroniterBadCronError, croniter
+from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 
 from watchkeeper.errors import ValidationFailed
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Schedule(Protocol):
@@ -28,9 +30,11 @@ class Every:
             raise ValidationFailed("invalid schedule", [("period", "must be positive")])
 
     def next_after(self, moment: datetime) -> datetime:
-        step = self.period.total_seconds()
-        ts = moment.timestamp()
-        return datetime.fromtimestamp((ts // step + 1) * step, moment.tzinfo)
+        # Whole microseconds: float seconds would round sub-second periods onto ``moment``.
+        step = self.period // timedelta(microseconds=1)
+        since_epoch = (moment - _EPOCH) // timedelta(microseconds=1)
+        nxt = _EPOCH + timedelta(microseconds=(since_epoch // step + 1) * step)
+        return nxt.astimezone(moment.tzinfo) if moment.tzinfo else nxt
 
     def __str__(self) -> str:
         return f"every {self.period}"
@@ -50,10 +54,18 @@ class Cron:
                 "invalid schedule",
                 [("cron", f'"{self.expression}" is not a cron expression: {exc}')],
             ) from None
+        try:  # "0 0 31 2 *" parses but never fires
+            self.next_after(datetime.now(UTC))
+        except (CroniterBadDateError, ValueError):
+            raise ValidationFailed(
+                "invalid schedule", [("cron", f'"{self.expression}" never fires')]
+            ) from None
 
     def next_after(self, moment: datetime) -> datetime:
-        nxt: datetime = croniter(self.expression, moment).get_next(datetime)
-        return nxt
+        """Return the next run strictly after ``moment``, computed in UTC."""
+        utc = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+        nxt: datetime = croniter(self.expression, utc).get_next(datetime)
+        return nxt.astimezone(UTC)
 
     def __str__(self) -> str:
         return f"cron {self.expression}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import uuid
@@ -28,6 +29,27 @@ ADMIN_PASSWORD = "correct horse battery staple"
 
 def _admin_engine(base: str) -> Engine:
     return create_engine(normalise_url(base), isolation_level="AUTOCOMMIT")
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """Put the root, uvicorn and alembic loggers back as they were after the test
+    (``configure_logging`` replaces handlers and levels)."""
+    names = ("", "uvicorn", "uvicorn.error", "uvicorn.access", "alembic")
+    saved = {
+        n: (
+            list(logging.getLogger(n).handlers),
+            logging.getLogger(n).level,
+            logging.getLogger(n).propagate,
+        )
+        for n in names
+    }
+    yield
+    for name, (handlers, level, propagate) in saved.items():
+        lg = logging.getLogger(name)
+        lg.handlers[:] = handlers
+        lg.setLevel(level)
+        lg.propagate = propagate
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

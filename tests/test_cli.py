@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -18,8 +16,6 @@ from typer.testing import CliRunner
 
 from watchkeeper import __version__
 from watchkeeper.cli import app
-from watchkeeper.runtime.context import AppContext
-from watchkeeper.settings import Settings
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "watchkeeper.yaml"
 EXAMPLE_CHECKS = ["watchkeeper-self", "shop-frontend", "postgres-primary"]
@@ -40,52 +36,12 @@ runner = CliRunner()
 
 
 @pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def clean_environment(monkeypatch: pytest.MonkeyPatch, restore_logging: None) -> None:
     """No WATCHKEEPER_* setting leaks in from outside; logging is restored afterwards
     (commands install a handler on the root logger bound to the runner's stderr)."""
     for name in list(os.environ):
         if name.startswith("WATCHKEEPER_") and name != "WATCHKEEPER_TEST_DATABASE_URL":
             monkeypatch.delenv(name)
-    root = logging.getLogger()
-    names = ("uvicorn", "uvicorn.error", "uvicorn.access", "alembic")
-    saved_root = (list(root.handlers), root.level)
-    saved = {
-        n: (
-            list(logging.getLogger(n).handlers),
-            logging.getLogger(n).level,
-            logging.getLogger(n).propagate,
-        )
-        for n in names
-    }
-    yield
-    root.handlers[:] = saved_root[0]
-    root.setLevel(saved_root[1])
-    for n, (handlers, level, propagate) in saved.items():
-        lg = logging.getLogger(n)
-        lg.handlers[:] = handlers
-        lg.setLevel(level)
-        lg.propagate = propagate
-
-
-@pytest.fixture(autouse=True)
-def dispose_engines(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The commands never dispose the engine they create; keep each context alive and
-    dispose it at the end, so pooled PostgreSQL connections are closed, not garbage-collected
-    (which psycopg reports as a ResourceWarning)."""
-    created: list[AppContext] = []
-    original = AppContext.create.__func__  # type: ignore[attr-defined]
-
-    def tracking(
-        cls: type[AppContext], settings: Settings, env: Mapping[str, str] | None = None
-    ) -> AppContext:
-        ctx: AppContext = original(cls, settings, env)
-        created.append(ctx)
-        return ctx
-
-    monkeypatch.setattr(AppContext, "create", classmethod(tracking))
-    yield
-    for ctx in created:
-        ctx.engine.dispose()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
 
 import pytest
 
@@ -22,34 +21,15 @@ def isolated_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def log_stream() -> Iterator[io.StringIO]:
-    """Install configure_logging's handler (json), capture what it writes, then restore."""
+def log_stream(restore_logging: None) -> io.StringIO:
+    """Install configure_logging's handler (json) and capture what it writes."""
     root = logging.getLogger()
-    names = ("uvicorn", "uvicorn.error", "uvicorn.access", "alembic")
-    saved_root = (list(root.handlers), root.level)
-    saved = {
-        n: (
-            list(logging.getLogger(n).handlers),
-            logging.getLogger(n).level,
-            logging.getLogger(n).propagate,
-        )
-        for n in names
-    }
     configure_logging("json", "INFO")
     ours = [h for h in root.handlers if getattr(h, "_watchkeeper", False)]
     assert len(ours) == 1
     stream = io.StringIO()
     ours[0].setStream(stream)  # type: ignore[attr-defined]
-    try:
-        yield stream
-    finally:
-        root.handlers[:] = saved_root[0]
-        root.setLevel(saved_root[1])
-        for n, (handlers, level, propagate) in saved.items():
-            lg = logging.getLogger(n)
-            lg.handlers[:] = handlers
-            lg.setLevel(level)
-            lg.propagate = propagate
+    return stream
 
 
 def lines(stream: io.StringIO) -> list[dict[str, object]]:

@@ -66,11 +66,11 @@ def render_error(request: Request, status: int, detail: str) -> HTMLResponse:
     )
 
 
-def _anon_csrf(request: Request) -> str:
-    return request.cookies.get(ANON_CSRF_COOKIE) or secrets.token_urlsafe(24)
-
-
-def _with_anon_csrf(request: Request, response: Response, token: str) -> Response:
+def anon_page(request: Request, name: str, status: int = 200, **context: Any) -> Response:
+    """Render a form page for signed-out visitors, with a double-submit CSRF token: a random
+    value in a SameSite=Strict cookie that the form must echo."""
+    token = request.cookies.get(ANON_CSRF_COOKIE) or secrets.token_urlsafe(24)
+    response = render(request, name, status=status, anon_csrf=token, **context)
     if request.cookies.get(ANON_CSRF_COOKIE) != token:
         response.set_cookie(
             ANON_CSRF_COOKIE,
@@ -122,16 +122,13 @@ def login_page(
 ) -> Response:
     if info is not None:
         return RedirectResponse(_safe_next(next), status_code=303)
-    token = _anon_csrf(request)
-    response = render(
+    return anon_page(
         request,
         "login.html",
-        anon_csrf=token,
         next=_safe_next(next),
         no_users=count_users(db) == 0,
         page_title="Sign in",
     )
-    return _with_anon_csrf(request, response, token)
 
 
 @router.post("/login")
@@ -143,31 +140,26 @@ def login(
     csrf_token: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/",
 ) -> Response:
-    token = _anon_csrf(request)
     if not _anon_csrf_ok(request, csrf_token):
-        response = render(
+        return anon_page(
             request,
             "login.html",
             status=403,
-            anon_csrf=token,
             next=next,
             username=username,
             error="Your sign-in form expired; try again.",
         )
-        return _with_anon_csrf(request, response, token)
     user = authenticate(db, username, password)
     if user is None:
         db.rollback()
-        response = render(
+        return anon_page(
             request,
             "login.html",
             status=401,
-            anon_csrf=token,
             next=next,
             username=username,
             error="Wrong user name or password.",
         )
-        return _with_anon_csrf(request, response, token)
     return _sign_in(request, db, user.id, next)
 
 
@@ -182,16 +174,13 @@ def logout(request: Request, db: Db, _: PageUser) -> Response:
 
 @router.get("/setup")
 def setup_page(request: Request, db: Db, token: str = "") -> Response:
-    anon = _anon_csrf(request)
-    response = render(
+    return anon_page(
         request,
         "setup.html",
         valid=first_run.setup_token_valid(db, token),
         token=token,
-        anon_csrf=anon,
         page_title="First run",
     )
-    return _with_anon_csrf(request, response, anon)
 
 
 @router.post("/setup")
@@ -203,40 +192,29 @@ def setup(
     password: Annotated[str, Form()],
     csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
-    anon = _anon_csrf(request)
     if not _anon_csrf_ok(request, csrf_token):
-        return _with_anon_csrf(
+        return anon_page(
             request,
-            render(
-                request,
-                "setup.html",
-                status=403,
-                valid=True,
-                token=token,
-                anon_csrf=anon,
-                username=username,
-                errors=["Your form expired; try again."],
-            ),
-            anon,
+            "setup.html",
+            status=403,
+            valid=True,
+            token=token,
+            username=username,
+            errors=["Your form expired; try again."],
         )
     try:
         user = first_run.complete_setup(db, token, username, password)
     except ValidationFailed as exc:
         db.rollback()
         errors = [f"{field.capitalize()} {msg}" for field, msg in exc.errors]
-        return _with_anon_csrf(
+        return anon_page(
             request,
-            render(
-                request,
-                "setup.html",
-                status=422,
-                valid=True,
-                token=token,
-                anon_csrf=anon,
-                username=username,
-                errors=errors,
-            ),
-            anon,
+            "setup.html",
+            status=422,
+            valid=True,
+            token=token,
+            username=username,
+            errors=errors,
         )
     except ConflictError:
         db.rollback()

@@ -8,17 +8,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.helpers import UpProcess
 
 pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,79 +32,10 @@ CHROMIUM_ARGS = [
 PASSWORD = "a long enough passphrase for tests"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class UpProcess:
-    """`watchkeeper up` as a user runs it, with its output collected."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.port = _free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("WATCHKEEPER_")}
-        env.update(WATCHKEEPER_HOME=str(tmp_path / "home"), PYTHONUNBUFFERED="1", COLUMNS="200")
-        exe = Path(sys.executable).with_name("watchkeeper")
-        self.proc = subprocess.Popen(
-            [
-                str(exe),
-                "up",
-                "--plan",
-                str(ROOT / "examples" / "watchkeeper.yaml"),
-                "--listen",
-                f"127.0.0.1:{self.port}",
-            ],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self._lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self._lines.append(line)
-
-    @property
-    def output(self) -> str:
-        return "".join(self._lines)
-
-    def wait_for(self, pattern: str, timeout: float = 30) -> re.Match[str]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            match = re.search(pattern, self.output)
-            if match:
-                return match
-            if self.proc.poll() is not None and not self._reader.is_alive():
-                break
-            time.sleep(0.05)
-        raise AssertionError(f"{pattern!r} not printed; output:\n{self.output}")
-
-    def stop(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout=20)
-        self._reader.join(timeout=5)
-        assert self.proc.stdout is not None
-        self.proc.stdout.close()
-        return code
-
-
 @pytest.fixture
 def up(tmp_path: Path) -> Iterator[UpProcess]:
-    process = UpProcess(tmp_path)
-    try:
+    with UpProcess(tmp_path, ROOT / "examples" / "watchkeeper.yaml") as process:
         yield process
-    finally:
-        if process.proc.poll() is None:
-            process.proc.kill()
-            process.proc.wait()
-        if process.proc.stdout and not process.proc.stdout.closed:
-            process._reader.join(timeout=5)
-            process.proc.stdout.close()
 
 
 def test_first_admin_signs_in_and_sees_the_plan(up: UpProcess) -> None:

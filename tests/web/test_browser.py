@@ -77,6 +77,18 @@ def test_first_admin_signs_in_and_sees_the_plan(up: UpProcess) -> None:
         expect(page.get_by_text("managed by plan").first).to_be_visible()
         page.screenshot(path=str(ARTIFACTS / "checks.png"), full_page=True)
 
+        page.get_by_role("link", name="New").click()
+        page.get_by_label("YAML").fill("name: cache\ntype: tcp\nhost: 127.0.0.1\nport: 99999\n")
+        page.get_by_role("button", name="Create").click()
+        expect(page.get_by_role("alert")).to_contain_text("port")
+        page.screenshot(path=str(ARTIFACTS / "editor-error.png"), full_page=True)
+        page.get_by_label("YAML").fill("name: cache\ntype: tcp\nhost: 127.0.0.1\nport: 6379\n")
+        page.get_by_role("button", name="Create").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("cache")
+        expect(page.get_by_text("made in UI")).to_be_visible()
+        page.screenshot(path=str(ARTIFACTS / "object.png"), full_page=True)
+        page.get_by_role("navigation").get_by_role("link", name="Health checks").click()
+
         page.get_by_role("button", name="Switch theme").click()
         assert page.evaluate("document.documentElement.dataset.theme") in ("dark", "light")
         page.screenshot(path=str(ARTIFACTS / "home-theme-toggled.png"))

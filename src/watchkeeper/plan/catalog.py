@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from watchkeeper.errors import ConflictError, NotFoundError, ValidationFailed
+from watchkeeper.plan.loader import explain
 from watchkeeper.plan.models import SECTIONS, Plan
 from watchkeeper.plan.objects import SETTINGS_KIND, _is_collection
 from watchkeeper.plan.source import format_path
@@ -66,13 +67,26 @@ def validate_spec(kind: str, spec: Any) -> dict[str, Any]:
     """Return the normalised spec for a new ``kind`` object; raise ValidationFailed by field."""
     if kind not in collection_kinds():
         raise NotFoundError(f'no object kind "{kind}"')
+    context: dict[str, Any] = {}
     try:
-        obj = _adapter(kind).validate_python(spec)
+        obj = _adapter(kind).validate_python(spec, context=context)
     except ValidationError as exc:
-        errors = [(format_path(tuple(e["loc"])) or "body", e["msg"]) for e in exc.errors()]
+        errors = [
+            (format_path(path) or "body", message)
+            for path, message, _ in explain(exc, spec, context)
+        ]
         raise ValidationFailed(f"invalid {kind} object", errors) from None
     dumped: dict[str, Any] = _adapter(kind).dump_python(obj, mode="json", by_alias=True)
     return dumped
+
+
+def compact_spec(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """Return ``spec`` without the keys that hold their default value, for editing."""
+    adapter = _adapter(kind)
+    compact: dict[str, Any] = adapter.dump_python(
+        adapter.validate_python(spec), mode="json", by_alias=True, exclude_defaults=True
+    )
+    return compact
 
 
 def count_by_kind(db: Session) -> dict[str, tuple[int, int]]:

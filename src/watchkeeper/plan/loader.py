@@ -71,12 +71,10 @@ def _lookup(data: Any, path: Path_) -> Any:
     return data
 
 
-def _message(
-    err: ErrorDetails, doc: SourceDocument, path: Path_, allowed: dict[int, list[str]]
-) -> str:
+def _message(err: ErrorDetails, data: Any, path: Path_, allowed: dict[int, list[str]]) -> str:
     kind, ctx = err["type"], err.get("ctx") or {}
     if kind == "extra_forbidden":
-        parent = _lookup(doc.data, path[:-1])
+        parent = _lookup(data, path[:-1])
         hint = ""
         names = allowed.get(id(parent), [])
         close = difflib.get_close_matches(str(path[-1]), names, n=1, cutoff=0.6)
@@ -108,6 +106,19 @@ def _message(
     ):
         msg += f' (got "{value}")' if isinstance(value, str) else f" (got {value})"
     return msg
+
+
+def explain(
+    exc: ValidationError, data: Any, context: dict[str, Any]
+) -> list[tuple[Path_, str, bool]]:
+    """Return ``(path in data, message, is_about_a_key)`` for each error of validating
+    ``data`` with ``context`` (the dict passed to ``model_validate``)."""
+    allowed: dict[int, list[str]] = context.get("allowed_keys", {})
+    out = []
+    for err in exc.errors():
+        path = _data_path(data, err["loc"])
+        out.append((path, _message(err, data, path, allowed), err["type"] == "extra_forbidden"))
+    return out
 
 
 def _duplicate_names(doc: SourceDocument, plan: Plan) -> list[SourceProblem]:
@@ -147,18 +158,13 @@ def validate_document(doc: SourceDocument) -> Plan:
         if not problems:
             return plan
     except ValidationError as exc:
-        allowed: dict[int, list[str]] = context.get("allowed_keys", {})
         explained = [p.path for p in problems]
-        for err in exc.errors():
-            path = _data_path(data, err["loc"])
+        for path, message, is_key in explain(exc, data, context):
             shown = format_path(path)
             if any(e == shown or e.startswith((shown + ".", shown + "[")) for e in explained):
                 continue  # a source problem (e.g. an unset ${VAR}) inside it explains it
-            is_key = err["type"] == "extra_forbidden"
             pos = doc.position(path, key=is_key)
-            problems.append(
-                SourceProblem(doc.file, pos, format_path(path), _message(err, doc, path, allowed))
-            )
+            problems.append(SourceProblem(doc.file, pos, shown, message))
     problems.sort(key=lambda p: (p.position.line, p.position.column) if p.position else (0, 0))
     raise PlanInvalid(problems)
 

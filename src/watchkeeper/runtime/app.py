@@ -19,7 +19,7 @@ from watchkeeper.api.problems import HtmlErrorRenderer, install_problem_handlers
 from watchkeeper.runtime.context import AppContext
 from watchkeeper.runtime.middleware import ObservabilityMiddleware
 from watchkeeper.runtime.scheduler import Scheduler
-from watchkeeper.web import pages
+from watchkeeper.web import editor, pages
 
 log = logging.getLogger(__name__)
 
@@ -60,5 +60,6 @@ def create_app(ctx: AppContext, *, scheduler: Scheduler | None = None) -> FastAP
     app.include_router(status.router)
     app.include_router(users.router)
     app.mount("/static", StaticFiles(directory=str(pages.STATIC_DIR)), name="static")
+    app.include_router(editor.router)
     app.include_router(pages.router)
     return app

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
-import yaml
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -16,6 +15,7 @@ from watchkeeper.api.deps import Db, current_session, get_ctx, require
 from watchkeeper.api.problems import _TITLES
 from watchkeeper.api.status import section_summaries
 from watchkeeper.auth import setup as first_run
+from watchkeeper.auth.roles import role_allows
 from watchkeeper.auth.sessions import COOKIE_NAME, SessionInfo, end_session, start_session
 from watchkeeper.auth.users import authenticate, count_users, list_users
 from watchkeeper.errors import ConflictError, NotFoundError, ValidationFailed
@@ -47,10 +47,13 @@ def _static(path: str) -> str:
 templates.env.globals.update(static=_static, domains=DOMAINS)
 
 
-def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+def render(request: Request, template: str, /, status: int = 200, **context: Any) -> HTMLResponse:
+    """Render ``template`` with the signed-in user, their CSRF token and the asset flags."""
     info: SessionInfo | None = getattr(request.state, "user", None)
     base = {"user": info, "csrf_token": info.csrf_token if info else "", "assets": _assets()}
-    response = templates.TemplateResponse(request, name, {**base, **context}, status_code=status)
+    response = templates.TemplateResponse(
+        request, template, {**base, **context}, status_code=status
+    )
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -66,11 +69,11 @@ def render_error(request: Request, status: int, detail: str) -> HTMLResponse:
     )
 
 
-def anon_page(request: Request, name: str, status: int = 200, **context: Any) -> Response:
+def anon_page(request: Request, template: str, /, status: int = 200, **context: Any) -> Response:
     """Render a form page for signed-out visitors, with a double-submit CSRF token: a random
     value in a SameSite=Strict cookie that the form must echo."""
     token = request.cookies.get(ANON_CSRF_COOKIE) or secrets.token_urlsafe(24)
-    response = render(request, name, status=status, anon_csrf=token, **context)
+    response = render(request, template, status=status, anon_csrf=token, **context)
     if request.cookies.get(ANON_CSRF_COOKIE) != token:
         response.set_cookie(
             ANON_CSRF_COOKIE,
@@ -247,30 +250,13 @@ def home(request: Request, db: Db, _: PageUser) -> Response:
     )
 
 
-@router.get("/objects/{kind}/{name}")
-def object_page(request: Request, kind: str, name: str, db: Db, _: PageUser) -> Response:
-    obj = catalog.get_object(db, kind, name)
-    section = kind.split(".", 1)[0]
-    back = next((d.slug for d in DOMAINS if d.section == section), "")
-    spec_yaml = yaml.safe_dump(obj.spec, sort_keys=False, allow_unicode=True)
-    return render(
-        request,
-        "object.html",
-        obj=obj,
-        spec_yaml=spec_yaml,
-        back=back,
-        active=back,
-        page_title=f"{kind}/{name}",
-    )
-
-
 @router.get("/access")
 def access_page(request: Request, db: Db, _: PageAdmin) -> Response:
     return render(request, "users.html", users=list_users(db), active="access", page_title="Access")
 
 
 @router.get("/{slug}")
-def domain_page(request: Request, slug: str, db: Db, _: PageUser) -> Response:
+def domain_page(request: Request, slug: str, db: Db, user: PageUser) -> Response:
     domain = BY_SLUG.get(slug)
     if domain is None:
         raise NotFoundError(f'there is no page "/{quote(slug)}"')
@@ -283,5 +269,11 @@ def domain_page(request: Request, slug: str, db: Db, _: PageUser) -> Response:
         ]
         groups = [(k, catalog.list_objects(db, k)) for k in kinds]
     return render(
-        request, "domain.html", domain=domain, groups=groups, active=slug, page_title=domain.title
+        request,
+        "domain.html",
+        domain=domain,
+        groups=groups,
+        active=slug,
+        page_title=domain.title,
+        can_create=role_allows(user.role, "operator"),
     )

@@ -9,3 +9,9 @@ document.addEventListener("click", function (ev) {
   root.dataset.theme = next;
   localStorage.setItem("wk-theme", next);
 });
+
+// Forms with data-confirm ask before they are sent (e.g. deleting an object).
+document.addEventListener("submit", function (ev) {
+  var message = ev.target.getAttribute("data-confirm");
+  if (message && !window.confirm(message)) ev.preventDefault();
+});

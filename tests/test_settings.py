@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from watchkeeper.errors import ConfigError
+from watchkeeper.exceptions import ConfigError
 from watchkeeper.settings import SECRET_KEY_FILENAME, load_settings, parse_listen
 
 # -- defaults ---------------------------------------------------------------------------------

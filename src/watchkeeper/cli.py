@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from watchkeeper import __version__
-from watchkeeper.errors import WatchkeeperError
+from watchkeeper.exceptions import WatchkeeperError
 from watchkeeper.logging_setup import configure_logging, register_secret
 from watchkeeper.settings import Settings, environment, load_settings
 
@@ -272,7 +272,7 @@ def user_create(
 ) -> None:
     """Create a user (asks for the password; never pass it on the command line)."""
     from watchkeeper.auth.users import create_user
-    from watchkeeper.errors import ValidationFailed
+    from watchkeeper.exceptions import ValidationFailed
 
     password = _read_password(password_file)
     with _store(migrate=True) as ctx, ctx.sessions() as db:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from watchkeeper.errors import ConfigError
+from watchkeeper.exceptions import ConfigError
 
 DEFAULT_LISTEN = "127.0.0.1:8470"
 SECRET_KEY_FILENAME = "secret_key"

@@ -11,7 +11,7 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from watchkeeper.errors import ConflictError, NotFoundError, ValidationFailed
+from watchkeeper.exceptions import ConflictError, NotFoundError, ValidationFailed
 from watchkeeper.plan import catalog
 from watchkeeper.plan.apply import (
     Change,

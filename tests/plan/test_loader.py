@@ -7,7 +7,7 @@ from textwrap import dedent
 
 import pytest
 
-from watchkeeper.errors import ValidationFailed
+from watchkeeper.exceptions import ValidationFailed
 from watchkeeper.plan.loader import PlanInvalid, load_plan_file, load_plan_text
 from watchkeeper.plan.source import Position, SourceProblem
 

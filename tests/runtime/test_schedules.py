@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from watchkeeper.errors import ValidationFailed
+from watchkeeper.exceptions import ValidationFailed
 from watchkeeper.runtime.schedules import Cron, Every
 
 

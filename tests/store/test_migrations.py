@@ -78,7 +78,7 @@ def test_sqlite_store_uses_wal_and_a_busy_timeout(tmp_path: object) -> None:
 def test_unreachable_store_is_a_store_error() -> None:
     import pytest
 
-    from watchkeeper.errors import StoreError
+    from watchkeeper.exceptions import StoreError
 
     engine = make_engine("postgresql://nobody:hunter2@127.0.0.1:1/none")
     try:

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
 
-from watchkeeper.errors import (
+from watchkeeper.exceptions import (
     ConflictError,
     NotFoundError,
     StoreError,

@@ -11,7 +11,7 @@ from watchkeeper import __version__
 from watchkeeper.api.deps import Db, get_ctx, require
 from watchkeeper.api.schemas import ApplyOut, ObjectOut, SectionOut, StatusOut
 from watchkeeper.auth.sessions import SessionInfo
-from watchkeeper.errors import NotFoundError
+from watchkeeper.exceptions import NotFoundError
 from watchkeeper.plan import catalog
 from watchkeeper.plan.apply import last_apply
 from watchkeeper.plan.models import SECTIONS

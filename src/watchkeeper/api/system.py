@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from watchkeeper.api.deps import get_ctx
-from watchkeeper.errors import StoreError
+from watchkeeper.exceptions import StoreError
 from watchkeeper.store.migrate import current_revision, head_revision
 from watchkeeper.telemetry import REGISTRY, STORE_ERRORS
 

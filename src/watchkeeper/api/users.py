@@ -11,7 +11,7 @@ from watchkeeper.api.deps import Db, require
 from watchkeeper.api.schemas import SessionOut, UserIn, UserOut
 from watchkeeper.auth import users
 from watchkeeper.auth.sessions import SessionInfo
-from watchkeeper.errors import NotFoundError
+from watchkeeper.exceptions import NotFoundError
 from watchkeeper.store.tables import User
 
 router = APIRouter(prefix="/api/v1", tags=["users"])

@@ -67,5 +67,16 @@ def resolve_session(db: Session, token: str) -> SessionInfo | None:
     return SessionInfo(user.id, user.username, user.role, row.csrf_token)
 
 
+def purge_expired_sessions(db: Session) -> int:
+    """Delete sessions past their absolute or idle timeout; return how many."""
+    now = utcnow()
+    result = db.execute(
+        delete(WebSession).where(
+            (WebSession.expires_at <= now) | (WebSession.last_seen_at <= now - IDLE_TIMEOUT)
+        )
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 def end_session(db: Session, token: str) -> None:
     db.execute(delete(WebSession).where(WebSession.id == _digest(token)))

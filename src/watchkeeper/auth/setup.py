@@ -11,7 +11,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from watchkeeper.auth.users import UserView, count_users, create_user
-from watchkeeper.errors import ConflictError
+from watchkeeper.exceptions import ConflictError
 from watchkeeper.store.tables import Meta, utcnow
 
 SETUP_KEY = "setup_token"

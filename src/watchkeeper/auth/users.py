@@ -17,7 +17,7 @@ from watchkeeper.auth.passwords import (
     verify_password,
 )
 from watchkeeper.auth.roles import ROLES
-from watchkeeper.errors import ConflictError, ValidationFailed
+from watchkeeper.exceptions import ConflictError, ValidationFailed
 from watchkeeper.store.tables import User, utcnow
 
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{1,149}$")

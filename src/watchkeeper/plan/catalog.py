@@ -12,7 +12,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from watchkeeper.errors import ConflictError, NotFoundError, ValidationFailed
+from watchkeeper.exceptions import ConflictError, NotFoundError, ValidationFailed
 from watchkeeper.plan.loader import explain
 from watchkeeper.plan.models import SECTIONS, Plan
 from watchkeeper.plan.objects import SETTINGS_KIND, _is_collection

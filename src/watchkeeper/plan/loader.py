@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from watchkeeper.errors import ValidationFailed
+from watchkeeper.exceptions import ValidationFailed
 from watchkeeper.plan.models import Plan
 from watchkeeper.plan.objects import plan_objects
 from watchkeeper.plan.source import (

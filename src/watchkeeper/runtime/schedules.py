@@ -8,7 +8,7 @@ from typing import Protocol
 
 from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 
-from watchkeeper.errors import ValidationFailed
+from watchkeeper.exceptions import ValidationFailed
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

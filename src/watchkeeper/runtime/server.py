@@ -8,14 +8,17 @@ import logging
 import signal
 import socket
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 
 import uvicorn
 
+from watchkeeper.auth.sessions import purge_expired_sessions
 from watchkeeper.auth.setup import issue_setup_token
 from watchkeeper.plan.loader import PlanInvalid
 from watchkeeper.runtime.app import create_app
 from watchkeeper.runtime.context import AppContext
 from watchkeeper.runtime.scheduler import Scheduler
+from watchkeeper.runtime.schedules import Every
 from watchkeeper.store.engine import display_url
 from watchkeeper.store.migrate import upgrade
 
@@ -40,6 +43,28 @@ def prepare(ctx: AppContext, announce: Callable[[str], None]) -> None:
             "No user exists yet. Create the first admin with this one-time link "
             f"(valid 24 h):\n    {base}/setup?token={token}"
         )
+
+
+def register_housekeeping(scheduler: Scheduler, ctx: AppContext) -> None:
+    """Register the jobs Watchkeeper runs on its own store."""
+
+    def purge() -> None:
+        with ctx.sessions() as db:
+            removed = purge_expired_sessions(db)
+            db.commit()
+        if removed:
+            log.info("removed %d expired session(s)", removed)
+
+    async def purge_sessions() -> None:
+        await asyncio.to_thread(purge)
+
+    scheduler.register(
+        "housekeeping.purge_sessions",
+        purge_sessions,
+        Every(timedelta(hours=1)),
+        jitter=timedelta(minutes=5),
+        timeout=timedelta(minutes=5),
+    )
 
 
 def _reload(ctx: AppContext) -> None:
@@ -81,6 +106,7 @@ async def serve(ctx: AppContext, announce: Callable[[str], None]) -> None:
     pending: list[str] = []
     prepare(ctx, pending.append)
     scheduler = Scheduler(ctx.sessions)
+    register_housekeeping(scheduler, ctx)
     config = uvicorn.Config(
         create_app(ctx, scheduler=scheduler),
         host=ctx.settings.listen_host,

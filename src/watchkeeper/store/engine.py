@@ -11,7 +11,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from watchkeeper.errors import ConfigError, StoreError
+from watchkeeper.exceptions import ConfigError, StoreError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 

@@ -11,7 +11,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from watchkeeper.errors import StoreError
+from watchkeeper.exceptions import StoreError
 from watchkeeper.store.engine import display_url
 
 MIGRATIONS = Path(__file__).with_name("migrations")

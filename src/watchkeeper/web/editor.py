@@ -15,7 +15,7 @@ from fastapi.responses import RedirectResponse, Response
 from watchkeeper.api.deps import Db, require
 from watchkeeper.auth.roles import role_allows
 from watchkeeper.auth.sessions import SessionInfo
-from watchkeeper.errors import NotFoundError, ValidationFailed
+from watchkeeper.exceptions import NotFoundError, ValidationFailed
 from watchkeeper.plan import catalog
 from watchkeeper.plan.source import parse_plan_text
 from watchkeeper.web.nav import DOMAINS

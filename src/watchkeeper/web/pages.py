@@ -18,7 +18,7 @@ from watchkeeper.auth import setup as first_run
 from watchkeeper.auth.roles import role_allows
 from watchkeeper.auth.sessions import COOKIE_NAME, SessionInfo, end_session, start_session
 from watchkeeper.auth.users import authenticate, count_users, list_users
-from watchkeeper.errors import ConflictError, NotFoundError, ValidationFailed
+from watchkeeper.exceptions import ConflictError, NotFoundError, ValidationFailed
 from watchkeeper.plan import catalog
 from watchkeeper.plan.apply import last_apply
 from watchkeeper.web.nav import BY_SLUG, DOMAINS

@@ -53,7 +53,8 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             try:
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+                # The store holds password hashes and sessions: owner-only by default.
+                Path(parsed.database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             except OSError as exc:
                 raise StoreError(
                     f"cannot create the data directory for {parsed.database}: {exc.strerror}"

@@ -337,12 +337,13 @@ def test_a_too_short_password_exits_1_with_a_one_line_reason(
     env: dict[str, str], tmp_path: Path
 ) -> None:
     short = tmp_path / "short"
-    short.write_text("hunter2\n", encoding="utf-8")
+    short.write_text("tulip-7-orbit\n", encoding="utf-8")
     result = run(env, "user", "create", "carol", "--password-file", str(short))
     assert result.exit_code == 1
     assert result.stdout == ""
     assert result.stderr.splitlines() == [
-        "error: password must be at least 15 characters (a passphrase works well)"
+        "error: password must be at least 15 characters (8 once you have two-factor "
+        "sign-in); a passphrase works well"
     ]
     assert "carol" not in run(env, "user", "list").stdout
 

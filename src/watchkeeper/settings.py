@@ -31,6 +31,8 @@ class Settings:
     log_format: str = "text"
     log_level: str = "INFO"
     public_url: str | None = None
+    secret_key_previous: tuple[str, ...] = field(default=(), repr=False)
+    trusted_proxies: tuple[str, ...] = ()
 
     @property
     def uses_default_database(self) -> bool:
@@ -138,6 +140,18 @@ def load_settings(
         log_format=fmt,
         log_level=level,
         public_url=env.get("WATCHKEEPER_PUBLIC_URL") or None,
+        secret_key_previous=tuple(
+            k.strip()
+            for k in (_secret(env, "WATCHKEEPER_SECRET_KEY_PREVIOUS") or "")
+            .replace(",", "\n")
+            .splitlines()
+            if k.strip()
+        ),
+        trusted_proxies=tuple(
+            p.strip()
+            for p in (env.get("WATCHKEEPER_TRUSTED_PROXIES") or "").split(",")
+            if p.strip()
+        ),
     )
 
 

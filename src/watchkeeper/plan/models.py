@@ -79,7 +79,13 @@ class SecuritySection(PlanModel):
 
 
 class AccessSection(PlanModel):
-    """Users, roles, MFA requirements and password policy. No keys yet."""
+    """Who may sign in and how."""
+
+    require_mfa: list[Literal["viewer", "responder", "operator", "admin"]] = Field(
+        default_factory=list,
+        description="Roles whose users must use a second factor (TOTP app or security key); "
+        "they are sent to set one up at their next sign-in.",
+    )
 
 
 class ReleasesSection(PlanModel):

@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from sqlalchemy import Engine, delete
 from sqlalchemy.orm import Session, sessionmaker
 
+from watchkeeper.auth.secrets import SecretBox
 from watchkeeper.plan.apply import PlanDiff, apply_plan
 from watchkeeper.plan.loader import PlanInvalid, load_plan_file
 from watchkeeper.settings import Settings
@@ -30,6 +32,11 @@ class AppContext:
     def create(cls, settings: Settings, env: Mapping[str, str] | None = None) -> AppContext:
         engine = make_engine(settings.database_url)
         return cls(settings, engine, session_factory(engine), dict(env or {}))
+
+    @cached_property
+    def secret_box(self) -> SecretBox:
+        """The secrets service, keyed from the settings' secret key (and previous keys)."""
+        return SecretBox(self.settings.secret_key(), self.settings.secret_key_previous)
 
     def apply_plan_file(self, actor: str = "plan") -> PlanDiff | None:
         """Apply the configured plan file; return the diff (None when no plan is set).

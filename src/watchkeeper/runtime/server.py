@@ -115,7 +115,9 @@ async def serve(ctx: AppContext, announce: Callable[[str], None]) -> None:
         access_log=False,
         lifespan="on",
         server_header=False,
-        proxy_headers=False,
+        # X-Forwarded-For/-Proto are believed only from the proxies the operator names.
+        proxy_headers=bool(ctx.settings.trusted_proxies),
+        forwarded_allow_ips=list(ctx.settings.trusted_proxies) or None,
     )
 
     def announce_pending() -> None:

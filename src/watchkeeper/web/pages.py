@@ -14,13 +14,17 @@ from fastapi.templating import Jinja2Templates
 from watchkeeper.api.deps import Db, current_session, get_ctx, require
 from watchkeeper.api.problems import _TITLES
 from watchkeeper.api.status import section_summaries
+from watchkeeper.auth import audit
 from watchkeeper.auth import setup as first_run
+from watchkeeper.auth.audit import Actor
+from watchkeeper.auth.login import sign_in
 from watchkeeper.auth.roles import role_allows
 from watchkeeper.auth.sessions import COOKIE_NAME, SessionInfo, end_session, start_session
-from watchkeeper.auth.users import authenticate, count_users, list_users
+from watchkeeper.auth.users import count_users, list_users
 from watchkeeper.exceptions import ConflictError, NotFoundError, ValidationFailed
 from watchkeeper.plan import catalog
 from watchkeeper.plan.apply import last_apply
+from watchkeeper.store.tables import User
 from watchkeeper.web.nav import BY_SLUG, DOMAINS
 
 HERE = Path(__file__).parent
@@ -95,15 +99,13 @@ def _safe_next(target: str) -> str:
     return target if target.startswith("/") and not target.startswith("//") else "/"
 
 
-def _sign_in(request: Request, db: Db, user_id: int, target: str) -> Response:
-    from watchkeeper.store.tables import User
+def client_addr(request: Request) -> str:
+    """The caller's address (the proxy's view of it when proxies are trusted)."""
+    return request.client.host if request.client else ""
 
-    user = db.get(User, user_id)
-    assert user is not None
-    client = request.client.host if request.client else ""
-    token = start_session(db, user, client, request.headers.get("user-agent", ""))
-    db.commit()
-    response = RedirectResponse(_safe_next(target), status_code=303)
+
+def set_session_cookie(request: Request, response: Response, token: str) -> None:
+    """Put ``token`` in the session cookie: HttpOnly, SameSite=Lax, Secure behind TLS."""
     response.set_cookie(
         COOKIE_NAME,
         token,
@@ -113,6 +115,12 @@ def _sign_in(request: Request, db: Db, user_id: int, target: str) -> Response:
         path="/",
     )
     response.delete_cookie(ANON_CSRF_COOKIE, path="/")
+
+
+def signed_in(request: Request, token: str, target: str) -> Response:
+    """Redirect to ``target`` with the new session's cookie set."""
+    response = RedirectResponse(_safe_next(target), status_code=303)
+    set_session_cookie(request, response, token)
     return response
 
 
@@ -152,9 +160,24 @@ def login(
             username=username,
             error="Your sign-in form expired; try again.",
         )
-    user = authenticate(db, username, password)
-    if user is None:
-        db.rollback()
+    result = sign_in(
+        db, username, password, client_addr(request), request.headers.get("user-agent", "")
+    )
+    db.commit()
+    if result.outcome == "throttled":
+        minutes, seconds = divmod(result.retry_after, 60)
+        wait = f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
+        response = anon_page(
+            request,
+            "login.html",
+            status=429,
+            next=next,
+            username=username,
+            error=f"Too many failed sign-ins. Try again in {wait}.",
+        )
+        response.headers["Retry-After"] = str(result.retry_after)
+        return response
+    if result.outcome == "denied":
         return anon_page(
             request,
             "login.html",
@@ -163,12 +186,17 @@ def login(
             username=username,
             error="Wrong user name or password.",
         )
-    return _sign_in(request, db, user.id, next)
+    target = {
+        "mfa": f"/login/mfa?next={quote(_safe_next(next))}",
+        "enrol": f"/login/enrol?next={quote(_safe_next(next))}",
+    }.get(result.outcome, next)
+    return signed_in(request, result.token, target)
 
 
 @router.post("/logout")
-def logout(request: Request, db: Db, _: PageUser) -> Response:
+def logout(request: Request, db: Db, user: PageUser) -> Response:
     end_session(db, request.cookies.get(COOKIE_NAME, ""))
+    audit.record(db, Actor(user.username, client_addr(request)), "logout", f"user/{user.username}")
     db.commit()
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE_NAME, path="/")
@@ -222,7 +250,20 @@ def setup(
     except ConflictError:
         db.rollback()
         return render(request, "setup.html", status=409, valid=False)
-    return _sign_in(request, db, user.id, "/")
+    actor = Actor(user.username, client_addr(request))
+    audit.record(
+        db,
+        actor,
+        "user.create",
+        f"user/{user.username}",
+        {"role": user.role, "via": "first-run setup link"},
+    )
+    row = db.get(User, user.id)
+    assert row is not None
+    token = start_session(db, row, actor.client_addr, request.headers.get("user-agent", ""))
+    audit.record(db, actor, "login", f"user/{user.username}")
+    db.commit()
+    return signed_in(request, token, "/")
 
 
 @router.get("/")

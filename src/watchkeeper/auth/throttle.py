@@ -11,8 +11,9 @@ the two apart) and per client address:
 
 Attempts refused by the throttle are not checked and not counted, so a lock always ends:
 an attacker can hold an account for at most ``LOCK_FOR`` at a time, and can make at most
-``LOCK_AFTER`` guesses per ``WINDOW + LOCK_FOR`` (20 per hour with the defaults, far below
-NIST's limit of 100). An admin can lift a lock at once.
+``LOCK_AFTER`` guesses per lock cycle (the delays plus ``LOCK_FOR``, about 16.5 minutes):
+at most 40 failures in any hour with the defaults, below NIST's limit of 100. An admin can
+lift a lock at once.
 """
 
 from __future__ import annotations

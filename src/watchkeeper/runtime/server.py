@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import uvicorn
 
+from watchkeeper.auth import throttle
 from watchkeeper.auth.sessions import purge_expired_sessions
 from watchkeeper.auth.setup import issue_setup_token
 from watchkeeper.plan.loader import PlanInvalid
@@ -51,9 +52,11 @@ def register_housekeeping(scheduler: Scheduler, ctx: AppContext) -> None:
     def purge() -> None:
         with ctx.sessions() as db:
             removed = purge_expired_sessions(db)
+            failures = throttle.purge_old(db)
             db.commit()
-        if removed:
-            log.info("removed %d expired session(s)", removed)
+        if removed or failures:
+            log.info("removed %d expired session(s), %d old sign-in failure(s)", removed,
+                     failures)
 
     async def purge_sessions() -> None:
         await asyncio.to_thread(purge)

@@ -8,6 +8,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
@@ -15,7 +16,8 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.helpers import LiveServer
+from tests.helpers import LOG_GUARD, LiveServer, SecretLogGuard, current_test
+from watchkeeper.auth.sessions import COOKIE_NAME
 from watchkeeper.auth.users import create_user
 from watchkeeper.runtime.app import create_app
 from watchkeeper.runtime.context import AppContext
@@ -110,6 +112,7 @@ def server(ctx: AppContext) -> Iterator[LiveServer]:
 
 
 def make_user(ctx: AppContext, username: str, role: str, password: str = ADMIN_PASSWORD) -> None:
+    remember_secret(password)
     with ctx.sessions() as session:
         create_user(session, username, password, role)
         session.commit()
@@ -117,6 +120,7 @@ def make_user(ctx: AppContext, username: str, role: str, password: str = ADMIN_P
 
 def login(base_url: str, username: str, password: str = ADMIN_PASSWORD) -> httpx.Client:
     """Return a client signed in through the real login form, with the CSRF header set."""
+    remember_secret(password)
     client = httpx.Client(base_url=base_url, timeout=10)
     page = client.get("/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
@@ -131,6 +135,7 @@ def login(base_url: str, username: str, password: str = ADMIN_PASSWORD) -> httpx
         },
     )
     assert resp.status_code == 303, resp.text
+    remember_secret(client.cookies.get(COOKIE_NAME))
     session = client.get("/api/v1/session").json()
     client.headers["X-CSRF-Token"] = session["csrf_token"]
     return client
@@ -144,3 +149,91 @@ def admin(ctx: AppContext, server: LiveServer) -> Iterator[httpx.Client]:
         yield client
     finally:
         client.close()
+
+
+# --- The "no secret in any log line" guard -------------------------------------------------
+# Every log record of the whole run (DEBUG and up, message and traceback, as logged: before any
+# redacting filter) and every line a `watchkeeper up` subprocess prints (tests.helpers.UpProcess)
+# is kept. At the end of the session the run fails if any of it holds a secret that a test or
+# fixture made and passed to remember_secret(): passwords, API tokens, TOTP secrets, sessions.
+
+SecretT = TypeVar("SecretT", str, str | None)
+
+
+def remember_secret(value: SecretT) -> SecretT:
+    """Have the guard look for ``value`` in every log line of the run; return it unchanged.
+    Call it for every secret a test or fixture creates (values under 8 characters are
+    ignored: they would match ordinary text)."""
+    LOG_GUARD.remember(value)
+    return value
+
+
+remember_secret(ADMIN_PASSWORD)
+# Left at WARNING: sqlalchemy would log every statement and its parameters; httpcore is the tests'
+# own HTTP client, whose wire trace prints every response header verbatim (Set-Cookie included).
+QUIET_LOGGERS = ("sqlalchemy", "httpcore")
+
+
+class _KeepEveryRecord(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record)  # the message, and the traceback when there is one
+        except Exception:  # a broken format string: keep its parts
+            line = f"{record.msg!r} % {record.args!r}"
+        LOG_GUARD.note(current_test() or "(between tests)", line)
+
+
+_keeper = _KeepEveryRecord()
+
+
+def _attach(root: logging.Logger) -> None:
+    if _keeper not in root.handlers:
+        root.handlers.insert(0, _keeper)  # first, so it sees records before any redaction
+
+
+@pytest.fixture(scope="session", autouse=True)
+def secret_log_guard() -> Iterator[SecretLogGuard]:
+    """Keep every log record of the run (checked in pytest_sessionfinish below)."""
+    root = logging.getLogger()
+    saved = root.level, {n: logging.getLogger(n).level for n in QUIET_LOGGERS}
+    for name in QUIET_LOGGERS:
+        if logging.getLogger(name).level == logging.NOTSET:
+            logging.getLogger(name).setLevel(logging.WARNING)
+    root.setLevel(logging.DEBUG)
+    _attach(root)
+    yield LOG_GUARD
+    root.removeHandler(_keeper)
+    root.setLevel(saved[0])
+    for name, level in saved[1].items():
+        logging.getLogger(name).setLevel(level)
+
+
+@pytest.fixture(autouse=True)
+def _secret_log_guard_attached(secret_log_guard: SecretLogGuard) -> None:
+    """Put the guard's handler back should something have replaced the root's handlers."""
+    _attach(logging.getLogger())
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run when a remembered secret is in any kept line (shown masked)."""
+    leaks = LOG_GUARD.leaks()
+    if not leaks:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    lines = [f"{len(leaks)} log line(s) hold a secret (shown as <secret>):"]
+    lines += [f"{where}: {text}" for where, text in leaks[:50]]
+    if len(leaks) > 50:
+        lines.append(f"... and {len(leaks) - 50} more")
+    if reporter is not None:
+        reporter.write("\n")
+        reporter.write_sep("=", "SECRETS IN LOG LINES", red=True, bold=True)
+        for line in lines:
+            reporter.write_line(line, red=True)
+    else:
+        print("\n".join(lines))
+    if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -17,6 +17,57 @@ import uvicorn
 from fastapi import FastAPI
 
 
+class SecretLogGuard:
+    """The "no secret in any log line" guard's memory: the secrets tests made, and every log
+    line and server-subprocess output line of the run (see the end of ``tests/conftest.py``).
+
+    Values shorter than ``MIN_LENGTH`` are ignored: they would match ordinary text.
+    """
+
+    MIN_LENGTH = 8
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.secrets: set[str] = set()
+        self.lines: list[tuple[str, str]] = []
+
+    def remember(self, value: str | None) -> None:
+        if value and len(value) >= self.MIN_LENGTH:
+            with self._lock:
+                self.secrets.add(value)
+
+    def note(self, where: str, text: str) -> None:
+        """Keep ``text`` (one or more lines) written while ``where`` (a test id) ran."""
+        with self._lock:
+            self.lines.append((where, text))
+
+    def leaks(self) -> list[tuple[str, str]]:
+        """Return ``(where, line)`` for each kept line holding a remembered secret; the
+        secrets in the returned lines are replaced by ``<secret>`` (the report must not leak)."""
+        with self._lock:
+            secrets = sorted(self.secrets, key=len, reverse=True)
+            lines = list(self.lines)
+        if not secrets:
+            return []
+        whole = "\n".join(text for _, text in lines)
+        present = [s for s in secrets if s in whole]  # one fast scan per secret
+        found = []
+        for where, text in lines:
+            if any(s in text for s in present):
+                for s in present:
+                    text = text.replace(s, "<secret>")
+                found.append((where, text))
+        return found
+
+
+LOG_GUARD = SecretLogGuard()
+
+
+def current_test() -> str:
+    """The id of the test running now (pytest sets PYTEST_CURRENT_TEST), or ""."""
+    return os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" (", 1)[0]
+
+
 class LiveServer:
     """Serve ``app`` on 127.0.0.1 and a free port for the duration of a ``with`` block."""
 
@@ -84,8 +135,10 @@ class UpProcess:
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
+        where = f"{current_test()} (watchkeeper up output)"
         for line in self.proc.stdout:
             self._lines.append(line)
+            LOG_GUARD.note(where, line.rstrip("\n"))
 
     @property
     def output(self) -> str:
@@ -120,3 +173,31 @@ class UpProcess:
         if self.proc.stdout and not self.proc.stdout.closed:
             self._reader.join(timeout=5)
             self.proc.stdout.close()
+
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+
+def chromium_or_skip() -> str:
+    """Return Debian's chromium; skip the test when it is missing (fail it under CI)."""
+    import shutil
+
+    import pytest
+
+    path = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(path).exists():
+        message = "Debian's chromium is not installed (apt-get install chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    ARTIFACTS.mkdir(exist_ok=True)
+    return path

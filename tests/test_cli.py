@@ -14,12 +14,14 @@ import yaml
 from click.testing import Result
 from typer.testing import CliRunner
 
+from tests.conftest import remember_secret
 from watchkeeper import __version__
 from watchkeeper.cli import app
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "watchkeeper.yaml"
 EXAMPLE_CHECKS = ["watchkeeper-self", "shop-frontend", "postgres-primary"]
 PASSWORD = "a perfectly long passphrase"
+remember_secret(PASSWORD)
 BAD_PLAN = """\
 version: 1
 name: bad
@@ -242,7 +244,7 @@ def test_plan_export_prints_yaml_with_the_checks(store_env: dict[str, str]) -> N
     by_name = {c["name"]: c for c in exported["checks"]}
     assert by_name["postgres-primary"]["type"] == "tcp"
     assert by_name["postgres-primary"]["port"] == 5432
-    assert by_name["shop-frontend"]["url"] == "https://shop.example.com/"
+    assert by_name["shop-frontend"]["url"] == "http://localhost:8080/"
 
 
 def test_plan_export_round_trips_through_plan_check_and_diff(

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -20,6 +21,7 @@ from watchkeeper.logging_setup import configure_logging, register_secret
 from watchkeeper.settings import Settings, environment, load_settings
 
 if TYPE_CHECKING:
+    from watchkeeper.auth.audit import Actor
     from watchkeeper.runtime.context import AppContext
 
 app = typer.Typer(
@@ -31,9 +33,15 @@ app = typer.Typer(
 plan_app = typer.Typer(help="Check, compare, apply and export the plan file.", no_args_is_help=True)
 db_app = typer.Typer(help="Manage the store.", no_args_is_help=True)
 user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
+token_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
+audit_app = typer.Typer(help="Check and export the audit trail.", no_args_is_help=True)
 app.add_typer(plan_app, name="plan")
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
+app.add_typer(audit_app, name="audit")
+secrets_app = typer.Typer(help="Manage the encryption of stored secrets.", no_args_is_help=True)
+app.add_typer(secrets_app, name="secrets")
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 _options: dict[str, str | None] = {}
@@ -271,13 +279,14 @@ def user_create(
     ] = None,
 ) -> None:
     """Create a user (asks for the password; never pass it on the command line)."""
-    from watchkeeper.auth.users import create_user
+    from watchkeeper.auth.accounts import add_user
+    from watchkeeper.auth.audit import Actor
     from watchkeeper.exceptions import ValidationFailed
 
     password = _read_password(password_file)
     with _store(migrate=True) as ctx, ctx.sessions() as db:
         try:
-            user = create_user(db, username, password, role)
+            user = add_user(db, Actor("cli"), username, password, role)
         except ValidationFailed as exc:
             fatal("; ".join(f"{field} {message}" for field, message in exc.errors))
         db.commit()
@@ -301,6 +310,188 @@ def user_list() -> None:
             "disabled" if u.disabled else "active",
         )
     out.print(table)
+
+
+def _when(value: str | None, option: str) -> datetime | None:
+    """Parse an ISO 8601 date or time (UTC unless it names an offset)."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        fatal(f"{option} {value!r} is not an ISO 8601 date or time, e.g. 2025-01-31T12:00Z")
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the audit trail's hash chain. Exit 1, naming the first bad entry, if broken."""
+    from watchkeeper.auth.audit import verify
+
+    with _store(migrate=False) as ctx, ctx.sessions() as db:
+        result = verify(db)
+    if not result.ok:
+        where = f"entry {result.bad_id}" if result.bad_id is not None else "after the last entry"
+        fatal(
+            f"audit trail tampered: {where}: {result.reason} "
+            f"({result.checked} entries before it are intact)"
+        )
+    out.print(f"ok: {result.checked} entries, chain intact", highlight=False)
+
+
+@audit_app.command("export")
+def audit_export(
+    since: Annotated[
+        str | None, typer.Option(help="Only entries at or after this ISO 8601 time (UTC).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Only entries before this ISO 8601 time (UTC).")
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write to this file instead of standard output."),
+    ] = None,
+) -> None:
+    """Write audit entries, oldest first, as JSON lines (one object per line)."""
+    from rich.progress import Progress
+
+    from watchkeeper.auth.audit import as_json_lines, count, entries
+
+    start, end = _when(since, "--since"), _when(until, "--until")
+    with _store(migrate=False) as ctx, ctx.sessions() as db:
+        lines = as_json_lines(entries(db, since=start, until=end))
+        if output is None:
+            for line in lines:
+                sys.stdout.write(line)
+            return
+        total, written = count(db, since=start, until=end), 0
+        try:
+            with (
+                output.open("w", encoding="utf-8") as fh,
+                Progress(console=err, transient=True) as progress,
+            ):
+                task = progress.add_task(f"writing {output}", total=total)
+                for line in lines:
+                    fh.write(line)
+                    written += 1
+                    progress.advance(task)
+        except OSError as exc:
+            fatal(f"cannot write {output}: {exc.strerror}")
+    err.print(f"wrote {written} entries to {output}", highlight=False)
+
+
+def _cli_actor() -> Actor:
+    """Who runs a command, for the audit trail: the operating-system user on this host."""
+    import getpass
+
+    from watchkeeper.auth.audit import Actor
+
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):
+        who = "unknown"
+    return Actor(f"cli:{who}"[:150], "local")
+
+
+@user_app.command("unlock")
+def user_unlock(username: Annotated[str, typer.Argument(help="User name.")]) -> None:
+    """Lift a sign-in lock after too many failed attempts."""
+    from watchkeeper.auth.accounts import get_user, unlock
+
+    with _store(migrate=False) as ctx, ctx.sessions() as db:
+        try:
+            get_user(db, username)
+        except WatchkeeperError as exc:
+            fatal(str(exc))
+        forgotten = unlock(db, _cli_actor(), username)
+        db.commit()
+    out.print(f"unlocked {username} ({forgotten} failed attempt(s) forgotten)", highlight=False)
+
+
+@user_app.command("set-role")
+def user_set_role(
+    username: Annotated[str, typer.Argument(help="User name.")],
+    role: Annotated[str, typer.Argument(help="viewer, responder, operator or admin.")],
+) -> None:
+    """Change a user's role; their sessions end (they sign in again with the new role)."""
+    from watchkeeper.auth.accounts import update_user
+    from watchkeeper.exceptions import ValidationFailed
+
+    with _store(migrate=False) as ctx, ctx.sessions() as db:
+        try:
+            view, ended = update_user(db, _cli_actor(), username, {"role": role})
+        except ValidationFailed as exc:
+            fatal("; ".join(f"{field} {message}" for field, message in exc.errors))
+        except WatchkeeperError as exc:
+            fatal(str(exc))
+        db.commit()
+    out.print(f"{view.username} is now {view.role} ({ended} session(s) ended)", highlight=False)
+
+
+@token_app.command("create")
+def token_create(
+    user: Annotated[str, typer.Option("--user", help="Owner: a user or service account.")],
+    name: Annotated[str, typer.Option("--name", help="What the token is for, e.g. ci-deploy.")],
+    role: Annotated[
+        str,
+        typer.Option("--role", help="viewer, responder, operator or admin (at most the owner's)."),
+    ] = "viewer",
+    expires: Annotated[
+        str | None, typer.Option("--expires", help="Lifetime such as 30d or 12h (default: never).")
+    ] = None,
+) -> None:
+    """Make an API token and print it once (only its hash is stored)."""
+    from watchkeeper.auth.accounts import get_user
+    from watchkeeper.auth.tokens import create_token
+    from watchkeeper.exceptions import ValidationFailed
+    from watchkeeper.plan.types import parse_duration
+
+    try:
+        lifetime = parse_duration(expires) if expires else None
+    except ValueError:
+        fatal(f'--expires "{expires}" is not a duration (use 30d, 12h)')
+    with _store(migrate=False) as ctx, ctx.sessions() as db:
+        try:
+            owner = get_user(db, user)
+            new = create_token(db, _cli_actor(), owner, name, role, expires_in=lifetime)
+        except ValidationFailed as exc:
+            fatal("; ".join(f"{field} {message}" for field, message in exc.errors))
+        except WatchkeeperError as exc:
+            fatal(str(exc))
+        db.commit()
+    until = new.view.expires_at.strftime("%Y-%m-%d %H:%M UTC") if new.view.expires_at else "never"
+    err.print(
+        f"token {new.view.name!r} for {owner.username} ({role}, expires {until}); "
+        "shown only now, store it safely:",
+        highlight=False,
+    )
+    sys.stdout.write(new.token + "\n")
+
+
+@secrets_app.command("reseal")
+def secrets_reseal() -> None:
+    """Re-encrypt every stored secret with the current secret key (after a key rotation:
+    set the old key in WATCHKEEPER_SECRET_KEY_PREVIOUS first)."""
+    from rich.progress import Progress
+
+    from watchkeeper.auth import audit
+    from watchkeeper.auth.audit import Actor
+    from watchkeeper.auth.rekey import reseal_all
+
+    with _store(migrate=False) as ctx, ctx.sessions() as db:
+        register_secret(ctx.settings.secret_key())
+        for key in ctx.settings.secret_key_previous:
+            register_secret(key)
+        with Progress(console=err, transient=True) as progress:
+            task = progress.add_task("re-sealing", total=None)
+            resealed, total = reseal_all(db, ctx.secret_box, lambda n: progress.advance(task, n))
+        audit.record(
+            db, Actor("cli"), "secrets.reseal", "secrets", {"resealed": resealed, "total": total}
+        )
+        db.commit()
+    out.print(
+        f"re-sealed {resealed} of {total} stored secret(s) with the current key", highlight=False
+    )
 
 
 def main() -> None:

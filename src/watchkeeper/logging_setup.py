@@ -22,6 +22,7 @@ _SECRET_PAIR = re.compile(
     r"(?P<value>\"[^\"]*\"|'[^']*'|[^\s,;}\]]+)"
 )
 _URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]+):([^/\s@]+)@")
+_API_TOKEN = re.compile(r"\b(wk_[0-9a-f]{8}_)[A-Za-z0-9_-]{43}")  # see auth/tokens.py
 _known: set[str] = set()
 _lock = threading.Lock()
 _STANDARD_ATTRS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
@@ -42,6 +43,7 @@ def redact(text: str) -> str:
         if value in text:
             text = text.replace(value, MASK)
     text = _URL_CREDENTIALS.sub(rf"\1:{MASK}@", text)
+    text = _API_TOKEN.sub(rf"\1{MASK}", text)
     return _SECRET_PAIR.sub(_mask_pair, text)
 
 

@@ -68,3 +68,28 @@ JOBS_RUNNING = Gauge(
     "Scheduled jobs running now.",
     registry=REGISTRY,
 )
+CHECK_RUNS = Counter(
+    "watchkeeper_check_runs_total",
+    "Check runs by type and result (ok, fail, skipped).",
+    ["type", "result"],
+    registry=REGISTRY,
+)
+CHECK_DURATION = Histogram(
+    "watchkeeper_check_duration_seconds",
+    "Time a check run took.",
+    ["type"],
+    registry=REGISTRY,
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+CHECK_LAG = Histogram(
+    "watchkeeper_check_start_lag_seconds",
+    "Delay between a check's due time and its start.",
+    registry=REGISTRY,
+    buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5),
+)
+CHECKS_BY_STATUS = Gauge(
+    "watchkeeper_checks",
+    "Checks by current status.",
+    ["status"],
+    registry=REGISTRY,
+)

@@ -74,3 +74,10 @@ def test_security_headers(server: LiveServer) -> None:
     resp = httpx.get(f"{server.url}/login")
     assert resp.headers["x-frame-options"] == "DENY"
     assert "default-src 'self'" in resp.headers["content-security-policy"]
+
+
+def test_openapi_declares_how_to_authenticate(server: LiveServer) -> None:
+    spec = httpx.get(f"{server.url}/api/v1/openapi.json").json()
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["bearer"]["scheme"] == "bearer" and schemes["session"]["in"] == "cookie"
+    assert {"bearer": []} in spec["security"]

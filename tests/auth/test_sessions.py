@@ -12,7 +12,7 @@ from watchkeeper.auth.sessions import IDLE_TIMEOUT, resolve_session, start_sessi
 from watchkeeper.runtime.context import AppContext
 from watchkeeper.runtime.scheduler import Scheduler
 from watchkeeper.runtime.server import register_housekeeping
-from watchkeeper.store.tables import User, WebSession, utcnow
+from watchkeeper.store.tables import ScheduledJob, User, WebSession, utcnow
 
 
 def _session_count(ctx: AppContext) -> int:
@@ -52,7 +52,11 @@ def test_housekeeping_job_purges_expired_sessions(ctx: AppContext) -> None:
     now = [utcnow()]
     scheduler = Scheduler(ctx.sessions, clock=lambda: now[0])
     register_housekeeping(scheduler, ctx)
-    assert asyncio.run(scheduler.run_once()) == 0  # seeds the first run, an hour ahead
+    asyncio.run(scheduler.run_once())  # seeds the first runs, an hour ahead
+    assert _session_count(ctx) == 2
     now[0] += timedelta(hours=2)
-    assert asyncio.run(scheduler.run_once()) == 1
+    asyncio.run(scheduler.run_once())
+    with ctx.sessions() as db:
+        job = db.get(ScheduledJob, "housekeeping.purge_sessions")
+        assert job is not None and (job.run_count, job.last_status) == (1, "ok")
     assert _session_count(ctx) == 1

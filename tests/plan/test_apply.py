@@ -303,7 +303,7 @@ def test_ui_made_object_can_be_updated_and_deleted(db: Session) -> None:
     assert view.updated_by == "bob"
     assert not view.managed
 
-    catalog.delete_object(db, "checks", "ui-made")
+    catalog.delete_object(db, "checks", "ui-made", "bob")
     db.commit()
     assert stored(db) == {}
 
@@ -314,7 +314,7 @@ def test_ui_made_object_can_be_updated_and_deleted(db: Session) -> None:
         lambda db: catalog.update_object(
             db, "checks", "db", {"name": "db", "type": "tcp", "host": "x", "port": 1}, "bob"
         ),
-        lambda db: catalog.delete_object(db, "checks", "db"),
+        lambda db: catalog.delete_object(db, "checks", "db", "bob"),
     ],
     ids=["update", "delete"],
 )
@@ -345,7 +345,7 @@ def test_catalog_rejects_invalid_specs_and_unknown_kinds(db: Session) -> None:
     with pytest.raises(NotFoundError):
         catalog.create_object(db, "widgets", {"name": "x"}, "a")
     with pytest.raises(NotFoundError):
-        catalog.delete_object(db, "checks", "nope")
+        catalog.delete_object(db, "checks", "nope", "a")
 
 
 # --- export -------------------------------------------------------------------------------

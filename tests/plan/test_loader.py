@@ -46,7 +46,7 @@ def test_example_plan_loads_with_defaults_from_env() -> None:
         "shop-frontend",
         "postgres-primary",
     ]
-    assert plan.checks[1].url == "https://shop.example.com/"  # type: ignore[attr-defined]
+    assert plan.checks[1].url == "http://localhost:8080/"  # type: ignore[attr-defined]
     assert loaded.file == str(EXAMPLE)
     assert len(loaded.digest) == 64
 

@@ -8,9 +8,27 @@ from watchkeeper.store.engine import make_engine
 from watchkeeper.store.migrate import current_revision, head_revision, is_current, upgrade
 from watchkeeper.store.tables import Base
 
-TABLES = {"meta", "users", "sessions", "objects", "plan_applies", "scheduled_jobs",
-          "login_failures", "totp_credentials", "recovery_codes", "webauthn_credentials",
-          "api_tokens", "teams", "team_members", "audit_log", "audit_head"}
+TABLES = {
+    "meta",
+    "users",
+    "sessions",
+    "objects",
+    "plan_applies",
+    "scheduled_jobs",
+    "login_failures",
+    "totp_credentials",
+    "recovery_codes",
+    "webauthn_credentials",
+    "api_tokens",
+    "teams",
+    "team_members",
+    "audit_log",
+    "audit_head",
+    "check_status",
+    "check_results",
+    "check_rollups",
+    "check_events",
+}
 
 
 def test_upgrade_from_empty_reaches_head(database_url: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session
@@ -12,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from watchkeeper.auth.roles import role_allows
 from watchkeeper.auth.sessions import COOKIE_NAME, SessionInfo, resolve_session
+from watchkeeper.auth.tokens import resolve_token
 from watchkeeper.runtime.context import AppContext
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -46,7 +48,32 @@ def _resolve(db: Session, token: str) -> SessionInfo | None:
     return info
 
 
+def _resolve_bearer(db: Session, token: str) -> SessionInfo | None:
+    info = resolve_token(db, token)
+    db.commit()  # persists last_used_at
+    return info
+
+
+def bearer_token(request: Request) -> str | None:
+    """Return the token of an ``Authorization: Bearer`` header (None when there is none)."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else None
+
+
 async def current_session(request: Request, db: Db) -> SessionInfo | None:
+    """Who calls: an API token (``Authorization: Bearer``, on /api/ paths only) or the
+    session cookie. A bearer token that is not valid is refused outright (401)."""
+    bearer = bearer_token(request) if request.url.path.startswith("/api/") else None
+    if bearer is not None:
+        info = await run_in_threadpool(_resolve_bearer, db, bearer)
+        if info is None:
+            raise HTTPException(
+                401,
+                "the API token is not valid (unknown, expired or revoked)",
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+        request.state.user = info
+        return info
     token = request.cookies.get(COOKIE_NAME, "")
     info = await run_in_threadpool(_resolve, db, token) if token else None
     request.state.user = info
@@ -54,12 +81,20 @@ async def current_session(request: Request, db: Db) -> SessionInfo | None:
 
 
 class LoginRequired(Exception):
-    """Raised by page dependencies; the web layer turns it into a redirect to /login."""
+    """Raised by page dependencies; the web layer turns it into a redirect to /login
+    (or to ``location`` when given)."""
+
+    def __init__(self, location: str = "") -> None:
+        super().__init__(location)
+        self.location = location
 
 
 async def check_csrf(request: Request, info: SessionInfo) -> None:
-    """Raise 403 unless an unsafe request carries the session's CSRF token."""
-    if request.method in SAFE_METHODS:
+    """Raise 403 unless an unsafe request carries the session's CSRF token.
+
+    Calls made with an API token are exempt: no cookie is involved, so another site cannot
+    make a browser send one."""
+    if request.method in SAFE_METHODS or info.via_token:
         return
     sent = request.headers.get(CSRF_HEADER, "")
     if not sent and request.headers.get("content-type", "").startswith(
@@ -91,4 +126,46 @@ def require(role: str, *, page: bool = False) -> Any:
         return info
 
     dependency.required_role = role  # type: ignore[attr-defined]
+    return Depends(dependency)
+
+
+def _resolve_in(db: Session, token: str, stages: tuple[str, ...]) -> SessionInfo | None:
+    info = resolve_session(db, token, stages)
+    db.commit()
+    return info
+
+
+def _next_param(request: Request) -> str:
+    target = request.query_params.get("next", "/")
+    if not target.startswith("/") or target.startswith(("//", "/\\")):
+        return "/"
+    return target
+
+
+def staged(*stages: str, page: bool = True) -> Any:
+    """Return a dependency that needs a session in one of ``stages``: "mfa" (password given,
+    second factor next), "enrol" (must set up a second factor first) or "full".
+
+    For the sign-in steps between password and full session. Pages (``page=True``) send a
+    caller without such a session to /login, and a fully signed-in one on to ``next``; JSON
+    routes answer 401. Unsafe methods need the session's CSRF token, as with ``require()``.
+    """
+    wanted = tuple(stages) or ("full",)
+
+    async def dependency(request: Request, db: Db) -> SessionInfo:
+        token = request.cookies.get(COOKIE_NAME, "")
+        accept = (*wanted, "full") if "full" not in wanted else wanted
+        info = await run_in_threadpool(_resolve_in, db, token, accept) if token else None
+        if info is None or info.stage not in wanted:
+            if not page:
+                raise HTTPException(401, "sign in first", headers={"WWW-Authenticate": "Cookie"})
+            if info is not None:  # already fully signed in: nothing to do here
+                raise LoginRequired(_next_param(request))
+            raise LoginRequired(f"/login?next={quote(_next_param(request))}")
+        if info.stage == "full":
+            request.state.user = info
+        await check_csrf(request, info)
+        return info
+
+    dependency.required_stage = wanted  # type: ignore[attr-defined]
     return Depends(dependency)

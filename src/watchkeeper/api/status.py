@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body, Request
 from watchkeeper import __version__
 from watchkeeper.api.deps import Db, get_ctx, require
 from watchkeeper.api.schemas import ApplyOut, ObjectOut, SectionOut, StatusOut
+from watchkeeper.auth.audit import Actor
 from watchkeeper.auth.sessions import SessionInfo
 from watchkeeper.exceptions import NotFoundError
 from watchkeeper.plan import catalog
@@ -39,6 +40,11 @@ def section_summaries(counts: dict[str, tuple[int, int]]) -> list[SectionOut]:
     return out
 
 
+def actor(request: Request, user: SessionInfo) -> Actor:
+    """The signed-in user and their address, for the audit trail."""
+    return Actor(user.username, request.client.host if request.client else "")
+
+
 @router.get("/status", response_model=StatusOut, summary="The plan and what the store holds")
 def status(request: Request, db: Db, _: Viewer) -> StatusOut:
     ctx = get_ctx(request)
@@ -55,7 +61,7 @@ def status(request: Request, db: Db, _: Viewer) -> StatusOut:
 
 @router.post("/plan/apply", response_model=ApplyOut, summary="Re-read and apply the plan file")
 def reapply(request: Request, user: Admin) -> ApplyOut:
-    changes = get_ctx(request).apply_plan_file(actor=user.username)
+    changes = get_ctx(request).apply_plan_file(actor=actor(request, user))
     if changes is None:
         raise NotFoundError("this server was started without a plan file")
     return ApplyOut(
@@ -92,9 +98,9 @@ def get_object(kind: str, name: str, db: Db, _: Viewer) -> ObjectOut:
     summary="Create an object (not managed by the plan)",
 )
 def create_object(
-    kind: str, db: Db, user: Operator, spec: Annotated[dict[str, Any], Body()]
+    request: Request, kind: str, db: Db, user: Operator, spec: Annotated[dict[str, Any], Body()]
 ) -> ObjectOut:
-    view = catalog.create_object(db, _kind(kind), spec, user.username)
+    view = catalog.create_object(db, _kind(kind), spec, actor(request, user))
     db.commit()
     return ObjectOut(**asdict(view))
 
@@ -105,9 +111,14 @@ def create_object(
     summary="Replace an object made in the UI or API (plan-managed ones are read-only)",
 )
 def update_object(
-    kind: str, name: str, db: Db, user: Operator, spec: Annotated[dict[str, Any], Body()]
+    request: Request,
+    kind: str,
+    name: str,
+    db: Db,
+    user: Operator,
+    spec: Annotated[dict[str, Any], Body()],
 ) -> ObjectOut:
-    view = catalog.update_object(db, _kind(kind), name, spec, user.username)
+    view = catalog.update_object(db, _kind(kind), name, spec, actor(request, user))
     db.commit()
     return ObjectOut(**asdict(view))
 
@@ -115,6 +126,6 @@ def update_object(
 @router.delete(
     "/objects/{kind}/{name}", status_code=204, summary="Delete an object made in the UI or API"
 )
-def delete_object(kind: str, name: str, db: Db, _: Operator) -> None:
-    catalog.delete_object(db, _kind(kind), name)
+def delete_object(request: Request, kind: str, name: str, db: Db, user: Operator) -> None:
+    catalog.delete_object(db, _kind(kind), name, actor(request, user))
     db.commit()

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from watchkeeper.api.deps import Db, require
 from watchkeeper.api.schemas import SessionOut, UserIn, UserOut
-from watchkeeper.auth import users
+from watchkeeper.auth import accounts, users
+from watchkeeper.auth.audit import Actor
 from watchkeeper.auth.sessions import SessionInfo
 from watchkeeper.exceptions import NotFoundError
 from watchkeeper.store.tables import User
@@ -31,9 +32,17 @@ def list_users(db: Db, _: Annotated[SessionInfo, require("admin")]) -> list[User
 
 
 @router.post("/users", response_model=UserOut, status_code=201, summary="Create a user")
-def create_user(body: UserIn, db: Db, _: Annotated[SessionInfo, require("admin")]) -> UserOut:
-    view = users.create_user(
-        db, body.username, body.password, body.role, body.display_name, body.email
+def create_user(
+    request: Request, body: UserIn, db: Db, info: Annotated[SessionInfo, require("admin")]
+) -> UserOut:
+    view = accounts.add_user(
+        db,
+        Actor(info.username, request.client.host if request.client else ""),
+        body.username,
+        body.password,
+        body.role,
+        body.display_name,
+        body.email,
     )
     db.commit()
     return UserOut(**asdict(view))

@@ -10,19 +10,22 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from watchkeeper.logging_setup import MASK
 from watchkeeper.store.tables import AuditEntry, AuditHead, utcnow
 
 GENESIS = "0" * 64
-_SECRET_KEY = re.compile(r"(?i)(password|passwd|secret|token|api[_-]?key|credential|private)")
+_SECRET_KEY = re.compile(
+    r"(?i)(password|passwd|secret|token|api[_-]?key|credential|private|authorization|cookie)"
+)
+_URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]+):([^/\s@]+)@")
 
 
 @dataclass(frozen=True)
@@ -36,8 +39,16 @@ class Actor:
 SYSTEM = Actor("system")
 
 
+def actor_of(who: str | Actor) -> Actor:
+    """Return ``who`` as an Actor (a bare name has no client address)."""
+    return who if isinstance(who, Actor) else Actor(who)
+
+
 def mask_secrets(value: Any) -> Any:
-    """Return ``value`` with the values of secret-looking keys masked, recursively."""
+    """Return ``value`` with the values of secret-looking keys, and passwords in URLs
+    (``scheme://user:password@host``), masked, recursively."""
+    if isinstance(value, str):
+        return _URL_CREDENTIALS.sub(rf"\1:{MASK}@", value)
     if isinstance(value, Mapping):
         return {
             k: MASK if _SECRET_KEY.search(str(k)) and v not in (None, "") else mask_secrets(v)
@@ -126,34 +137,75 @@ class Verification:
 
 
 def verify(db: Session) -> Verification:
-    """Walk the whole chain; report the first entry whose hash or link does not match."""
+    """Walk the whole chain; report the first entry whose hash or link does not match.
+
+    The chain is checked up to the head as it is when the walk starts, so entries appended
+    meanwhile (by a running server) are not mistaken for tampering.
+    """
+    last_id, head = db.execute(
+        select(AuditHead.last_id, AuditHead.last_hash).where(AuditHead.id == 1)
+    ).one()
     prev, checked = GENESIS, 0
-    for entry in db.scalars(
-        select(AuditEntry).order_by(AuditEntry.id).execution_options(yield_per=1000)
-    ):
-        if entry.prev_hash != prev:
-            return Verification(
-                False,
-                checked,
-                entry.id,
-                "does not follow the entry before it (one was removed or changed)",
+    # Closed on every way out: PostgreSQL streams through a server-side cursor.
+    with db.scalars(
+        select(AuditEntry)
+        .where(AuditEntry.id <= last_id)
+        .order_by(AuditEntry.id)
+        .execution_options(yield_per=1000)
+    ) as rows:
+        for entry in rows:
+            if entry.prev_hash != prev:
+                return Verification(
+                    False,
+                    checked,
+                    entry.id,
+                    "does not follow the entry before it (one was removed or changed)",
+                )
+            expected = _digest(
+                entry.prev_hash,
+                entry.at,
+                entry.actor,
+                entry.client_addr,
+                entry.action,
+                entry.target,
+                entry.detail,
             )
-        expected = _digest(
-            entry.prev_hash,
-            entry.at,
-            entry.actor,
-            entry.client_addr,
-            entry.action,
-            entry.target,
-            entry.detail,
-        )
-        if entry.hash != expected:
-            return Verification(False, checked, entry.id, "content does not match its hash")
-        prev, checked = entry.hash, checked + 1
-    head = db.execute(select(AuditHead.last_hash).where(AuditHead.id == 1)).scalar_one()
+            if entry.hash != expected:
+                return Verification(False, checked, entry.id, "content does not match its hash")
+            prev, checked = entry.hash, checked + 1
     if head != prev:
         return Verification(False, checked, None, "the newest entries were removed")
+    # Entries past the head are fine only if they were appended (and the head moved) since.
+    newest = db.scalar(select(func.max(AuditEntry.id)))
+    if newest is not None and newest > last_id:
+        now = db.execute(select(AuditHead.last_id).where(AuditHead.id == 1)).scalar_one()
+        if newest > now:
+            stray = db.scalar(
+                select(func.min(AuditEntry.id)).where(AuditEntry.id > now, AuditEntry.id <= newest)
+            )
+            return Verification(False, checked, stray, "was added outside the chain")
     return Verification(True, checked)
+
+
+def _filtered(
+    query: Select[AuditEntry],
+    actor: str | None,
+    action: str | None,
+    target: str | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> Select[AuditEntry]:
+    if actor:
+        query = query.where(AuditEntry.actor == actor)
+    if action:
+        query = query.where(AuditEntry.action.startswith(action, autoescape=True))
+    if target:
+        query = query.where(AuditEntry.target.contains(target, autoescape=True))
+    if since:
+        query = query.where(AuditEntry.at >= since)
+    if until:
+        query = query.where(AuditEntry.at < until)
+    return query
 
 
 def search(
@@ -167,26 +219,48 @@ def search(
     limit: int = 200,
     before_id: int | None = None,
 ) -> list[AuditEntry]:
-    """Return entries newest first, filtered; ``action`` matches a prefix (``login.``)."""
+    """Return entries newest first, filtered; ``action`` matches a prefix (``login.``),
+    ``target`` a substring, ``since`` inclusive and ``until`` exclusive; ``before_id`` pages."""
     query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
-    if actor:
-        query = query.where(AuditEntry.actor == actor)
-    if action:
-        query = query.where(AuditEntry.action.startswith(action))
-    if target:
-        query = query.where(AuditEntry.target.contains(target))
-    if since:
-        query = query.where(AuditEntry.at >= since)
-    if until:
-        query = query.where(AuditEntry.at < until)
     if before_id:
         query = query.where(AuditEntry.id < before_id)
-    return list(db.scalars(query))
+    return list(db.scalars(_filtered(query, actor, action, target, since, until)))
 
 
-def as_json_lines(entries: Iterator[AuditEntry] | list[AuditEntry]) -> Iterator[str]:
+def count(
+    db: Session,
+    *,
+    actor: str | None = None,
+    action: str | None = None,
+    target: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> int:
+    """Return how many entries the filters match."""
+    query = _filtered(select(AuditEntry), actor, action, target, since, until)
+    return int(db.scalar(select(func.count()).select_from(query.subquery())) or 0)
+
+
+def entries(
+    db: Session,
+    *,
+    actor: str | None = None,
+    action: str | None = None,
+    target: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Iterator[AuditEntry]:
+    """Yield the matching entries oldest first, streamed in batches (for export)."""
+    query = _filtered(
+        select(AuditEntry).order_by(AuditEntry.id), actor, action, target, since, until
+    )
+    with db.scalars(query.execution_options(yield_per=1000)) as rows:
+        yield from rows  # closed even when the reader stops early (a broken download)
+
+
+def as_json_lines(rows: Iterable[AuditEntry]) -> Iterator[str]:
     """Yield each entry as one JSON line (for export)."""
-    for e in entries:
+    for e in rows:
         yield (
             json.dumps(
                 {

@@ -54,13 +54,13 @@ def sign_in(
                 {"for_minutes": int(throttle.LOCK_FOR.total_seconds() // 60)},
             )
         return LoginResult("denied")
-    throttle.clear(db, username)
     if has_second_factor(db, user.id):
+        # Failures are forgotten only once the second factor is given too: otherwise the
+        # right password would reset the count, and the code could be guessed without end.
         stage = "mfa"
-    elif mfa_required(db, user.role):
-        stage = "enrol"
     else:
-        stage = "full"
+        throttle.clear(db, username)
+        stage = "enrol" if mfa_required(db, user.role) else "full"
     token = start_session(db, user, client_addr, user_agent, stage)
     audit.record(
         db,

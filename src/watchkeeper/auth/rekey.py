@@ -15,8 +15,9 @@ from watchkeeper.store.tables import TotpCredential
 SEALED_COLUMNS: tuple[InstrumentedAttribute[str], ...] = (TotpCredential.secret_enc,)
 
 
-def reseal_all(db: Session, box: SecretBox,
-               progress: Callable[[int], None] | None = None) -> tuple[int, int]:
+def reseal_all(
+    db: Session, box: SecretBox, progress: Callable[[int], None] | None = None
+) -> tuple[int, int]:
     """Re-seal every value not sealed with the current key; return (re-sealed, total).
 
     Raise SecretError if a value opens with none of the configured keys (nothing is

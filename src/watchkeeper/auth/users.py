@@ -21,6 +21,11 @@ from watchkeeper.exceptions import ConflictError, ValidationFailed
 from watchkeeper.store.tables import User, utcnow
 
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{1,149}$")
+USERNAME_RULE = "must be 2-150 letters, digits or . _ @ -, starting with a letter or digit"
+
+
+def valid_username(username: str) -> bool:
+    return bool(_USERNAME.match(username))
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,7 @@ class UserView:
     disabled: bool
     created_at: datetime
     last_login_at: datetime | None
+    kind: str = "human"  # or "service": no password, signs in with API tokens only
 
     @classmethod
     def of(cls, user: User) -> UserView:
@@ -47,6 +53,7 @@ class UserView:
             user.disabled,
             user.created_at,
             user.last_login_at,
+            user.kind,
         )
 
 
@@ -54,12 +61,7 @@ def validate_new_user(username: str, password: str, role: str) -> None:
     """Raise ValidationFailed naming every problem with the fields."""
     errors: list[tuple[str, str]] = []
     if not _USERNAME.match(username):
-        errors.append(
-            (
-                "username",
-                "must be 2-150 letters, digits or . _ @ -, starting with a letter or digit",
-            )
-        )
+        errors.append(("username", USERNAME_RULE))
     errors += [("password", p) for p in password_problems(password, username)]
     if role not in ROLES:
         errors.append(("role", f'"{role}" is not a role (use {", ".join(ROLES)})'))
@@ -104,8 +106,8 @@ def authenticate(db: Session, username: str, password: str) -> User | None:
     """Return the enabled user whose password matches, else None (same cost either way)."""
     user = db.scalar(select(User).where(User.username == username))
     ok = verify_password(user.password_hash if user else None, password)
-    if not user or not ok or user.disabled:
-        return None
+    if not user or not ok or user.disabled or user.kind != "human":
+        return None  # service accounts have no password and never sign in here
     if user.password_hash and needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     user.last_login_at = utcnow()

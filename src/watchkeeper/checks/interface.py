@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 from pydantic import Field
 
@@ -33,12 +34,26 @@ class CheckConfig(PlanObject):
     runbook: str | None = Field(None, description="Link to the runbook for this check.")
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """The result of one run: did the target pass, why not, and how fast it answered."""
+
+    ok: bool
+    message: str = ""
+    response_ms: float | None = None
+
+
 class CheckType(Protocol):
-    """A check plugin: describes itself and its configuration model."""
+    """A check plugin: describes itself, its configuration model, and how to run it."""
 
     name: str
     description: str
     config_model: ClassVar[type[CheckConfig]]
+
+    async def run(self, config: Any) -> Outcome:
+        """Run once against the target. Failures of the target are an ``Outcome`` with
+        ``ok=False`` and a message, never an exception; the runner enforces the timeout."""
+        ...
 
 
 registry: Registry[CheckType] = Registry("watchkeeper.checks")  # type: ignore[type-var]

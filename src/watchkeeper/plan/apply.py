@@ -9,6 +9,8 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from watchkeeper.auth import audit
+from watchkeeper.auth.audit import Actor
 from watchkeeper.plan.loader import LoadedPlan
 from watchkeeper.plan.objects import ObjectRecord, assemble_plan, export_data, plan_objects
 from watchkeeper.store.tables import PlanApply, StoredObject, utcnow
@@ -74,12 +76,17 @@ def diff_plan(db: Session, loaded: LoadedPlan) -> PlanDiff:
     return result
 
 
-def apply_plan(db: Session, loaded: LoadedPlan, actor: str = "plan") -> PlanDiff:
-    """Make the store match ``loaded`` (idempotent) and record the apply; caller commits.
+AUDIT_MAX_CHANGES = 500  # more are counted, not listed, in the audit entry
+
+
+def apply_plan(db: Session, loaded: LoadedPlan, actor: str | Actor = "plan") -> PlanDiff:
+    """Make the store match ``loaded`` (idempotent) and record the apply, in the store and
+    the audit trail; the caller commits.
 
     Objects the plan declares become managed; managed objects the plan no longer declares are
     deleted; objects made in the UI are left alone unless the plan declares the same name.
     """
+    who = audit.actor_of(actor)
     changes = diff_plan(db, loaded)
     records = {(r.kind, r.name): r for r in plan_objects(loaded.plan)}
     stored = {(o.kind, o.name): o for o in db.scalars(select(StoredObject))}
@@ -93,11 +100,16 @@ def apply_plan(db: Session, loaded: LoadedPlan, actor: str = "plan") -> PlanDiff
         if obj is None:
             db.add(
                 StoredObject(
-                    kind=rec.kind, name=rec.name, spec=rec.spec, managed=True, updated_by=actor
+                    kind=rec.kind, name=rec.name, spec=rec.spec, managed=True, updated_by=who.name
                 )
             )
         else:
-            obj.spec, obj.managed, obj.updated_by, obj.updated_at = rec.spec, True, actor, utcnow()
+            obj.spec, obj.managed, obj.updated_by, obj.updated_at = (
+                rec.spec,
+                True,
+                who.name,
+                utcnow(),
+            )
     db.add(
         PlanApply(
             file=loaded.file,
@@ -106,8 +118,25 @@ def apply_plan(db: Session, loaded: LoadedPlan, actor: str = "plan") -> PlanDiff
             created=changes.count("create"),
             updated=changes.count("update") + changes.count("adopt"),
             deleted=changes.count("delete"),
-            actor=actor,
+            actor=who.name,
         )
+    )
+    listed = [str(c) for c in changes.changes[:AUDIT_MAX_CHANGES]]
+    audit.record(
+        db,
+        who,
+        "plan.apply",
+        f"plan/{loaded.plan.name}" if loaded.plan.name else "plan",
+        {
+            "file": loaded.file,
+            "digest": loaded.digest,
+            "changes": listed,
+            "not_listed": len(changes.changes) - len(listed),
+            "created": changes.count("create"),
+            "updated": changes.count("update") + changes.count("adopt"),
+            "deleted": changes.count("delete"),
+            "unchanged": changes.unchanged,
+        },
     )
     return changes
 

@@ -12,6 +12,8 @@ from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from watchkeeper.auth import audit
+from watchkeeper.auth.audit import Actor
 from watchkeeper.exceptions import ConflictError, NotFoundError, ValidationFailed
 from watchkeeper.plan.loader import explain
 from watchkeeper.plan.models import SECTIONS, Plan
@@ -89,6 +91,14 @@ def compact_spec(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
     return compact
 
 
+def _readable(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """``spec`` without its defaults when it still validates (for the audit trail)."""
+    try:
+        return compact_spec(kind, spec)
+    except ValidationError:
+        return spec
+
+
 def count_by_kind(db: Session) -> dict[str, tuple[int, int]]:
     """Return ``kind -> (total, managed)``."""
     rows = db.execute(
@@ -127,20 +137,33 @@ def _refuse_managed(obj: StoredObject) -> None:
         )
 
 
-def create_object(db: Session, kind: str, spec: Any, actor: str) -> ObjectView:
-    """Create a UI-made object; raise ValidationFailed, or ConflictError if the name is taken."""
+def create_object(db: Session, kind: str, spec: Any, actor: str | Actor) -> ObjectView:
+    """Create a UI-made object and audit it; raise ValidationFailed, or ConflictError if the
+    name is taken. The caller commits."""
+    who = audit.actor_of(actor)
     clean = validate_spec(kind, spec)
-    obj = StoredObject(kind=kind, name=clean["name"], spec=clean, managed=False, updated_by=actor)
+    obj = StoredObject(
+        kind=kind, name=clean["name"], spec=clean, managed=False, updated_by=who.name
+    )
     try:
         with db.begin_nested():  # a savepoint: a taken name must not undo the caller's work
             db.add(obj)
     except IntegrityError:
         raise ConflictError(f'a {kind} object named "{clean["name"]}" already exists') from None
+    audit.record(
+        db,
+        who,
+        "object.create",
+        f"{kind}/{obj.name}",
+        {"changes": audit.changes(None, _readable(kind, clean))},
+    )
     return ObjectView.of(obj)
 
 
-def update_object(db: Session, kind: str, name: str, spec: Any, actor: str) -> ObjectView:
-    """Replace a UI-made object's spec; raise ConflictError for plan-managed objects."""
+def update_object(db: Session, kind: str, name: str, spec: Any, actor: str | Actor) -> ObjectView:
+    """Replace a UI-made object's spec and audit it; raise ConflictError for plan-managed
+    objects. The caller commits."""
+    who = audit.actor_of(actor)
     obj = _get(db, kind, name)
     _refuse_managed(obj)
     clean = validate_spec(kind, spec)
@@ -148,11 +171,25 @@ def update_object(db: Session, kind: str, name: str, spec: Any, actor: str) -> O
         raise ValidationFailed(
             "invalid object", [("name", "cannot be changed; create a new object instead")]
         )
-    obj.spec, obj.updated_by, obj.updated_at = clean, actor, utcnow()
+    before = obj.spec
+    obj.spec, obj.updated_by, obj.updated_at = clean, who.name, utcnow()
+    audit.record(
+        db, who, "object.update", f"{kind}/{name}", {"changes": audit.changes(before, clean)}
+    )
     return ObjectView.of(obj)
 
 
-def delete_object(db: Session, kind: str, name: str) -> None:
+def delete_object(db: Session, kind: str, name: str, actor: str | Actor) -> None:
+    """Delete a UI-made object and audit it; raise ConflictError for plan-managed objects.
+    The caller commits."""
     obj = _get(db, kind, name)
     _refuse_managed(obj)
+    before = _readable(kind, obj.spec)
     db.delete(obj)
+    audit.record(
+        db,
+        audit.actor_of(actor),
+        "object.delete",
+        f"{kind}/{name}",
+        {"changes": audit.changes(before, None)},
+    )

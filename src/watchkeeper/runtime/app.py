@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
@@ -13,29 +14,45 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from watchkeeper import __version__
+from watchkeeper.api import accounts as accounts_api
+from watchkeeper.api import audit as audit_api
+from watchkeeper.api import checks as checks_api
 from watchkeeper.api import status, system, users
+from watchkeeper.api import teams as teams_api
+from watchkeeper.api import tokens as tokens_api
 from watchkeeper.api.deps import LoginRequired
 from watchkeeper.api.problems import HtmlErrorRenderer, install_problem_handlers
 from watchkeeper.runtime.context import AppContext
 from watchkeeper.runtime.middleware import ObservabilityMiddleware
-from watchkeeper.runtime.scheduler import Scheduler
-from watchkeeper.web import editor, pages
+from watchkeeper.web import access as access_web
+from watchkeeper.web import account as account_web
+from watchkeeper.web import audit as audit_web
+from watchkeeper.web import checks as checks_web
+from watchkeeper.web import editor, mfa, pages
 
 log = logging.getLogger(__name__)
 
 
-def create_app(ctx: AppContext, *, scheduler: Scheduler | None = None) -> FastAPI:
-    """Return the ASGI app for ``ctx``; ``scheduler`` (if given) runs for the app's lifetime."""
+class Service(Protocol):
+    """A long-running part of the process (scheduler, check runner): run until stopped."""
+
+    async def run(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+def create_app(ctx: AppContext, *, services: Sequence[Service] = ()) -> FastAPI:
+    """Return the ASGI app for ``ctx``; ``services`` run for the app's lifetime."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(scheduler.run(), name="scheduler") if scheduler else None
+        tasks = [asyncio.create_task(s.run(), name=type(s).__name__) for s in services]
         try:
             yield
         finally:
-            if scheduler and task:
-                await scheduler.stop()
-                await task
+            for service in services:
+                await service.stop()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     app = FastAPI(
         title="Watchkeeper",
@@ -53,13 +70,52 @@ def create_app(ctx: AppContext, *, scheduler: Scheduler | None = None) -> FastAP
 
     async def login_required(request: Request, exc: Exception) -> Response:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+        location = getattr(exc, "location", "") or f"/login?next={quote(target)}"
+        return RedirectResponse(location, status_code=303)
 
     app.add_exception_handler(LoginRequired, login_required)
     app.include_router(system.router)
     app.include_router(status.router)
     app.include_router(users.router)
+    app.include_router(accounts_api.router)
+    app.include_router(tokens_api.router)
+    app.include_router(teams_api.router)
+    app.include_router(audit_api.router)
+    app.include_router(checks_api.router)
     app.mount("/static", StaticFiles(directory=str(pages.STATIC_DIR)), name="static")
     app.include_router(editor.router)
+    app.include_router(checks_web.router)  # before pages: its /{slug} catches the rest
+    app.include_router(audit_web.router)  # before pages: its /{slug} catches the rest
+    app.include_router(mfa.router)  # before pages: its /{slug} catches the rest
+    app.include_router(account_web.router)  # before pages: its /{slug} catches the rest
+    app.include_router(access_web.router)  # before pages: its /{slug} catches the rest
     app.include_router(pages.router)
+    _declare_security(app)
     return app
+
+
+def _declare_security(app: FastAPI) -> None:
+    """Tell OpenAPI clients how to authenticate: a bearer token or the session cookie."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = build()
+        schema.setdefault("components", {})["securitySchemes"] = {
+            "bearer": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "API token (`wk_…`), from the account page or "
+                "`watchkeeper token create`.",
+            },
+            "session": {
+                "type": "apiKey",
+                "in": "cookie",
+                "name": "wk_session",
+                "description": "Signed-in browser session; unsafe methods also "
+                "need the X-CSRF-Token header.",
+            },
+        }
+        schema["security"] = [{"bearer": []}, {"session": []}]
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

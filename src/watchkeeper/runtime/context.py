@@ -10,6 +10,7 @@ from functools import cached_property
 from sqlalchemy import Engine, delete
 from sqlalchemy.orm import Session, sessionmaker
 
+from watchkeeper.auth.audit import Actor
 from watchkeeper.auth.secrets import SecretBox
 from watchkeeper.plan.apply import PlanDiff, apply_plan
 from watchkeeper.plan.loader import PlanInvalid, load_plan_file
@@ -38,8 +39,10 @@ class AppContext:
         """The secrets service, keyed from the settings' secret key (and previous keys)."""
         return SecretBox(self.settings.secret_key(), self.settings.secret_key_previous)
 
-    def apply_plan_file(self, actor: str = "plan") -> PlanDiff | None:
+    def apply_plan_file(self, actor: str | Actor = "plan") -> PlanDiff | None:
         """Apply the configured plan file; return the diff (None when no plan is set).
+
+        ``actor`` is recorded in the audit trail: "plan" at start, "SIGHUP", or a user.
 
         Raise PlanInvalid when the file has problems; the store keeps the last good plan
         and the problems are recorded for the UI.

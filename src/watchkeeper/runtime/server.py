@@ -15,6 +15,8 @@ import uvicorn
 from watchkeeper.auth import throttle
 from watchkeeper.auth.sessions import purge_expired_sessions
 from watchkeeper.auth.setup import issue_setup_token
+from watchkeeper.checks.history import rollup_and_prune
+from watchkeeper.checks.runner import CheckRunner
 from watchkeeper.plan.loader import PlanInvalid
 from watchkeeper.runtime.app import create_app
 from watchkeeper.runtime.context import AppContext
@@ -55,12 +57,27 @@ def register_housekeeping(scheduler: Scheduler, ctx: AppContext) -> None:
             failures = throttle.purge_old(db)
             db.commit()
         if removed or failures:
-            log.info("removed %d expired session(s), %d old sign-in failure(s)", removed,
-                     failures)
+            log.info("removed %d expired session(s), %d old sign-in failure(s)", removed, failures)
 
     async def purge_sessions() -> None:
         await asyncio.to_thread(purge)
 
+    def rollup() -> None:
+        with ctx.sessions() as db:
+            hours, pruned = rollup_and_prune(db)
+            db.commit()
+        log.debug("check results: %d hour(s) rolled up, %d raw result(s) pruned", hours, pruned)
+
+    async def rollup_checks() -> None:
+        await asyncio.to_thread(rollup)
+
+    scheduler.register(
+        "checks.rollup",
+        rollup_checks,
+        Every(timedelta(minutes=10)),
+        jitter=timedelta(minutes=1),
+        timeout=timedelta(minutes=10),
+    )
     scheduler.register(
         "housekeeping.purge_sessions",
         purge_sessions,
@@ -110,8 +127,9 @@ async def serve(ctx: AppContext, announce: Callable[[str], None]) -> None:
     prepare(ctx, pending.append)
     scheduler = Scheduler(ctx.sessions)
     register_housekeeping(scheduler, ctx)
+    checks = CheckRunner(ctx.sessions)
     config = uvicorn.Config(
-        create_app(ctx, scheduler=scheduler),
+        create_app(ctx, services=[scheduler, checks]),
         host=ctx.settings.listen_host,
         port=ctx.settings.listen_port,
         log_config=None,

@@ -7,9 +7,12 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -237,3 +240,56 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     last_id: Mapped[int] = mapped_column(Integer, default=0)
     last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class CheckStatus(Base):
+    """The current state of each check (restored by the runner after a restart)."""
+
+    __tablename__ = "check_status"
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    successes: Mapped[int] = mapped_column(Integer, default=0)
+    changed_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_run_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_ok: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    last_message: Mapped[str] = mapped_column(String(500), default="")
+    last_response_ms: Mapped[float | None] = mapped_column(Float, default=None)
+
+
+class CheckResult(Base):
+    """One run of a check; kept raw for ``RAW_RETENTION``, then only as hourly rollups."""
+
+    __tablename__ = "check_results"
+    __table_args__ = (Index("ix_check_results_name_at", "name", "at"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    at: Mapped[datetime] = mapped_column()
+    ok: Mapped[bool] = mapped_column(Boolean)
+    response_ms: Mapped[float | None] = mapped_column(Float, default=None)
+    message: Mapped[str] = mapped_column(String(500), default="")
+
+
+class CheckRollup(Base):
+    """Per check and hour: runs, successes and response times."""
+
+    __tablename__ = "check_rollups"
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    runs: Mapped[int] = mapped_column(Integer)
+    ok_runs: Mapped[int] = mapped_column(Integer)
+    response_ms_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    response_ms_max: Mapped[float | None] = mapped_column(Float, default=None)
+
+
+class CheckEvent(Base):
+    """A change of a check's status: what the alerts domain consumes."""
+
+    __tablename__ = "check_events"
+    __table_args__ = (Index("ix_check_events_name_at", "name", "at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    at: Mapped[datetime] = mapped_column()
+    from_status: Mapped[str] = mapped_column(String(10))
+    to_status: Mapped[str] = mapped_column(String(10))
+    message: Mapped[str] = mapped_column(String(500), default="")

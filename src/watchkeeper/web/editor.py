@@ -13,13 +13,14 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from watchkeeper.api.deps import Db, require
+from watchkeeper.auth.audit import Actor
 from watchkeeper.auth.roles import role_allows
 from watchkeeper.auth.sessions import SessionInfo
 from watchkeeper.exceptions import NotFoundError, ValidationFailed
 from watchkeeper.plan import catalog
 from watchkeeper.plan.source import parse_plan_text
 from watchkeeper.web.nav import DOMAINS
-from watchkeeper.web.pages import render
+from watchkeeper.web.pages import client_addr, render
 
 router = APIRouter(include_in_schema=False)
 PageUser = Annotated[SessionInfo, require("viewer", page=True)]
@@ -35,6 +36,10 @@ STARTERS = {
 def _domain_slug(kind: str) -> str:
     section = kind.split(".", 1)[0]
     return next((d.slug for d in DOMAINS if d.section == section), "")
+
+
+def _actor(request: Request, user: SessionInfo) -> Actor:
+    return Actor(user.username, client_addr(request))
 
 
 def _known_kind(kind: str) -> str:
@@ -78,7 +83,9 @@ def _editor(
     )
 
 
-def _save(request: Request, db: Db, kind: str, text: str, actor: str, name: str | None) -> Response:
+def _save(
+    request: Request, db: Db, kind: str, text: str, actor: Actor, name: str | None
+) -> Response:
     data, problems = _parse(text)
     if problems:
         return _editor(request, kind, text, name=name, status=422, errors=problems)
@@ -104,7 +111,7 @@ def new_object(request: Request, kind: str, _: PageOperator) -> Response:
 def create_object(
     request: Request, kind: str, db: Db, user: PageOperator, spec: Annotated[str, Form()]
 ) -> Response:
-    return _save(request, db, _known_kind(kind), spec, user.username, None)
+    return _save(request, db, _known_kind(kind), spec, _actor(request, user), None)
 
 
 @router.get("/objects/{kind}/{name}")
@@ -137,11 +144,11 @@ def edit_object(request: Request, kind: str, name: str, db: Db, _: PageOperator)
 def update_object(
     request: Request, kind: str, name: str, db: Db, user: PageOperator, spec: Annotated[str, Form()]
 ) -> Response:
-    return _save(request, db, _known_kind(kind), spec, user.username, name)
+    return _save(request, db, _known_kind(kind), spec, _actor(request, user), name)
 
 
 @router.post("/objects/{kind}/{name}/delete")
-def delete_object(kind: str, name: str, db: Db, _: PageOperator) -> Response:
-    catalog.delete_object(db, kind, name)
+def delete_object(request: Request, kind: str, name: str, db: Db, user: PageOperator) -> Response:
+    catalog.delete_object(db, kind, name, _actor(request, user))
     db.commit()
     return RedirectResponse(f"/{_domain_slug(kind)}", status_code=303)

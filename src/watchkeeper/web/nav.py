@@ -19,8 +19,7 @@ DOMAINS: tuple[Domain, ...] = (
         "checks",
         "Health checks",
         "checks",
-        "HTTP, TCP, TLS, DNS, ping, database and heartbeat checks with uptime history.",
-        "Checks declared in the plan are validated and stored; running them is not built yet.",
+        "HTTP and TCP checks with state, uptime and response-time history.",
     ),
     Domain(
         "metrics",

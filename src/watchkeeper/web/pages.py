@@ -20,7 +20,7 @@ from watchkeeper.auth.audit import Actor
 from watchkeeper.auth.login import sign_in
 from watchkeeper.auth.roles import role_allows
 from watchkeeper.auth.sessions import COOKIE_NAME, SessionInfo, end_session, start_session
-from watchkeeper.auth.users import count_users, list_users
+from watchkeeper.auth.users import count_users
 from watchkeeper.exceptions import ConflictError, NotFoundError, ValidationFailed
 from watchkeeper.plan import catalog
 from watchkeeper.plan.apply import last_apply
@@ -41,6 +41,7 @@ def _assets() -> dict[str, bool]:
     return {
         "htmx": (vendor / "htmx.min.js").exists(),
         "normalize": (vendor / "modern-normalize.css").exists(),
+        "uplot": (vendor / "uPlot.iife.min.js").exists(),
     }
 
 
@@ -96,7 +97,8 @@ def _anon_csrf_ok(request: Request, sent: str) -> bool:
 
 
 def _safe_next(target: str) -> str:
-    return target if target.startswith("/") and not target.startswith("//") else "/"
+    # "/\evil.example" counts as "//evil.example" in browsers: an open redirect.
+    return target if target.startswith("/") and not target.startswith(("//", "/\\")) else "/"
 
 
 def client_addr(request: Request) -> str:
@@ -289,11 +291,6 @@ def home(request: Request, db: Db, _: PageUser) -> Response:
         managed_objects=sum(s.managed for s in sections),
         domains_by_section={d.section: d for d in DOMAINS if d.section},
     )
-
-
-@router.get("/access")
-def access_page(request: Request, db: Db, _: PageAdmin) -> Response:
-    return render(request, "users.html", users=list_users(db), active="access", page_title="Access")
 
 
 @router.get("/{slug}")

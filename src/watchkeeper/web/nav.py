@@ -19,7 +19,7 @@ DOMAINS: tuple[Domain, ...] = (
         "checks",
         "Health checks",
         "checks",
-        "HTTP and TCP checks with state, uptime and response-time history.",
+        "HTTP, TCP and TLS checks with state, uptime and response-time history.",
     ),
     Domain(
         "metrics",

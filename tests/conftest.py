@@ -6,7 +6,7 @@ import logging
 import os
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -139,6 +139,34 @@ def login(base_url: str, username: str, password: str = ADMIN_PASSWORD) -> httpx
     session = client.get("/api/v1/session").json()
     client.headers["X-CSRF-Token"] = session["csrf_token"]
     return client
+
+
+@pytest.fixture
+def sign_in(ctx: AppContext, server: LiveServer) -> Iterator[Callable[..., httpx.Client]]:
+    """Return a function that makes a user (when given a role) and signs them in through
+    the login form; the clients are closed at the end."""
+    clients: list[httpx.Client] = []
+
+    def sign(
+        username: str, role: str | None = None, password: str = ADMIN_PASSWORD
+    ) -> httpx.Client:
+        if role:
+            make_user(ctx, username, role)
+        clients.append(login(server.url, username, password))
+        return clients[-1]
+
+    yield sign
+    for client in clients:
+        client.close()
+
+
+def form_token(client: httpx.Client, path: str) -> str:
+    """Return the CSRF token of the form on the page at ``path``."""
+    page = client.get(path)
+    assert page.status_code == 200, page.text
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert found
+    return found.group(1)
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import ADMIN_PASSWORD, login, make_user, remember_secret
+from tests.conftest import ADMIN_PASSWORD, make_user, remember_secret
 from tests.helpers import LiveServer
 from watchkeeper.auth import throttle
 from watchkeeper.auth.passwords import verify_password
@@ -19,25 +19,6 @@ from watchkeeper.runtime.context import AppContext
 from watchkeeper.store.tables import AuditEntry, LoginFailure, TotpCredential, User, WebSession
 
 NEW_PASSWORD = remember_secret("a brand new and rather long passphrase")
-
-
-@pytest.fixture
-def sign_in(ctx: AppContext, server: LiveServer) -> Iterator[Callable[..., httpx.Client]]:
-    """Return a function that makes a user (when given a role) and signs them in through
-    the login form; the clients are closed at the end."""
-    clients: list[httpx.Client] = []
-
-    def sign(
-        username: str, role: str | None = None, password: str = ADMIN_PASSWORD
-    ) -> httpx.Client:
-        if role:
-            make_user(ctx, username, role)
-        clients.append(login(server.url, username, password))
-        return clients[-1]
-
-    yield sign
-    for client in clients:
-        client.close()
 
 
 def signed_in(client: httpx.Client) -> bool:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 
 import httpx
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import ADMIN_PASSWORD, login, make_user, remember_secret
+from tests.conftest import ADMIN_PASSWORD, make_user, remember_secret
 from tests.helpers import LiveServer
 from watchkeeper.auth.audit import Actor
 from watchkeeper.auth.tokens import (
@@ -26,23 +26,6 @@ from watchkeeper.store.tables import ApiToken, AuditEntry, User, utcnow
 
 CHECK = {"name": "web", "type": "http", "url": "http://127.0.0.1:9/health"}
 TOKEN = re.compile(r"^wk_[0-9a-f]{8}_[A-Za-z0-9_-]{43}$")
-
-
-@pytest.fixture
-def sign_in(ctx: AppContext, server: LiveServer) -> Iterator[Callable[..., httpx.Client]]:
-    """Return a function that makes a user (when given a role) and signs them in through
-    the login form; the clients are closed at the end."""
-    clients: list[httpx.Client] = []
-
-    def sign(username: str, role: str | None = None) -> httpx.Client:
-        if role:
-            make_user(ctx, username, role)
-        clients.append(login(server.url, username))
-        return clients[-1]
-
-    yield sign
-    for client in clients:
-        client.close()
 
 
 def bearer(token: str) -> dict[str, str]:

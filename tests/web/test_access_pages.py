@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import httpx
-import pytest
 from sqlalchemy import select
 
 from tests.conftest import ADMIN_PASSWORD, login, make_user, remember_secret
@@ -18,21 +17,6 @@ from watchkeeper.store.tables import ApiToken, AuditEntry, LoginFailure, User
 
 NEW_PASSWORD = remember_secret("a brand new and rather long passphrase")
 TOKEN = re.compile(r"wk_[0-9a-f]{8}_[A-Za-z0-9_-]{43}")
-
-
-@pytest.fixture
-def sign_in(ctx: AppContext, server: LiveServer) -> Iterator[Callable[..., httpx.Client]]:
-    clients: list[httpx.Client] = []
-
-    def sign(username: str, role: str | None = None) -> httpx.Client:
-        if role:
-            make_user(ctx, username, role)
-        clients.append(login(server.url, username))
-        return clients[-1]
-
-    yield sign
-    for client in clients:
-        client.close()
 
 
 def csrf_of(page: httpx.Response) -> str:

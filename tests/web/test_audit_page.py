@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import update
 
-from tests.conftest import login, make_user
+from tests.conftest import form_token, login, make_user
 from tests.helpers import LiveServer
 from watchkeeper.auth import audit
 from watchkeeper.auth.audit import Actor
@@ -30,12 +30,6 @@ def operator(ctx: AppContext, server: LiveServer) -> Iterator[httpx.Client]:
         yield client
     finally:
         client.close()
-
-
-def form_token(client: httpx.Client, path: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).text)
-    assert found
-    return found.group(1)
 
 
 def rows(page: str) -> list[str]:

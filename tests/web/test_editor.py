@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.conftest import login, make_user
+from tests.conftest import form_token, login, make_user
 from tests.helpers import LiveServer
 from watchkeeper.plan.apply import apply_plan
 from watchkeeper.plan.loader import load_plan_text
@@ -26,14 +26,6 @@ def operator(ctx: AppContext, server: LiveServer) -> Iterator[httpx.Client]:
         yield client
     finally:
         client.close()
-
-
-def form_token(client: httpx.Client, path: str) -> str:
-    page = client.get(path)
-    assert page.status_code == 200, page.text
-    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-    assert found
-    return found.group(1)
 
 
 def create(client: httpx.Client, text: str) -> httpx.Response:

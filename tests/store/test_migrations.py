@@ -28,6 +28,13 @@ TABLES = {
     "check_results",
     "check_rollups",
     "check_events",
+    "heartbeats",
+    "heartbeat_pings",
+    "metric_series",
+    "metric_samples",
+    "metric_chunks",
+    "metric_rollups",
+    "hosts",
 }
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -293,3 +294,86 @@ class CheckEvent(Base):
     from_status: Mapped[str] = mapped_column(String(10))
     to_status: Mapped[str] = mapped_column(String(10))
     message: Mapped[str] = mapped_column(String(500), default="")
+
+
+class Heartbeat(Base):
+    """The push URL key of each heartbeat check, kept when the check is renamed or re-keyed."""
+
+    __tablename__ = "heartbeats"
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class HeartbeatPing(Base):
+    """One call of a heartbeat's push URL: success, start, fail (or an exit status), log."""
+
+    __tablename__ = "heartbeat_pings"
+    __table_args__ = (Index("ix_heartbeat_pings_name_at", "name", "at"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(10))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    exit_status: Mapped[int | None] = mapped_column(Integer, default=None)
+    remote_addr: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(200), default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+
+
+class MetricSeries(Base):
+    """One time series: a metric name and its label set (``labels`` includes ``__name__``)."""
+
+    __tablename__ = "metric_series"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(32), unique=True)
+    metric: Mapped[str] = mapped_column(String(200), index=True)
+    labels: Mapped[dict[str, str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MetricSample(Base):
+    """A recent raw sample (the head); compaction moves whole hours into ``metric_chunks``."""
+
+    __tablename__ = "metric_samples"
+    __table_args__ = {"sqlite_with_rowid": False}
+    series_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    ts: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    value: Mapped[float] = mapped_column(Float(precision=53))
+
+
+class MetricChunk(Base):
+    """One series' raw samples of one hour, packed (see ``watchkeeper.metrics.chunks``)."""
+
+    __tablename__ = "metric_chunks"
+    __table_args__ = {"sqlite_with_rowid": False}
+    series_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    start_ts: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    end_ts: Mapped[int] = mapped_column(BigInteger)
+    count: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class MetricRollup(Base):
+    """Per series and 5-minute or 1-hour bucket: min, max, sum, count and last value."""
+
+    __tablename__ = "metric_rollups"
+    __table_args__ = {"sqlite_with_rowid": False}
+    series_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    step: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ts: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    min: Mapped[float] = mapped_column(Float(precision=53))
+    max: Mapped[float] = mapped_column(Float(precision=53))
+    sum: Mapped[float] = mapped_column(Float(precision=53))
+    count: Mapped[int] = mapped_column(Integer)
+    last: Mapped[float] = mapped_column(Float(precision=53))
+
+
+class Host(Base):
+    """A host known from its agent: inventory and when it last reported."""
+
+    __tablename__ = "hosts"
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    first_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    agent_version: Mapped[str] = mapped_column(String(40), default="")
+    inventory: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

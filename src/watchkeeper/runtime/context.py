@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from watchkeeper.auth.audit import Actor
 from watchkeeper.auth.secrets import SecretBox
+from watchkeeper.metrics.store import MetricStore
 from watchkeeper.plan.apply import PlanDiff, apply_plan
 from watchkeeper.plan.loader import PlanInvalid, load_plan_file
 from watchkeeper.settings import Settings
@@ -33,6 +34,11 @@ class AppContext:
     def create(cls, settings: Settings, env: Mapping[str, str] | None = None) -> AppContext:
         engine = make_engine(settings.database_url)
         return cls(settings, engine, session_factory(engine), dict(env or {}))
+
+    @cached_property
+    def metrics(self) -> MetricStore:
+        """The metric store: ingest writes through it, queries read through it."""
+        return MetricStore(self.engine)
 
     @cached_property
     def secret_box(self) -> SecretBox:

@@ -338,7 +338,9 @@ class MetricSample(Base):
     __table_args__ = {"sqlite_with_rowid": False}
     series_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     ts: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    value: Mapped[float] = mapped_column(Float(precision=53))
+    # The value's IEEE-754 bits: SQLite stores a NaN as NULL, and a staleness marker is a
+    # NaN whose exact bits matter.
+    bits: Mapped[int] = mapped_column(BigInteger)
 
 
 class MetricChunk(Base):

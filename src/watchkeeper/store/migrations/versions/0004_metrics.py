@@ -52,7 +52,7 @@ def upgrade() -> None:
         "metric_samples",
         sa.Column("series_id", sa.BigInteger(), primary_key=True),
         sa.Column("ts", sa.BigInteger(), primary_key=True),
-        sa.Column("value", _DOUBLE, nullable=False),
+        sa.Column("bits", sa.BigInteger(), nullable=False),
         sqlite_with_rowid=False,
     )
     op.create_table(

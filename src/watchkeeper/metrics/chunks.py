@@ -1,0 +1,38 @@
+"""Packing one series' samples of one hour into a compressed chunk, and back.
+
+Timestamps are stored as deltas (a regular scrape interval makes them all equal), values
+as the XOR of each value's bits with the previous one (slowly changing values leave mostly
+zero bytes, the idea of Facebook's Gorilla encoding), and the lot is deflated. Encoding and
+decoding are vectorised with numpy: a 24-hour query over 1,000 series decodes 24,000
+chunks, not 5.7 million rows.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+import numpy.typing as npt
+
+CHUNK_MS = 3_600_000
+"""Samples are grouped into chunks of one aligned hour."""
+
+
+def chunk_start(ts_ms: int) -> int:
+    return ts_ms - ts_ms % CHUNK_MS
+
+
+def encode(ts: npt.NDArray[np.int64], values: npt.NDArray[np.float64]) -> bytes:
+    """Pack ascending, unique timestamps (ms) and their values."""
+    deltas = np.diff(ts, prepend=np.int64(0)).astype("<i8")
+    bits = values.astype("<f8").view("<u8")
+    xored = bits ^ np.concatenate(([np.uint64(0)], bits[:-1])).astype("<u8")
+    return zlib.compress(deltas.tobytes() + xored.tobytes(), 1)
+
+
+def decode(data: bytes) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    raw = zlib.decompress(data)
+    n = len(raw) // 16
+    ts = np.cumsum(np.frombuffer(raw, "<i8", n)).astype(np.int64)
+    bits = np.bitwise_xor.accumulate(np.frombuffer(raw, "<u8", n, offset=8 * n))
+    return ts, bits.view("<f8").astype(np.float64)

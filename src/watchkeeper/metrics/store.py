@@ -1,0 +1,315 @@
+"""Metric storage on SQLite or PostgreSQL: series, a raw head, hourly chunks.
+
+New samples land in ``metric_samples`` (the head: one row per sample, written in batches).
+``compact()`` moves every complete hour out of the head into one compressed chunk per
+series (``metric_chunks``) and computes the 5-minute and 1-hour rollups of that hour;
+``enforce_retention()`` deletes what is older than the configured retention. Queries read
+chunks and head rows of the matching series and hand numpy arrays to the PromQL engine.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import Connection, Engine, delete, func, insert, select
+
+from watchkeeper.metrics import chunks
+from watchkeeper.metrics.labels import (
+    METRIC_NAME,
+    Labels,
+    Matcher,
+    fingerprint,
+    matches_all,
+    metric_name,
+)
+from watchkeeper.metrics.source import SeriesData
+from watchkeeper.store.tables import MetricChunk, MetricSample, MetricSeries
+
+Batch = Iterable[tuple[Labels, Sequence[tuple[int, float]]]]
+_IN_LIMIT = 500  # ids per IN (...) list: far below SQLite's bound-parameter limit
+
+
+@dataclass(frozen=True)
+class WriteReport:
+    accepted: int
+    duplicates: int
+    series_created: int
+
+
+class _SeriesIndex:
+    """In-process copy of the series table (id, labels), refreshed incrementally.
+
+    Series are only ever added by ingest (and removed by retention, after which a stale
+    entry only costs an empty read), so "every id above the highest one seen" is all a
+    refresh needs to read.
+    """
+
+    def __init__(self) -> None:
+        self.by_fingerprint: dict[str, int] = {}
+        self.labels: dict[int, Labels] = {}
+        self.by_name: dict[str, list[int]] = {}
+        self.max_id = 0
+        self.lock = threading.Lock()
+
+    def add(self, series_id: int, fp: str, labels: Labels) -> None:
+        if series_id in self.labels:
+            return
+        self.by_fingerprint[fp] = series_id
+        self.labels[series_id] = labels
+        self.by_name.setdefault(metric_name(labels), []).append(series_id)
+        self.max_id = max(self.max_id, series_id)
+
+    def refresh(self, conn: Connection) -> None:
+        rows = conn.execute(
+            select(MetricSeries.id, MetricSeries.fingerprint, MetricSeries.labels)
+            .where(MetricSeries.id > self.max_id)
+            .order_by(MetricSeries.id)
+        )
+        with self.lock:
+            for series_id, fp, labels in rows:
+                self.add(series_id, fp, tuple(sorted(labels.items())))
+
+    def forget(self, ids: Iterable[int]) -> None:
+        with self.lock:
+            for series_id in ids:
+                labels = self.labels.pop(series_id, None)
+                if labels is None:
+                    continue
+                self.by_fingerprint.pop(fingerprint(labels), None)
+                same_name = self.by_name.get(metric_name(labels), [])
+                if series_id in same_name:
+                    same_name.remove(series_id)
+
+
+class MetricStore:
+    """Write and read metric samples; see the module docstring for the layout."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._postgres = engine.dialect.name == "postgresql"
+        self._index = _SeriesIndex()
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def write(self, batch: Batch) -> WriteReport:
+        """Store samples (timestamp in ms, value) per series; blocking.
+
+        A sample whose (series, timestamp) is already in the head is ignored and counted as
+        a duplicate, so re-sending a batch is safe (one already compacted is dropped by the
+        next compaction).
+        """
+        grouped: dict[Labels, Sequence[tuple[int, float]]] = {}
+        for labels, samples in batch:
+            if samples:
+                grouped[labels] = [*grouped[labels], *samples] if labels in grouped else samples
+        if not grouped:
+            return WriteReport(0, 0, 0)
+        with self.engine.begin() as conn:
+            ids, created = self._series_ids(conn, list(grouped))
+            series_col: list[int] = []
+            ts_col: list[int] = []
+            values: list[float] = []
+            for labels, samples in grouped.items():
+                sid = ids[labels]
+                for ts, value in samples:
+                    series_col.append(sid)
+                    ts_col.append(ts)
+                    values.append(value)
+            bits = np.asarray(values, dtype=np.float64).view(np.int64).tolist()
+            rows = list(zip(series_col, ts_col, bits, strict=True))
+            inserted = self._insert_samples(conn, rows)
+        return WriteReport(inserted, len(rows) - inserted, created)
+
+    def _series_ids(
+        self, conn: Connection, labelsets: list[Labels]
+    ) -> tuple[dict[Labels, int], int]:
+        index = self._index
+        ids: dict[Labels, int] = {}
+        missing: dict[str, Labels] = {}
+        for labels in labelsets:
+            fp = fingerprint(labels)
+            sid = index.by_fingerprint.get(fp)
+            if sid is None:
+                missing[fp] = labels
+            else:
+                ids[labels] = sid
+        if not missing:
+            return ids, 0
+        index.refresh(conn)
+        new = {fp: labels for fp, labels in missing.items() if fp not in index.by_fingerprint}
+        created = 0
+        if new:
+            rows = [
+                {"fingerprint": fp, "metric": metric_name(labels)[:200], "labels": dict(labels)}
+                for fp, labels in new.items()
+            ]
+            if self._postgres:
+                from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+                stmt: Any = pg_insert(MetricSeries).on_conflict_do_nothing(
+                    index_elements=["fingerprint"]
+                )
+            else:
+                stmt = insert(MetricSeries).prefix_with("OR IGNORE")
+            inserted = conn.execute(
+                stmt.returning(MetricSeries.id, MetricSeries.fingerprint), rows
+            ).all()
+            created = len(inserted)
+            found = list(inserted)
+            if created < len(new):  # another writer created some of them meanwhile
+                found += conn.execute(
+                    select(MetricSeries.id, MetricSeries.fingerprint).where(
+                        MetricSeries.fingerprint.in_(list(new))
+                    )
+                ).all()
+            with index.lock:
+                for sid, fp in found:
+                    index.add(sid, fp, new[fp])
+        for fp, labels in missing.items():
+            ids[labels] = index.by_fingerprint[fp]
+        return ids, created
+
+    def _insert_samples(self, conn: Connection, rows: list[tuple[int, int, int]]) -> int:
+        if not self._postgres:
+            result = conn.exec_driver_sql(
+                "INSERT OR IGNORE INTO metric_samples (series_id, ts, bits) VALUES (?, ?, ?)",
+                rows,
+            )
+            return max(result.rowcount, 0)
+        # PostgreSQL: COPY into a session-local table, then one INSERT ... ON CONFLICT.
+        raw: Any = conn.connection.driver_connection
+        with raw.cursor() as cur:
+            cur.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS wk_ingest "
+                "(series_id bigint, ts bigint, bits bigint) ON COMMIT DELETE ROWS"
+            )
+            with cur.copy("COPY wk_ingest (series_id, ts, bits) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cur.execute(
+                "INSERT INTO metric_samples (series_id, ts, bits) "
+                "SELECT DISTINCT ON (series_id, ts) series_id, ts, bits FROM wk_ingest "
+                "ON CONFLICT DO NOTHING"
+            )
+            inserted = cur.rowcount
+            cur.execute("TRUNCATE wk_ingest")
+        return max(int(inserted), 0)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def matching(self, matchers: Sequence[Matcher]) -> dict[int, Labels]:
+        """Return the id and labels of every stored series matching all ``matchers``."""
+        with self.engine.connect() as conn:
+            self._index.refresh(conn)
+        index = self._index
+        names = [m.value for m in matchers if m.name == METRIC_NAME and m.op == "="]
+        with index.lock:
+            candidates = list(index.by_name.get(names[0], ())) if names else list(index.labels)
+            found = {}
+            for sid in candidates:
+                labels = index.labels.get(sid)
+                if labels is not None and matches_all(dict(labels), matchers):
+                    found[sid] = labels
+        return found
+
+    def select(self, matchers: Sequence[Matcher], start_ms: int, end_ms: int) -> list[SeriesData]:
+        """The ``SeriesSource`` read: matching series with their samples in the range."""
+        series = self.matching(matchers)
+        if not series:
+            return []
+        parts: dict[int, list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]]] = {}
+        with self.engine.connect() as conn:
+            for ids in id_batches(sorted(series)):
+                for sid, data in conn.execute(
+                    select(MetricChunk.series_id, MetricChunk.data)
+                    .where(
+                        MetricChunk.series_id.in_(ids),
+                        MetricChunk.end_ts >= start_ms,
+                        MetricChunk.start_ts <= end_ms,
+                    )
+                    .order_by(MetricChunk.series_id, MetricChunk.start_ts)
+                ):
+                    parts.setdefault(sid, []).append(chunks.decode(data))
+                head = conn.execute(
+                    select(MetricSample.series_id, MetricSample.ts, MetricSample.bits)
+                    .where(
+                        MetricSample.series_id.in_(ids),
+                        MetricSample.ts >= start_ms,
+                        MetricSample.ts <= end_ms,
+                    )
+                    .order_by(MetricSample.series_id, MetricSample.ts)
+                ).all()
+                for sid, ts, bits in split_rows(head):
+                    parts.setdefault(sid, []).append((ts, bits.view(np.float64)))
+        out = []
+        for sid, pieces in parts.items():
+            ts, values = merge_pieces(pieces)
+            lo = int(np.searchsorted(ts, start_ms, "left"))
+            hi = int(np.searchsorted(ts, end_ms, "right"))
+            if hi > lo:
+                out.append(SeriesData(series[sid], ts[lo:hi], values[lo:hi]))
+        return out
+
+    def label_names(self, matchers: Sequence[Matcher] = ()) -> list[str]:
+        names: set[str] = set()
+        for labels in self.matching(matchers).values():
+            names.update(k for k, _ in labels)
+        return sorted(names)
+
+    def label_values(self, name: str, matchers: Sequence[Matcher] = ()) -> list[str]:
+        values = {dict(labels).get(name, "") for labels in self.matching(matchers).values()}
+        values.discard("")
+        return sorted(values)
+
+    def counts(self) -> dict[str, int]:
+        """Rows per table, for the operations page and the benchmark."""
+        with self.engine.connect() as conn:
+            return {
+                table.__tablename__: conn.scalar(select(func.count()).select_from(table)) or 0
+                for table in (MetricSeries, MetricSample, MetricChunk)
+            }
+
+    def drop_series(self, conn: Connection, ids: list[int]) -> None:
+        for part in id_batches(ids):
+            conn.execute(delete(MetricSeries).where(MetricSeries.id.in_(part)))
+        self._index.forget(ids)
+
+
+def id_batches(ids: Sequence[int]) -> Iterator[list[int]]:
+    for i in range(0, len(ids), _IN_LIMIT):
+        yield list(ids[i : i + _IN_LIMIT])
+
+
+def split_rows(
+    rows: Sequence[Any],
+) -> Iterator[tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
+    """Split (series_id, ts, bits) rows ordered by series into one array pair per series."""
+    if not rows:
+        return
+    table = np.array(rows, dtype=np.int64)
+    sids = table[:, 0]
+    starts = np.flatnonzero(np.diff(sids, prepend=sids[0] - 1))
+    ends = np.append(starts[1:], len(sids))
+    for lo, hi in zip(starts.tolist(), ends.tolist(), strict=True):
+        yield int(sids[lo]), table[lo:hi, 1].copy(), table[lo:hi, 2].copy()
+
+
+def merge_pieces(
+    pieces: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Concatenate chunk and head pieces into one ascending series without duplicates."""
+    if len(pieces) == 1:
+        return pieces[0]
+    ts = np.concatenate([p[0] for p in pieces])
+    values = np.concatenate([p[1] for p in pieces])
+    if np.all(ts[1:] > ts[:-1]):
+        return ts, values
+    order = np.argsort(ts, kind="stable")
+    ts, values = ts[order], values[order]
+    keep = np.append(ts[1:] != ts[:-1], True)
+    return ts[keep], values[keep]

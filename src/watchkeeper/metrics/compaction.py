@@ -15,14 +15,17 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from sqlalchemy import Connection, and_, delete, exists, insert, or_, select
+from sqlalchemy.orm import Session
 
 from watchkeeper.metrics import chunks
 from watchkeeper.metrics.store import MetricStore, id_batches, merge_pieces, split_rows
+from watchkeeper.plan.types import parse_duration
 from watchkeeper.store.tables import (
     MetricChunk,
     MetricRollup,
     MetricSample,
     MetricSeries,
+    StoredObject,
     utcnow,
 )
 
@@ -37,6 +40,23 @@ class Retention:
     raw: timedelta = timedelta(days=15)
     rollup_5m: timedelta = timedelta(days=90)
     rollup_1h: timedelta = timedelta(days=730)
+
+    @classmethod
+    def from_plan(cls, db: Session) -> Retention:
+        """The plan's ``metrics.retention``, each period defaulting as above."""
+        spec = db.scalar(
+            select(StoredObject.spec).where(
+                StoredObject.kind == "settings", StoredObject.name == "metrics"
+            )
+        )
+        given = (spec or {}).get("retention") or {}
+        defaults = cls()
+        return cls(
+            **{
+                name: parse_duration(given[name]) if given.get(name) else getattr(defaults, name)
+                for name in ("raw", "rollup_5m", "rollup_1h")
+            }
+        )
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from watchkeeper.auth.sessions import purge_expired_sessions
 from watchkeeper.auth.setup import issue_setup_token
 from watchkeeper.checks.history import rollup_and_prune
 from watchkeeper.checks.runner import CheckRunner
+from watchkeeper.metrics.compaction import Retention, compact, enforce_retention
 from watchkeeper.plan.loader import PlanInvalid
 from watchkeeper.runtime.app import create_app
 from watchkeeper.runtime.context import AppContext
@@ -24,6 +25,7 @@ from watchkeeper.runtime.scheduler import Scheduler
 from watchkeeper.runtime.schedules import Every
 from watchkeeper.store.engine import display_url
 from watchkeeper.store.migrate import upgrade
+from watchkeeper.store.tables import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +79,51 @@ def register_housekeeping(scheduler: Scheduler, ctx: AppContext) -> None:
         Every(timedelta(minutes=10)),
         jitter=timedelta(minutes=1),
         timeout=timedelta(minutes=10),
+    )
+
+    def compact_metrics() -> None:
+        now_ms = int(utcnow().timestamp() * 1000)
+        report = compact(ctx.metrics, now_ms)
+        if report.chunks:
+            log.info(
+                "metrics: %d sample(s) of %d series compacted into %d chunk(s)",
+                report.samples,
+                report.series,
+                report.chunks,
+            )
+
+    def expire_metrics() -> None:
+        now_ms = int(utcnow().timestamp() * 1000)
+        with ctx.sessions() as db:
+            retention = Retention.from_plan(db)
+        removed = enforce_retention(ctx.metrics, now_ms, retention)
+        if removed.chunks or removed.rollups or removed.series:
+            log.info(
+                "metrics retention: removed %d chunk(s), %d rollup(s), %d series",
+                removed.chunks,
+                removed.rollups,
+                removed.series,
+            )
+
+    async def metrics_compaction() -> None:
+        await asyncio.to_thread(compact_metrics)
+
+    async def metrics_retention() -> None:
+        await asyncio.to_thread(expire_metrics)
+
+    scheduler.register(
+        "metrics.compact",
+        metrics_compaction,
+        Every(timedelta(minutes=5)),
+        jitter=timedelta(seconds=30),
+        timeout=timedelta(minutes=30),
+    )
+    scheduler.register(
+        "metrics.retention",
+        metrics_retention,
+        Every(timedelta(hours=1)),
+        jitter=timedelta(minutes=5),
+        timeout=timedelta(minutes=30),
     )
     scheduler.register(
         "housekeeping.purge_sessions",

@@ -22,10 +22,10 @@ DOMAINS: tuple[Domain, ...] = (
         "HTTP, TCP and TLS checks with state, uptime and response-time history.",
     ),
     Domain(
-        "metrics",
+        "query",  # "/metrics" is Watchkeeper's own Prometheus endpoint
         "Metrics",
         "metrics",
-        "Host and service metrics: scrape, remote-write, OTLP; queries and charts.",
+        "Host and service metrics: scrape, remote-write, OTLP; PromQL queries and charts.",
     ),
     Domain(
         "alerts", "Alerts", "alerts", "Alert rules, grouping, silences and maintenance windows."

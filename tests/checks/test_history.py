@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from watchkeeper.checks.history import (
     RAW_RETENTION,
     Result,
+    hourly,
     rollup_and_prune,
     uptime,
     write_batch,
@@ -52,3 +53,19 @@ def test_raw_results_are_pruned_but_uptime_remains(db: Session) -> None:
 
 def test_uptime_is_none_without_runs(db: Session) -> None:
     assert uptime(db, ["nothing"], timedelta(days=7), now=NOW) == {"nothing": None}
+
+
+def test_hourly_buckets_are_the_same_before_and_after_rollup(db: Session) -> None:
+    add(db, "web", NOW - timedelta(hours=3), 3 * 60, ok_every=2)  # every other run fails
+    add(db, "api", NOW - timedelta(minutes=20), 20)
+    before = hourly(db, ["web", "api", "idle"], hours=4, now=NOW)
+    rollup_and_prune(db, now=NOW)
+    db.commit()
+    after = hourly(db, ["web", "api", "idle"], hours=4, now=NOW)
+    assert before == after
+    web = after["web"]
+    assert [b.hour.hour for b in web] == [9, 10, 11, 12]
+    assert [(b.runs, b.ok_runs) for b in web] == [(30, 15), (60, 30), (60, 30), (30, 15)]
+    assert web[1].mean_ms == 10.0 + (30 + 89) / 2  # runs 30..89 of the add() above
+    assert [b.runs for b in after["api"]] == [0, 0, 0, 20]
+    assert all(b.runs == 0 and b.mean_ms is None for b in after["idle"])

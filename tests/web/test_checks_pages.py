@@ -49,6 +49,11 @@ def test_list_shows_down_first_with_uptime(ctx: AppContext, admin: httpx.Client)
     filtered = admin.get("/checks", params={"team": "web"}).text
     assert ">shop<" in filtered and ">db<" not in filtered
     assert ">fresh<" in admin.get("/checks", params={"status": "pending"}).text
+    # The hourly uptime bar and the response-time sparkline are drawn inline.
+    assert page.text.count('class="uptime-bar"') == 3
+    assert 'class="partial"' in page.text  # shop: some runs failed this hour
+    assert "<polyline" in page.text or "<circle" in page.text  # one or two hours of runs
+    assert "runs</title>" in page.text
 
 
 def test_check_page_and_chart_data(ctx: AppContext, admin: httpx.Client) -> None:

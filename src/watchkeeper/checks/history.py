@@ -208,3 +208,62 @@ def _raw_counts(
         .group_by(CheckResult.name)
     )
     return [(n, int(c), int(k or 0)) for n, c, k in rows]
+
+
+@dataclass(frozen=True)
+class HourBucket:
+    """One hour of one check: runs, successful runs and mean response time."""
+
+    hour: datetime
+    runs: int
+    ok_runs: int
+    mean_ms: float | None
+
+
+def hourly(
+    db: Session, names: Sequence[str], hours: int = 24, now: datetime | None = None
+) -> dict[str, list[HourBucket]]:
+    """The last ``hours`` hours of each check, oldest first (for uptime bars and
+    sparklines): rolled-up hours from ``check_rollups``, the others from raw results, in
+    one query per hour not rolled up yet (the hour in progress, rarely one more)."""
+    now = now or utcnow()
+    first = _hour(now) - timedelta(hours=hours - 1)
+    found: dict[tuple[str, datetime], tuple[int, int, float]] = {}
+    for name, hour, runs, ok_runs, ms_sum in db.execute(
+        select(
+            CheckRollup.name,
+            CheckRollup.hour,
+            CheckRollup.runs,
+            CheckRollup.ok_runs,
+            CheckRollup.response_ms_sum,
+        ).where(CheckRollup.name.in_(names), CheckRollup.hour >= first)
+    ):
+        found[(name, hour)] = (runs, ok_runs, ms_sum)
+    rolled_until = max((h for _, h in found), default=first - timedelta(hours=1))
+    hour = max(rolled_until + timedelta(hours=1), first)
+    while hour <= now:
+        for name, runs, ok_runs, ms_sum in db.execute(
+            select(
+                CheckResult.name,
+                func.count(),
+                func.sum(case((CheckResult.ok, 1), else_=0)),
+                func.coalesce(func.sum(CheckResult.response_ms), 0.0),
+            )
+            .where(
+                CheckResult.name.in_(names),
+                CheckResult.at >= hour,
+                CheckResult.at < hour + timedelta(hours=1),
+            )
+            .group_by(CheckResult.name)
+        ):
+            found[(name, hour)] = (int(runs), int(ok_runs or 0), float(ms_sum or 0.0))
+        hour += timedelta(hours=1)
+    out: dict[str, list[HourBucket]] = {}
+    for name in names:
+        buckets = []
+        for i in range(hours):
+            at = first + timedelta(hours=i)
+            runs, ok_runs, ms_sum = found.get((name, at), (0, 0, 0.0))
+            buckets.append(HourBucket(at, runs, ok_runs, ms_sum / runs if runs else None))
+        out[name] = buckets
+    return out

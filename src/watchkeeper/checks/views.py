@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from watchkeeper.checks.history import UPTIME_WINDOWS, uptime
+from watchkeeper.checks.history import UPTIME_WINDOWS, HourBucket, hourly, uptime
 from watchkeeper.store.tables import CheckEvent, CheckResult, CheckStatus, StoredObject, utcnow
 
 
@@ -29,6 +29,8 @@ class CheckRow:
     last_message: str
     last_response_ms: float | None
     uptime: dict[str, float | None]
+    recent: list[HourBucket] = field(default_factory=list)
+    """The last 24 hours, oldest first: the list's uptime bar and response sparkline."""
 
 
 @dataclass(frozen=True)
@@ -74,8 +76,9 @@ def list_checks(
     window = kept[(page - 1) * per_page : page * per_page]
     names = [o.name for o, _ in window]
     uptimes = {label: uptime(db, names, span) for label, span in UPTIME_WINDOWS.items()}
+    recent = hourly(db, names)
     rows = [
-        _row(o, s, {label: uptimes[label].get(o.name) for label in UPTIME_WINDOWS})
+        _row(o, s, {label: uptimes[label].get(o.name) for label in UPTIME_WINDOWS}, recent[o.name])
         for o, s in window
     ]
     all_tags = sorted({t for o in objects for t in o.spec.get("tags", [])})
@@ -84,7 +87,10 @@ def list_checks(
 
 
 def _row(
-    obj: StoredObject, state: CheckStatus | None, uptimes: dict[str, float | None]
+    obj: StoredObject,
+    state: CheckStatus | None,
+    uptimes: dict[str, float | None],
+    recent: list[HourBucket] | None = None,
 ) -> CheckRow:
     spec = obj.spec
     return CheckRow(
@@ -102,6 +108,7 @@ def _row(
         last_message=state.last_message if state else "",
         last_response_ms=state.last_response_ms if state else None,
         uptime=uptimes,
+        recent=recent or [],
     )
 
 

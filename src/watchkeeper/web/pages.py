@@ -26,6 +26,7 @@ from watchkeeper.plan import catalog
 from watchkeeper.plan.apply import last_apply
 from watchkeeper.store.tables import User
 from watchkeeper.web.nav import BY_SLUG, DOMAINS
+from watchkeeper.web.sparks import sparkline, uptime_bar
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
@@ -49,7 +50,9 @@ def _static(path: str) -> str:
     return f"/static/{path}"
 
 
-templates.env.globals.update(static=_static, domains=DOMAINS)
+templates.env.globals.update(
+    static=_static, domains=DOMAINS, uptime_bar=uptime_bar, sparkline=sparkline
+)
 
 
 def render(request: Request, template: str, /, status: int = 200, **context: Any) -> HTMLResponse:

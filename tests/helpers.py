@@ -75,8 +75,8 @@ class LiveServer:
         config = uvicorn.Config(
             app, host="127.0.0.1", port=0, log_config=None, access_log=False, lifespan="on"
         )
+        # Served from a thread: uvicorn installs signal handlers only in the main thread.
         self.server = uvicorn.Server(config)
-        self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.url = ""
 

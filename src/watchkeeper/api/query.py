@@ -156,7 +156,12 @@ def _evaluate(request: Request, params: MultiDict, ranged: bool) -> dict[str, An
     return to_prometheus(result)
 
 
-@router.api_route("/query", methods=["GET", "POST"], summary="Evaluate a PromQL instant query")
+@router.get("/query", summary="Evaluate a PromQL instant query", operation_id="instant_query_get")
+@router.post(
+    "/query",
+    summary="Evaluate a PromQL instant query (form-encoded)",
+    operation_id="instant_query_post",
+)
 async def instant_query(request: Request, _: Viewer) -> Any:
     try:
         params = await _params(request)
@@ -165,8 +170,13 @@ async def instant_query(request: Request, _: Viewer) -> Any:
         return _bad_data(exc)
 
 
-@router.api_route(
-    "/query_range", methods=["GET", "POST"], summary="Evaluate a PromQL query over a range"
+@router.get(
+    "/query_range", summary="Evaluate a PromQL query over a range", operation_id="range_query_get"
+)
+@router.post(
+    "/query_range",
+    summary="Evaluate a PromQL query over a range (form-encoded)",
+    operation_id="range_query_post",
 )
 async def range_query(request: Request, _: Viewer) -> Any:
     try:
@@ -204,7 +214,10 @@ def _matching_labels(store: MetricStore, params: MultiDict) -> list[dict[str, st
     return [dict(labels) for labels in seen]
 
 
-@router.api_route("/series", methods=["GET", "POST"], summary="Series matching selectors")
+@router.get("/series", summary="Series matching selectors", operation_id="series_get")
+@router.post(
+    "/series", summary="Series matching selectors (form-encoded)", operation_id="series_post"
+)
 async def series(request: Request, _: Viewer) -> Any:
     try:
         params = await _params(request)
@@ -222,7 +235,8 @@ def _label_names(store: MetricStore, params: MultiDict) -> list[str]:
     return sorted(names)
 
 
-@router.api_route("/labels", methods=["GET", "POST"], summary="Label names")
+@router.get("/labels", summary="Label names", operation_id="labels_get")
+@router.post("/labels", summary="Label names (form-encoded)", operation_id="labels_post")
 async def labels(request: Request, _: Viewer) -> Any:
     try:
         params = await _params(request)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from sqlalchemy import Connection, Engine, delete, func, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from watchkeeper.metrics import chunks
 from watchkeeper.metrics.labels import (
@@ -51,6 +52,7 @@ class _SeriesIndex:
 
     def __init__(self) -> None:
         self.by_fingerprint: dict[str, int] = {}
+        self.by_labels: dict[Labels, int] = {}
         self.labels: dict[int, Labels] = {}
         self.by_name: dict[str, list[int]] = {}
         self.max_id = 0
@@ -60,6 +62,7 @@ class _SeriesIndex:
         if series_id in self.labels:
             return
         self.by_fingerprint[fp] = series_id
+        self.by_labels[labels] = series_id
         self.labels[series_id] = labels
         self.by_name.setdefault(metric_name(labels), []).append(series_id)
         self.max_id = max(self.max_id, series_id)
@@ -81,6 +84,7 @@ class _SeriesIndex:
                 if labels is None:
                     continue
                 self.by_fingerprint.pop(fingerprint(labels), None)
+                self.by_labels.pop(labels, None)
                 same_name = self.by_name.get(metric_name(labels), [])
                 if series_id in same_name:
                     same_name.remove(series_id)
@@ -103,23 +107,19 @@ class MetricStore:
         a duplicate, so re-sending a batch is safe (one already compacted is dropped by the
         next compaction).
         """
-        grouped: dict[Labels, Sequence[tuple[int, float]]] = {}
-        for labels, samples in batch:
-            if samples:
-                grouped[labels] = [*grouped[labels], *samples] if labels in grouped else samples
-        if not grouped:
+        pending = [(labels, samples) for labels, samples in batch if samples]
+        if not pending:
             return WriteReport(0, 0, 0)
         with self.engine.begin() as conn:
-            ids, created = self._series_ids(conn, list(grouped))
+            ids, created = self._series_ids(conn, [labels for labels, _ in pending])
             series_col: list[int] = []
             ts_col: list[int] = []
             values: list[float] = []
-            for labels, samples in grouped.items():
-                sid = ids[labels]
-                for ts, value in samples:
-                    series_col.append(sid)
-                    ts_col.append(ts)
-                    values.append(value)
+            for labels, samples in pending:
+                series_col.extend([ids[labels]] * len(samples))
+                stamps, vals = zip(*samples, strict=True)
+                ts_col.extend(stamps)
+                values.extend(vals)
             bits = np.asarray(values, dtype=np.float64).view(np.int64).tolist()
             rows = list(zip(series_col, ts_col, bits, strict=True))
             inserted = self._insert_samples(conn, rows)
@@ -128,14 +128,16 @@ class MetricStore:
     def _series_ids(
         self, conn: Connection, labelsets: list[Labels]
     ) -> tuple[dict[Labels, int], int]:
+        """Map label sets to series ids, creating the missing series. Known label sets are
+        looked up by the tuple itself: hashing (a fingerprint) only for new ones."""
         index = self._index
+        known = index.by_labels
         ids: dict[Labels, int] = {}
         missing: dict[str, Labels] = {}
         for labels in labelsets:
-            fp = fingerprint(labels)
-            sid = index.by_fingerprint.get(fp)
+            sid = known.get(labels)
             if sid is None:
-                missing[fp] = labels
+                missing[fingerprint(labels)] = labels
             else:
                 ids[labels] = sid
         if not missing:
@@ -149,8 +151,6 @@ class MetricStore:
                 for fp, labels in new.items()
             ]
             if self._postgres:
-                from sqlalchemy.dialects.postgresql import insert as pg_insert
-
                 stmt: Any = pg_insert(MetricSeries).on_conflict_do_nothing(
                     index_elements=["fingerprint"]
                 )

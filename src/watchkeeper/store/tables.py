@@ -15,6 +15,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    PrimaryKeyConstraint,
     String,
     Text,
     TypeDecorator,
@@ -332,12 +333,16 @@ class MetricSeries(Base):
 
 
 class MetricSample(Base):
-    """A recent raw sample (the head); compaction moves whole hours into ``metric_chunks``."""
+    """A recent raw sample (the head); compaction moves whole hours into ``metric_chunks``.
+
+    Keyed by time first: new samples append at the end of the tree, so writing one sample
+    for each of thousands of series touches a few pages, not one page per series.
+    """
 
     __tablename__ = "metric_samples"
-    __table_args__ = {"sqlite_with_rowid": False}
-    series_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    ts: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    __table_args__ = (PrimaryKeyConstraint("ts", "series_id"), {"sqlite_with_rowid": False})
+    series_id: Mapped[int] = mapped_column(BigInteger)
+    ts: Mapped[int] = mapped_column(BigInteger)
     # The value's IEEE-754 bits: SQLite stores a NaN as NULL, and a staleness marker is a
     # NaN whose exact bits matter.
     bits: Mapped[int] = mapped_column(BigInteger)

@@ -50,9 +50,10 @@ def upgrade() -> None:
     )
     op.create_table(
         "metric_samples",
-        sa.Column("series_id", sa.BigInteger(), primary_key=True),
-        sa.Column("ts", sa.BigInteger(), primary_key=True),
+        sa.Column("series_id", sa.BigInteger(), nullable=False),
+        sa.Column("ts", sa.BigInteger(), nullable=False),
         sa.Column("bits", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("ts", "series_id"),
         sqlite_with_rowid=False,
     )
     op.create_table(

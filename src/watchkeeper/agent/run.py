@@ -1,0 +1,224 @@
+"""The agent's two loops: collect every interval into the spool, and send the spool, oldest
+first, whenever the server takes it.
+
+They are separate so that an absent or slow server never delays a collection: batches pile
+up on disk (bounded, see ``spool.py``) and go out in order when the server is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from typing import Any
+
+from watchkeeper.agent.batch import BatchBuilder
+from watchkeeper.agent.collect import Collector, Sample
+from watchkeeper.agent.config import AgentConfig
+from watchkeeper.agent.inventory import gather_inventory
+from watchkeeper.agent.push import Backoff, Pusher, PushFailed
+from watchkeeper.agent.spool import Entry, Spool
+
+log = logging.getLogger(__name__)
+STOP_GRACE = 5.0
+
+
+class Agent:
+    """One host's agent. ``run`` until ``stop``; or ``collect_once`` then ``flush``."""
+
+    def __init__(self, config: AgentConfig) -> None:
+        self.config = config
+        self.spool = Spool(config.spool_dir, config.spool_max_bytes)
+        self.collector = Collector()
+        self.builder = BatchBuilder(config.host_name)
+        self.pusher = Pusher(config.server, config.token, config.timeout)
+        self.backoff = Backoff(config.retry_initial, config.retry_max)
+        self.collections = 0
+        self.refused = 0
+        self.push_failures = 0
+        self._stop = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._inventory: dict[str, Any] | None = None
+        self._inventory_sent_at = 0.0
+        self._inventory_checked_at = 0.0
+        self._server_down = False
+
+    async def run(self) -> None:
+        """Collect and send until ``stop()``; batches not yet sent stay in the spool."""
+        log.info(
+            "agent for host %s: pushing to %s every %gs; spool %s holds %d batch(es)",
+            self.config.host_name,
+            self.config.server,
+            self.config.interval,
+            self.spool.directory,
+            len(self.spool),
+        )
+        sender = asyncio.create_task(self._send_loop(), name="agent-send")
+        try:
+            await self._collect_loop()
+        finally:
+            self.stop()
+            # A send in flight may wait for a slow server; it is resent next time anyway.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(sender, STOP_GRACE)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    async def close(self) -> None:
+        await self.pusher.close()
+        self.collector.close()
+
+    async def _collect_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        due = loop.time()
+        while not self._stop.is_set():
+            try:
+                await self.collect_once()
+            except Exception as exc:  # one bad reading must not end the agent
+                log.error("collection failed: %s: %s", type(exc).__name__, exc, exc_info=exc)
+            due += self.config.interval
+            if due < loop.time():  # fell behind (a suspended VM): skip, do not burst
+                due = loop.time()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), due - loop.time())
+
+    async def collect_once(self) -> Entry | None:
+        """Collect one batch and spool it; return its spool entry (None if the disk
+        refused it, which is logged)."""
+        ts_ms = int(time.time() * 1000)
+        samples = await asyncio.to_thread(self.collector.collect)
+        self.collections += 1
+        inventory = await self._inventory_due()
+        body = self.builder.build(ts_ms, samples + self._self_metrics(), inventory)
+        try:
+            entry = await asyncio.to_thread(self.spool.put, body)
+        except OSError as exc:
+            log.error("cannot spool a batch in %s: %s", self.spool.directory, exc)
+            return None
+        if inventory is not None:
+            self._inventory_sent_at = time.monotonic()
+        self._wake.set()
+        return entry
+
+    async def _inventory_due(self) -> dict[str, Any] | None:
+        """Return the inventory when it must go with this batch: the first time, when it
+        changed, and at least every ``inventory_every`` seconds."""
+        now = time.monotonic()
+        first = self._inventory is None
+        if not first and now - self._inventory_checked_at < self.config.inventory_check_every:
+            return None
+        self._inventory_checked_at = now
+        try:
+            current = await asyncio.to_thread(gather_inventory, self.collector.usage)
+        except Exception as exc:  # the metrics must go out even when the inventory cannot
+            log.warning("cannot gather the inventory: %s: %s", type(exc).__name__, exc)
+            return None
+        current["interval_seconds"] = self.config.interval  # the server judges staleness by it
+        stale = now - self._inventory_sent_at >= self.config.inventory_every
+        if first or current != self._inventory or stale:
+            self._inventory = current
+            return current
+        return None
+
+    def _self_metrics(self) -> list[Sample]:
+        """The agent's own health, sent with the host's metrics."""
+        return [
+            Sample("watchkeeper_agent_collections_total", (), float(self.collections)),
+            Sample("watchkeeper_agent_spool_bytes", (), float(self.spool.size_bytes)),
+            Sample("watchkeeper_agent_spool_batches", (), float(len(self.spool))),
+            Sample("watchkeeper_agent_dropped_batches_total", (), float(self.spool.dropped_total)),
+            Sample("watchkeeper_agent_refused_batches_total", (), float(self.refused)),
+            Sample("watchkeeper_agent_push_failures_total", (), float(self.push_failures)),
+        ]
+
+    async def _send_loop(self) -> None:
+        while not self._stop.is_set():
+            if self.spool.oldest() is None:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            delay = await self.send_oldest()
+            if delay:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), delay)
+
+    async def send_oldest(self) -> float:
+        """Send the oldest spooled batch; return 0 when it is done with (stored, or refused
+        for good and dropped), else the seconds to wait before trying again."""
+        entry = self.spool.oldest()
+        if entry is None:
+            return 0.0
+        try:
+            body = await asyncio.to_thread(self.spool.read, entry)
+        except OSError as exc:
+            log.error("cannot read spooled batch %s: %s", entry.path, exc)
+            return self.backoff.next_delay()
+        if body is None:  # dropped by the bound while we looked
+            return 0.0
+        try:
+            result = await self.pusher.send(body)
+        except PushFailed as exc:
+            if exc.permanent:
+                self.refused += 1
+                log.error("batch refused, dropped: %s", exc)
+                await asyncio.to_thread(self.spool.remove, entry)
+                return 0.0
+            self.push_failures += 1
+            delay = self.backoff.next_delay(exc.retry_after)
+            if not self._server_down:
+                log.warning("%s; batches stay in the spool until it answers", exc)
+                self._server_down = True
+            log.debug("%s; next attempt in %.1fs", exc, delay)
+            return delay
+        await asyncio.to_thread(self.spool.remove, entry)
+        self.backoff.reset()
+        if self._server_down:
+            self._server_down = False
+            log.info(
+                "%s is reachable again; sending %d spooled batch(es)",
+                self.config.server,
+                len(self.spool),
+            )
+        if result.rejected:
+            log.warning(
+                "%s refused %d series of a batch, e.g. %s: %s",
+                self.config.server,
+                len(result.rejected),
+                result.rejected[0].get("field"),
+                result.rejected[0].get("message"),
+            )
+        return 0.0
+
+    async def flush(self) -> bool:
+        """Send every spooled batch now; return False when the server stopped taking them
+        (they stay spooled)."""
+        while self.spool.oldest() is not None:
+            if await self.send_oldest():
+                return False
+        return True
+
+
+async def run_agent(config: AgentConfig, *, once: bool = False) -> int:
+    """Run an agent until SIGINT/SIGTERM; with ``once``, collect one batch, send what the
+    spool holds and return. Return the exit status (1 when ``once`` left batches unsent)."""
+    agent = Agent(config)
+    loop = asyncio.get_running_loop()
+    try:
+        if once:
+            await agent.collect_once()
+            return 0 if await agent.flush() else 1
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, agent.stop)
+        try:
+            await agent.run()
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+        log.info("agent stopped; %d batch(es) left in the spool", len(agent.spool))
+        return 0
+    finally:
+        await agent.close()

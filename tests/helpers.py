@@ -101,7 +101,7 @@ class LiveServer:
         self.thread.join(timeout=15)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -110,8 +110,8 @@ def _free_port() -> int:
 class UpProcess:
     """`watchkeeper up` as a user runs it, with its output collected."""
 
-    def __init__(self, tmp_path: Path, plan: Path) -> None:
-        self.port = _free_port()
+    def __init__(self, tmp_path: Path, plan: Path, port: int | None = None) -> None:
+        self.port = port or free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("WATCHKEEPER_")}
         env.update(WATCHKEEPER_HOME=str(tmp_path / "home"), PYTHONUNBUFFERED="1", COLUMNS="200")
         exe = Path(sys.executable).with_name("watchkeeper")

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from tests import helpers
 from tests.agent.conftest import agent_token
@@ -48,19 +47,16 @@ def spooled(spool: Path) -> int:
     return len(list(spool.glob("*.batch")))
 
 
-def test_every_batch_spooled_while_the_server_was_down_arrives(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_every_batch_spooled_while_the_server_was_down_arrives(tmp_path: Path) -> None:
     plan = tmp_path / "watchkeeper.yaml"
     plan.write_text("version: 1\nname: agent restart\n", encoding="utf-8")
-    port = helpers._free_port()
-    monkeypatch.setattr(helpers, "_free_port", lambda: port)  # both servers on one port
+    port = helpers.free_port()  # both servers on one port
     spool, log_path = tmp_path / "spool", tmp_path / "agent.log"
     settings = load_settings(env={}, home=tmp_path / "home")
     env = {k: v for k, v in os.environ.items() if not k.startswith("WATCHKEEPER_")}
     exe = Path(sys.executable).with_name("watchkeeper")
 
-    with UpProcess(tmp_path, plan) as up:
+    with UpProcess(tmp_path, plan, port) as up:
         up.wait_for(r"running at")
         ctx = AppContext.create(settings, {})
         token_file = tmp_path / "token"
@@ -93,7 +89,7 @@ def test_every_batch_spooled_while_the_server_was_down_arrives(
             until(lambda: spooled(spool) >= 15, "15 batches in the spool")
             before_restart = len(stored(ctx, "node_time_seconds")[0])
 
-            with UpProcess(tmp_path, plan) as again:
+            with UpProcess(tmp_path, plan, port) as again:
                 again.wait_for(r"running at")
                 until(
                     lambda: len(stored(ctx, "node_time_seconds")[0]) >= before_restart + 15,

@@ -129,6 +129,73 @@ def up(
         pass
 
 
+@app.command()
+def agent(
+    server: Annotated[
+        str | None,
+        typer.Option(help="Watchkeeper server URL (env WATCHKEEPER_AGENT_SERVER)."),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            help="API token, role operator (env WATCHKEEPER_AGENT_TOKEN). Others on the host "
+            "can see command lines: prefer --token-file."
+        ),
+    ] = None,
+    token_file: Annotated[
+        Path | None,
+        typer.Option(help="Read the API token from this file (env WATCHKEEPER_AGENT_TOKEN_FILE)."),
+    ] = None,
+    interval: Annotated[str, typer.Option(help="Time between two collections.")] = "10s",
+    spool_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where batches wait for the server (default $WATCHKEEPER_HOME/agent-spool, "
+            "else ~/.watchkeeper-agent/spool)."
+        ),
+    ] = None,
+    spool_max_bytes: Annotated[
+        str, typer.Option(help="Bound of the spool; the oldest batches go first (100MB, 1GiB).")
+    ] = "100MB",
+    host_name: Annotated[
+        str | None, typer.Option(help="Report as this host (default: the system's host name).")
+    ] = None,
+    once: Annotated[
+        bool, typer.Option("--once", help="Collect once, send the spool, and exit.")
+    ] = False,
+) -> None:
+    """Run the host agent: collect this host's metrics and inventory, push them to the server
+    through an on-disk spool (nothing is lost while the server is away)."""
+    from watchkeeper.agent.config import load_agent_config
+    from watchkeeper.agent.run import run_agent
+
+    try:
+        config = load_agent_config(
+            environment(),
+            server=server,
+            token=token,
+            token_file=token_file,
+            interval=interval,
+            spool_dir=spool_dir,
+            spool_max_bytes=spool_max_bytes,
+            host_name=host_name,
+            home=_options.get("home"),
+            log_format=_options.get("log_format"),
+        )
+    except WatchkeeperError as exc:
+        fatal(str(exc))
+    register_secret(config.token)
+    configure_logging(config.log_format, config.log_level)
+    try:
+        code = asyncio.run(run_agent(config, once=once))
+    except WatchkeeperError as exc:
+        fatal(str(exc))
+    except KeyboardInterrupt:
+        code = 0
+    if code:
+        fatal("the server did not take every batch; they stay in the spool", code)
+
+
 def _load(file: Path):  # type: ignore[no-untyped-def]
     from watchkeeper.plan.loader import PlanInvalid, load_plan_file
 

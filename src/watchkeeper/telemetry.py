@@ -93,3 +93,16 @@ CHECKS_BY_STATUS = Gauge(
     ["status"],
     registry=REGISTRY,
 )
+INGEST_SAMPLES = Counter(
+    "watchkeeper_ingest_samples_total",
+    "Metric samples received, by source (remote_write, otlp, scrape) and result (accepted, "
+    "duplicate, rejected, ignored: native histograms; OTLP rejections count data points).",
+    ["source", "result"],
+    registry=REGISTRY,
+)
+SCRAPES = Counter(
+    "watchkeeper_scrapes_total",
+    "Scrapes of configured targets, by job and result (ok, fail).",
+    ["job", "result"],
+    registry=REGISTRY,
+)

@@ -42,6 +42,10 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("POST", "/login"): "signing in (CSRF by double-submit cookie, throttled)",
     ("GET", "/setup"): "first-run form; only works with the one-time setup link",
     ("POST", "/setup"): "creates the first admin; only with the one-time setup link",
+    ("GET", "/ping/{key}"): "heartbeat push URL called by cron jobs; the key is the secret",
+    ("POST", "/ping/{key}"): "heartbeat push URL called by cron jobs; the key is the secret",
+    ("GET", "/ping/{key}/{action}"): "heartbeat start/fail/exit status/log; the key is the secret",
+    ("POST", "/ping/{key}/{action}"): "heartbeat start/fail/exit status/log; the key is the secret",
 }
 # Routes the walk does not judge: the static files.
 EXEMPT_MOUNTS = {"/static"}

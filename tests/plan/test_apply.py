@@ -195,6 +195,7 @@ def test_changing_check_type_names_every_differing_field(db: Session) -> None:
         "follow_redirects",
         "headers",
         "host",
+        "json_path",
         "method",
         "port",
         "tls_verify",

@@ -7,11 +7,14 @@ from textwrap import dedent
 
 import pytest
 
+from watchkeeper.checks.interface import registry as check_registry
 from watchkeeper.exceptions import ValidationFailed
 from watchkeeper.plan.loader import PlanInvalid, load_plan_file, load_plan_text
 from watchkeeper.plan.source import Position, SourceProblem
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "watchkeeper.yaml"
+# Every installed check type, in the order the "unknown type" message lists them.
+AVAILABLE = ", ".join(check_registry.all())
 
 TCP = """\
 checks:
@@ -195,7 +198,7 @@ def test_digest_is_sha256_of_the_text() -> None:
         ),
         pytest.param(
             "checks:\n  - name: a\n    type: ftp\n",
-            'watchkeeper.yaml:2:5 checks[0]: unknown type "ftp" (available: http, tcp, tls)',
+            f'watchkeeper.yaml:2:5 checks[0]: unknown type "ftp" (available: {AVAILABLE})',
             id="unknown-check-type",
         ),
         pytest.param(
@@ -375,7 +378,7 @@ def test_several_problems_are_reported_at_once_sorted_by_line() -> None:
     assert messages_of(text) == [
         "watchkeeper.yaml:5:11 checks[0].port: input should be greater than or equal to 1 (got 0)",
         'watchkeeper.yaml:6:15 checks[0].interval: "5x" is not a duration (use 30s, 5m, 2h)',
-        'watchkeeper.yaml:7:5 checks[1]: unknown type "ftp" (available: http, tcp, tls)',
+        f'watchkeeper.yaml:7:5 checks[1]: unknown type "ftp" (available: {AVAILABLE})',
         "watchkeeper.yaml:12:1 colour: unknown key (allowed: version, name, checks, metrics, "
         "alerts, notifications, logs, backups, databases, incidents, security, access, "
         "releases)",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any, ClassVar, Protocol
+from datetime import datetime, timedelta
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import Field
+from sqlalchemy.orm import Session, sessionmaker
 
 from watchkeeper.plan.base import PlanObject
 from watchkeeper.plan.types import Duration
@@ -44,7 +46,12 @@ class Outcome:
 
 
 class CheckType(Protocol):
-    """A check plugin: describes itself, its configuration model, and how to run it."""
+    """A check plugin: describes itself, its configuration model, and how to run it.
+
+    Two hooks are optional: ``bind`` (see :class:`UsesStore`) for a type that judges from
+    data in the store, and ``async aclose()``, which the runner awaits when it stops so a
+    type can release what it shares between runs (a connection pool).
+    """
 
     name: str
     description: str
@@ -54,6 +61,15 @@ class CheckType(Protocol):
         """Run once against the target. Failures of the target are an ``Outcome`` with
         ``ok=False`` and a message, never an exception; the runner enforces the timeout."""
         ...
+
+
+@runtime_checkable
+class UsesStore(Protocol):
+    """A check type that judges from what the store holds (heartbeat pings) instead of
+    reaching out to a target. The runner calls ``bind`` before the type's first run, with
+    its session factory and its clock, so plugins get the store without a global."""
+
+    def bind(self, sessions: sessionmaker[Session], clock: Callable[[], datetime]) -> None: ...
 
 
 registry: Registry[CheckType] = Registry("watchkeeper.checks")  # type: ignore[type-var]

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from watchkeeper.checks.events import EventBus, StateChange
 from watchkeeper.checks.history import Result, load_states, write_batch
-from watchkeeper.checks.interface import CheckConfig, CheckType, Outcome
+from watchkeeper.checks.interface import CheckConfig, CheckType, Outcome, UsesStore
 from watchkeeper.checks.interface import registry as check_registry
 from watchkeeper.checks.state import CheckState, advance
 from watchkeeper.store.tables import StoredObject, utcnow
@@ -69,6 +69,7 @@ class CheckRunner:
         self._reload_interval = reload_interval
         self._clock = clock
         self._checks: dict[str, _Entry] = {}
+        self._bound: set[int] = set()  # ids of the UsesStore plugins bound to this runner
         self._states: dict[str, CheckState] = {}
         self._heap: list[tuple[float, int, str]] = []
         self._seq = itertools.count()
@@ -105,6 +106,9 @@ class CheckRunner:
                     "check %s: type %r is not available; not running it", name, spec.get("type")
                 )
                 continue
+            if isinstance(plugin, UsesStore) and id(plugin) not in self._bound:
+                plugin.bind(self._sessions, self._clock)
+                self._bound.add(id(plugin))
             try:
                 config = plugin.config_model.model_validate(spec)
             except ValidationError as exc:
@@ -137,6 +141,20 @@ class CheckRunner:
             CHECK_DURATION.labels(entry.plugin.name).observe(time.perf_counter() - start)
             CHECK_RUNS.labels(entry.plugin.name, "ok" if outcome.ok else "fail").inc()
             self._pending.append(Result(name, at, outcome.ok, outcome.response_ms, outcome.message))
+
+    def run_now(self, name: str) -> bool:
+        """Start a run of ``name`` now, outside its cadence (e.g. a heartbeat just pinged);
+        return False when the check is unknown or its previous run has not finished.
+
+        Call it from the runner's event loop. The next scheduled run is not moved.
+        """
+        entry = self._checks.get(name)
+        if entry is None or (entry.task is not None and not entry.task.done()):
+            return False
+        entry.task = asyncio.create_task(
+            self._run_one(name, entry, time.monotonic()), name=f"check:{name}"
+        )
+        return True
 
     def _dispatch_due(self) -> float:
         """Start every check that is due; return seconds until the next one is."""

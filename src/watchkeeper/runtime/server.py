@@ -16,8 +16,10 @@ from watchkeeper.auth import throttle
 from watchkeeper.auth.sessions import purge_expired_sessions
 from watchkeeper.auth.setup import issue_setup_token
 from watchkeeper.checks.history import rollup_and_prune
+from watchkeeper.checks.pings import prune_pings
 from watchkeeper.checks.runner import CheckRunner
 from watchkeeper.metrics.compaction import Retention, compact, enforce_retention
+from watchkeeper.metrics.scrape import Scraper
 from watchkeeper.plan.loader import PlanInvalid
 from watchkeeper.runtime.app import create_app
 from watchkeeper.runtime.context import AppContext
@@ -73,6 +75,15 @@ def register_housekeeping(scheduler: Scheduler, ctx: AppContext) -> None:
     async def rollup_checks() -> None:
         await asyncio.to_thread(rollup)
 
+    def prune() -> None:
+        with ctx.sessions() as db:
+            pruned = prune_pings(db)
+            db.commit()
+        log.debug("heartbeat pings: %d old ping(s) pruned", pruned)
+
+    async def prune_heartbeat_pings() -> None:
+        await asyncio.to_thread(prune)
+
     scheduler.register(
         "checks.rollup",
         rollup_checks,
@@ -126,6 +137,13 @@ def register_housekeeping(scheduler: Scheduler, ctx: AppContext) -> None:
         timeout=timedelta(minutes=30),
     )
     scheduler.register(
+        "heartbeats.prune",
+        prune_heartbeat_pings,
+        Every(timedelta(hours=1)),
+        jitter=timedelta(minutes=5),
+        timeout=timedelta(minutes=10),
+    )
+    scheduler.register(
         "housekeeping.purge_sessions",
         purge_sessions,
         Every(timedelta(hours=1)),
@@ -175,8 +193,11 @@ async def serve(ctx: AppContext, announce: Callable[[str], None]) -> None:
     scheduler = Scheduler(ctx.sessions)
     register_housekeeping(scheduler, ctx)
     checks = CheckRunner(ctx.sessions)
+    scraper = Scraper(ctx.sessions, ctx.metrics)
+    app = create_app(ctx, services=[scheduler, checks, scraper])
+    app.state.nudge_check = checks.run_now  # a heartbeat ping is judged at once (api/pings.py)
     config = uvicorn.Config(
-        create_app(ctx, services=[scheduler, checks]),
+        app,
         host=ctx.settings.listen_host,
         port=ctx.settings.listen_port,
         log_config=None,

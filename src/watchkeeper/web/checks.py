@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from watchkeeper.api.deps import Db, require
+from watchkeeper.api.deps import Db, get_ctx, require
 from watchkeeper.auth.roles import role_allows
 from watchkeeper.auth.sessions import SessionInfo
-from watchkeeper.checks import views
-from watchkeeper.exceptions import NotFoundError
+from watchkeeper.checks import pings, views
+from watchkeeper.exceptions import ConflictError, NotFoundError
+from watchkeeper.plan import catalog
 from watchkeeper.web.pages import render
 
 router = APIRouter(include_in_schema=False)
@@ -58,7 +59,20 @@ def check_page(request: Request, name: str, db: Db, user: PageUser) -> Response:
         check=check,
         history=views.state_history(db, name),
         failures=views.recent_failures(db, name),
+        heartbeat=_heartbeat(request, db, name) if check.type == "heartbeat" else None,
         active="checks",
         page_title=name,
         assets_charts=True,
     )
+
+
+def _heartbeat(request: Request, db: Db, name: str) -> dict[str, Any]:
+    """Return the push URL (on the public URL when one is set, else the one the browser
+    used) and the latest pings of heartbeat ``name``; its key is stored on first view."""
+    configured = catalog.get_object(db, "checks", name).spec.get("key")
+    try:
+        key = pings.ensure_key(db, name, configured).key
+    except ConflictError as exc:
+        return {"error": str(exc), "pings": []}
+    base = get_ctx(request).settings.public_url or str(request.base_url)
+    return {"url": pings.push_url(base, key), "pings": pings.recent_pings(db, name)}

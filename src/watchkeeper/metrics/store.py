@@ -225,6 +225,7 @@ class MetricStore:
         parts: dict[int, list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]]] = {}
         with self.engine.connect() as conn:
             for ids in id_batches(sorted(series)):
+                packed: dict[int, list[bytes]] = {}
                 for sid, data in conn.execute(
                     select(MetricChunk.series_id, MetricChunk.data)
                     .where(
@@ -234,7 +235,9 @@ class MetricStore:
                     )
                     .order_by(MetricChunk.series_id, MetricChunk.start_ts)
                 ):
-                    parts.setdefault(sid, []).append(chunks.decode(data))
+                    packed.setdefault(sid, []).append(data)
+                for sid, datas in packed.items():
+                    parts[sid] = [chunks.decode_many(datas)]
                 head = conn.execute(
                     select(MetricSample.series_id, MetricSample.ts, MetricSample.bits)
                     .where(

@@ -25,7 +25,14 @@ EXAMPLES = (
         "100 * (1 - node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes)",
     ),
     ("Network received per interface", 'rate(node_network_receive_bytes_total{device!="lo"}[5m])'),
-    ("Samples received per second", "sum(rate(watchkeeper_metrics_samples_received_total[5m]))"),
+    (
+        "Samples stored per second",
+        'sum(rate(watchkeeper_ingest_samples_total{result="accepted"}[5m]))',
+    ),
+    (
+        "Watchkeeper's requests per route",
+        "sum by (route) (rate(watchkeeper_http_requests_total[5m]))",
+    ),
 )
 
 

@@ -64,8 +64,8 @@ def problem(check: str) -> str:
         ),
         (
             "type: postgres, dsn: 'postgresql://h', query: SELECT 1, expected_regex: '(x'",
-            "checks[0].expected_regex: not a valid regular expression: missing ), unterminated "
-            'subpattern at position 0 (got "(x")',
+            'checks[0].expected_regex: "(x" is not a valid regular expression (missing ), '
+            "unterminated subpattern at position 0)",
         ),
     ],
 )

@@ -48,7 +48,9 @@ def test_example_plan_loads_with_defaults_from_env() -> None:
         "watchkeeper-self",
         "shop-frontend",
         "postgres-primary",
+        "nightly-backup",
     ]
+    assert [job.job for job in plan.metrics.scrape] == ["watchkeeper"]
     assert plan.checks[1].url == "http://localhost:8080/"  # type: ignore[attr-defined]
     assert loaded.file == str(EXAMPLE)
     assert len(loaded.digest) == 64

@@ -38,9 +38,9 @@ def test_sighup_applies_the_changed_plan_and_keeps_the_last_good_one(tmp_path: P
     names = "SELECT name FROM objects WHERE kind = 'checks' ORDER BY name"
     with UpProcess(tmp_path, plan) as up:
         up.wait_for(r"running at")
-        assert len(_query(db, names)) == 3
+        assert len(_query(db, names)) == 4
 
-        text = plan.read_text().replace("\n# Sections below", EXTRA_CHECK + "\n# Sections below")
+        text = plan.read_text().replace("\nchecks:\n", "\nchecks:" + EXTRA_CHECK, 1)
         plan.write_text(text)
         up.proc.send_signal(SIGHUP)
         _until(lambda: ("added-by-sighup",) in _query(db, names))
@@ -52,8 +52,8 @@ def test_sighup_applies_the_changed_plan_and_keeps_the_last_good_one(tmp_path: P
         up.proc.send_signal(SIGHUP)
         _until(lambda: bool(_query(db, "SELECT value FROM meta WHERE key = 'plan_error'")))
         (error,) = _query(db, "SELECT value FROM meta WHERE key = 'plan_error'")[0]
-        assert 'checks[0].interval: "30 seconds" is not a duration' in str(error)
-        assert len(_query(db, names)) == 4  # the last good plan stays in force
+        assert 'checks[1].interval: "30 seconds" is not a duration' in str(error)
+        assert len(_query(db, names)) == 5  # the last good plan stays in force
 
         assert up.stop() == 0
     assert "not applied; the last good plan stays in force" in up.output

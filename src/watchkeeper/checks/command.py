@@ -27,6 +27,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from watchkeeper.checks.interface import CheckConfig, Outcome
+from watchkeeper.plan.types import Regex
 from watchkeeper.settings import environment
 
 MAX_OUTPUT = 1 << 20
@@ -67,7 +68,7 @@ class CommandCheckConfig(CheckConfig):
     output_contains: str | None = Field(
         None, description="Text the output (stdout and stderr) must contain."
     )
-    output_regex: str | None = Field(
+    output_regex: Regex | None = Field(
         None, description="Regular expression (Python syntax) the output must match."
     )
     working_dir: str | None = Field(None, description="Directory to run in.")
@@ -98,20 +99,6 @@ class CommandCheckConfig(CheckConfig):
     def _exit_codes(cls, value: list[int]) -> list[int]:
         if not value:
             raise ValueError("give at least one exit code")
-        return value
-
-    @field_validator("output_regex")
-    @classmethod
-    def _regex(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise PydanticCustomError(
-                    "regex",
-                    '"{value}" is not a valid regular expression ({reason})',
-                    {"value": value, "reason": str(exc)},
-                ) from None
         return value
 
     def model_post_init(self, context: object, /) -> None:

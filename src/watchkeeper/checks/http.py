@@ -26,6 +26,7 @@ from watchkeeper.checks.http_tls import TlsContexts, TlsFileError
 from watchkeeper.checks.interface import CheckConfig, Outcome
 from watchkeeper.checks.jsonpath import JsonAssertion, JsonPathSyntaxError, parse
 from watchkeeper.plan.base import PlanModel
+from watchkeeper.plan.types import Regex
 
 USER_AGENT = f"Watchkeeper/{__version__} (health check)"
 
@@ -99,7 +100,7 @@ class HttpCheckConfig(CheckConfig):
     body_not_contains: str | None = Field(
         None, description="Text the response body must not contain (e.g. `ERROR`)."
     )
-    body_regex: str | None = Field(
+    body_regex: Regex | None = Field(
         None, description="Regular expression (Python syntax) the response body must match."
     )
     json_path: list[Annotated[str, AfterValidator(_json_assertion)]] = Field(
@@ -144,20 +145,6 @@ class HttpCheckConfig(CheckConfig):
                 raise PydanticCustomError(
                     "status", "{code} is not an HTTP status code (100-599)", {"code": code}
                 )
-        return value
-
-    @field_validator("body_regex")
-    @classmethod
-    def _regex(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise PydanticCustomError(
-                    "regex",
-                    '"{value}" is not a valid regular expression ({reason})',
-                    {"value": value, "reason": str(exc)},
-                ) from None
         return value
 
     @field_validator("basic_auth")

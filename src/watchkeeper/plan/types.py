@@ -6,7 +6,7 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -80,3 +80,19 @@ Duration = Annotated[
 
 Name = Annotated[str, BeforeValidator(_check_name)]
 """An object name, unique within its section."""
+
+
+def _check_regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise PydanticCustomError(
+            "regex",
+            '"{value}" is not a valid regular expression ({reason})',
+            {"value": value, "reason": str(exc)},
+        ) from None
+    return value
+
+
+Regex = Annotated[str, AfterValidator(_check_regex)]
+"""A Python regular expression, checked when the plan is loaded."""

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import signal
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
 
 import uvicorn
@@ -53,9 +53,9 @@ def prepare(ctx: AppContext, announce: Callable[[str], None]) -> None:
 
 
 def register_housekeeping(scheduler: Scheduler, ctx: AppContext) -> None:
-    """Register the jobs Watchkeeper runs on its own store."""
+    """Register the jobs Watchkeeper runs on its own store (each in a worker thread)."""
 
-    def purge() -> None:
+    def purge_sessions() -> None:
         with ctx.sessions() as db:
             removed = purge_expired_sessions(db)
             failures = throttle.purge_old(db)
@@ -63,38 +63,20 @@ def register_housekeeping(scheduler: Scheduler, ctx: AppContext) -> None:
         if removed or failures:
             log.info("removed %d expired session(s), %d old sign-in failure(s)", removed, failures)
 
-    async def purge_sessions() -> None:
-        await asyncio.to_thread(purge)
-
-    def rollup() -> None:
+    def rollup_checks() -> None:
         with ctx.sessions() as db:
             hours, pruned = rollup_and_prune(db)
             db.commit()
         log.debug("check results: %d hour(s) rolled up, %d raw result(s) pruned", hours, pruned)
 
-    async def rollup_checks() -> None:
-        await asyncio.to_thread(rollup)
-
-    def prune() -> None:
+    def prune_heartbeat_pings() -> None:
         with ctx.sessions() as db:
             pruned = prune_pings(db)
             db.commit()
         log.debug("heartbeat pings: %d old ping(s) pruned", pruned)
 
-    async def prune_heartbeat_pings() -> None:
-        await asyncio.to_thread(prune)
-
-    scheduler.register(
-        "checks.rollup",
-        rollup_checks,
-        Every(timedelta(minutes=10)),
-        jitter=timedelta(minutes=1),
-        timeout=timedelta(minutes=10),
-    )
-
     def compact_metrics() -> None:
-        now_ms = int(utcnow().timestamp() * 1000)
-        report = compact(ctx.metrics, now_ms)
+        report = compact(ctx.metrics, int(utcnow().timestamp() * 1000))
         if report.chunks:
             log.info(
                 "metrics: %d sample(s) of %d series compacted into %d chunk(s)",
@@ -104,10 +86,9 @@ def register_housekeeping(scheduler: Scheduler, ctx: AppContext) -> None:
             )
 
     def expire_metrics() -> None:
-        now_ms = int(utcnow().timestamp() * 1000)
         with ctx.sessions() as db:
             retention = Retention.from_plan(db)
-        removed = enforce_retention(ctx.metrics, now_ms, retention)
+        removed = enforce_retention(ctx.metrics, int(utcnow().timestamp() * 1000), retention)
         if removed.chunks or removed.rollups or removed.series:
             log.info(
                 "metrics retention: removed %d chunk(s), %d rollup(s), %d series",
@@ -116,40 +97,24 @@ def register_housekeeping(scheduler: Scheduler, ctx: AppContext) -> None:
                 removed.series,
             )
 
-    async def metrics_compaction() -> None:
-        await asyncio.to_thread(compact_metrics)
+    minute, hour = timedelta(minutes=1), timedelta(hours=1)
+    jobs: list[tuple[str, Callable[[], None], timedelta, timedelta, timedelta]] = [
+        # name, function, every, jitter, timeout
+        ("checks.rollup", rollup_checks, 10 * minute, minute, 10 * minute),
+        ("metrics.compact", compact_metrics, 5 * minute, minute / 2, 30 * minute),
+        ("metrics.retention", expire_metrics, hour, 5 * minute, 30 * minute),
+        ("heartbeats.prune", prune_heartbeat_pings, hour, 5 * minute, 10 * minute),
+        ("housekeeping.purge_sessions", purge_sessions, hour, 5 * minute, 5 * minute),
+    ]
+    for name, work, every, jitter, timeout in jobs:
+        scheduler.register(name, _in_thread(work), Every(every), jitter=jitter, timeout=timeout)
 
-    async def metrics_retention() -> None:
-        await asyncio.to_thread(expire_metrics)
 
-    scheduler.register(
-        "metrics.compact",
-        metrics_compaction,
-        Every(timedelta(minutes=5)),
-        jitter=timedelta(seconds=30),
-        timeout=timedelta(minutes=30),
-    )
-    scheduler.register(
-        "metrics.retention",
-        metrics_retention,
-        Every(timedelta(hours=1)),
-        jitter=timedelta(minutes=5),
-        timeout=timedelta(minutes=30),
-    )
-    scheduler.register(
-        "heartbeats.prune",
-        prune_heartbeat_pings,
-        Every(timedelta(hours=1)),
-        jitter=timedelta(minutes=5),
-        timeout=timedelta(minutes=10),
-    )
-    scheduler.register(
-        "housekeeping.purge_sessions",
-        purge_sessions,
-        Every(timedelta(hours=1)),
-        jitter=timedelta(minutes=5),
-        timeout=timedelta(minutes=5),
-    )
+def _in_thread(work: Callable[[], None]) -> Callable[[], Awaitable[None]]:
+    async def job() -> None:
+        await asyncio.to_thread(work)
+
+    return job
 
 
 def _reload(ctx: AppContext) -> None:

@@ -23,6 +23,7 @@ from watchkeeper.metrics.scrape import Scraper
 from watchkeeper.plan.loader import PlanInvalid
 from watchkeeper.runtime.app import create_app
 from watchkeeper.runtime.context import AppContext
+from watchkeeper.runtime.leader import Leadership
 from watchkeeper.runtime.scheduler import Scheduler
 from watchkeeper.runtime.schedules import Every
 from watchkeeper.store.engine import display_url
@@ -157,10 +158,17 @@ async def serve(ctx: AppContext, announce: Callable[[str], None]) -> None:
     prepare(ctx, pending.append)
     scheduler = Scheduler(ctx.sessions)
     register_housekeeping(scheduler, ctx)
-    checks = CheckRunner(ctx.sessions)
-    scraper = Scraper(ctx.sessions, ctx.metrics)
+    # One active check runner and one scraper per cluster (replicas on one PostgreSQL store).
+    checks = Leadership(ctx.engine, "checks", lambda: CheckRunner(ctx.sessions))
+    scraper = Leadership(ctx.engine, "scrape", lambda: Scraper(ctx.sessions, ctx.metrics))
     app = create_app(ctx, services=[scheduler, checks, scraper])
-    app.state.nudge_check = checks.run_now  # a heartbeat ping is judged at once (api/pings.py)
+
+    def nudge_check(name: str) -> bool:
+        """Judge a heartbeat at once after a ping (api/pings.py) when this process runs the
+        checks; on another replica it is judged at its next run."""
+        return checks.current.run_now(name) if checks.current is not None else False
+
+    app.state.nudge_check = nudge_check
     config = uvicorn.Config(
         app,
         host=ctx.settings.listen_host,

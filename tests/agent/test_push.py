@@ -54,9 +54,11 @@ async def failure(status: int, body: object = None, **headers: str) -> PushFaile
     ("status", "permanent"),
     [
         (400, True),
-        (401, True),
-        (403, True),
+        (401, False),  # an expired token or a changed role: keep the batches
+        (403, False),
+        (404, False),  # a proxy in front of a server being deployed
         (413, True),
+        (415, True),
         (422, True),
         (408, False),
         (429, False),

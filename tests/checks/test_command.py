@@ -177,3 +177,13 @@ def test_bad_options_are_plan_errors_naming_the_field(options: str, problem: str
     with pytest.raises(PlanInvalid) as info:
         load_plan_text(COMMAND_CHECK + f"    {options}\n", env={})
     assert [str(p) for p in info.value.problems] == [problem]
+
+
+def test_a_process_that_left_the_group_does_not_hold_the_check() -> None:
+    """``setsid`` puts a child outside the group that is killed; its open pipe must not keep
+    the check waiting (here: for the 15 s the child sleeps)."""
+    config = CommandCheckConfig.model_validate(
+        {"name": "detach", "type": "command", "run": ["sh", "-c", "setsid sleep 15 & exit 0"]}
+    )
+    outcome = asyncio.run(asyncio.wait_for(CommandCheck().run(config), 8))
+    assert outcome.ok and outcome.message.startswith("exit code 0")

@@ -104,3 +104,22 @@ def test_bad_queries_answer_400_with_the_position(ctx: AppContext, admin: httpx.
         assert reply.status_code == 400 and message in reply.json()["error"], params
     series = admin.get("/api/v1/series", params={"match[]": "rate(x[5m])"})
     assert series.status_code == 400 and "not a series selector" in series.json()["error"]
+
+
+def test_out_of_range_and_pathological_queries_are_4xx_not_500(
+    ctx: AppContext, admin: httpx.Client
+) -> None:
+    seed(ctx)
+    cases = [
+        ("/api/v1/query", {"query": "up", "time": "1e300"}, 400),
+        ("/api/v1/query_range", {"query": "up", "start": 0, "end": 60, "step": "inf"}, 400),
+        ("/api/v1/query_range", {"query": "up", "start": 0, "end": 60, "step": "9" * 400}, 400),
+        ("/api/v1/query", {"query": "(" * 5000 + "up" + ")" * 5000}, 400),
+        ("/api/v1/query", {"query": "-" * 5000 + "1"}, 400),
+        ("/api/v1/query", {"query": "topk(1e300, temperature)", "time": T0 + 60}, 422),
+        ("/api/v1/query", {"query": "max_over_time(temperature[100y:1ms])", "time": T0}, 422),
+    ]
+    for path, params, status in cases:
+        reply = admin.get(path, params=params)
+        assert reply.status_code == status, (params, reply.text[:200])
+        assert reply.json()["status"] == "error"

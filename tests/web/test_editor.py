@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import html
 import re
+import secrets
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tests.conftest import form_token, login, make_user
+from tests.conftest import form_token, login, make_user, remember_secret
 from tests.helpers import LiveServer
+from watchkeeper.logging_setup import MASK
+from watchkeeper.plan import catalog
 from watchkeeper.plan.apply import apply_plan
 from watchkeeper.plan.loader import load_plan_text
 from watchkeeper.runtime.context import AppContext
@@ -119,3 +123,52 @@ def test_signed_out_visitor_is_sent_to_login(server: LiveServer) -> None:
     resp = httpx.get(f"{server.url}/objects/checks/new")
     assert resp.status_code == 303
     assert resp.headers["location"] == "/login?next=/objects/checks/new"
+
+
+SECRET_CHECK = """\
+name: orders-db
+type: postgres
+dsn: postgresql://monitor:{dsn_password}@127.0.0.1:5432/test
+query: SELECT 1
+expected: "1"
+"""
+
+
+def test_secrets_are_masked_when_shown_and_kept_when_the_masked_text_is_saved(
+    ctx: AppContext, operator: httpx.Client
+) -> None:
+    password = remember_secret("dsn-pw-" + secrets.token_hex(8))
+    token_value = remember_secret("tok-" + secrets.token_hex(8))
+    assert create(operator, SECRET_CHECK.format(dsn_password=password)).status_code == 303
+    shown = operator.get("/objects/checks/orders-db").text
+    edit = operator.get("/objects/checks/orders-db/edit").text
+    api = operator.get("/api/v1/objects/checks/orders-db").json()
+    for text in (shown, edit, str(api)):
+        assert password not in text and MASK in text
+
+    # Saving the editor's text as shown (masks included) keeps the real password ...
+    token = form_token(operator, "/objects/checks/orders-db/edit")
+    masked_text = re.search(r"<textarea[^>]*>(.*?)</textarea>", edit, re.S)
+    assert masked_text
+    spec = html.unescape(masked_text.group(1)).replace("SELECT 1", "SELECT 2")
+    saved = operator.post(
+        "/objects/checks/orders-db/edit", data={"spec": spec, "csrf_token": token}
+    )
+    assert saved.status_code == 303, saved.text
+    with ctx.sessions() as db:
+        stored = catalog.get_object(db, "checks", "orders-db").spec
+    assert stored["dsn"] == f"postgresql://monitor:{password}@127.0.0.1:5432/test"
+    assert stored["query"] == "SELECT 2"
+
+    # ... and a secret typed in replaces it; the API round trip works the same way.
+    body = {**api["spec"], "password": token_value}
+    put = operator.put(
+        "/api/v1/objects/checks/orders-db",
+        json=body,
+        headers={"X-CSRF-Token": token},
+    )
+    assert put.status_code == 200, put.text
+    assert put.json()["spec"]["password"] == MASK
+    with ctx.sessions() as db:
+        stored = catalog.get_object(db, "checks", "orders-db").spec
+    assert stored["password"] == token_value and password in stored["dsn"]

@@ -1,9 +1,12 @@
 """Send a batch to the server, and decide what a failure means.
 
-A failure is transient (the server is away, overloaded or asks to wait: 408, 429, 5xx,
-connection errors and timeouts) and the batch stays spooled for a later retry, or it is
-permanent (any other 4xx: a bad token, a body the server cannot read) and retrying the same
-request cannot help. The token is only ever in the Authorization header: never in an error.
+A failure is permanent only when the server refused the batch itself (400, 413, 415, 422:
+sending the same body again cannot help), and the batch is dropped. Anything else keeps the
+batch spooled for a later retry: the server is away, overloaded or asks to wait (408, 429,
+5xx, connection errors, timeouts), or the request did not reach the right place or was not
+allowed (401, 403 after a token expired or a role changed, 404 or 405 from a proxy during a
+deploy) — outages the spool exists to ride out; refused credentials are logged as errors.
+The token is only ever in the Authorization header: never in an error.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from watchkeeper.agent.wire import PushResult
 from watchkeeper.exceptions import WatchkeeperError
 
 PUSH_PATH = "/api/v1/agent/push"
-TRANSIENT_STATUSES = frozenset({408, 429})
+BODY_REFUSED = frozenset({400, 413, 415, 422})
 
 
 class PushFailed(WatchkeeperError):
@@ -25,10 +28,16 @@ class PushFailed(WatchkeeperError):
     ``retry_after`` is the server's Retry-After, in seconds, when it sent one."""
 
     def __init__(
-        self, message: str, *, permanent: bool = False, retry_after: float | None = None
+        self,
+        message: str,
+        *,
+        permanent: bool = False,
+        refused_credentials: bool = False,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.refused_credentials = refused_credentials
         self.retry_after = retry_after
 
 
@@ -64,12 +73,17 @@ class Pusher:
                 # Stored all the same: an answer we cannot read must not make us resend.
                 return PushResult(accepted=0, duplicates=0, series_created=0)
         reason = f"{self.server} answered {status} {response.reason_phrase}: {_detail(response)}"
-        permanent = 400 <= status < 500 and status not in TRANSIENT_STATUSES
+        permanent = status in BODY_REFUSED
         if 300 <= status < 400:
             location = response.headers.get("location", "")
             reason = f"{self.server} redirects to {location}; use that address as --server"
             permanent = True
-        raise PushFailed(reason, permanent=permanent, retry_after=_retry_after(response))
+        raise PushFailed(
+            reason,
+            permanent=permanent,
+            refused_credentials=status in (401, 403),
+            retry_after=_retry_after(response),
+        )
 
     async def close(self) -> None:
         await self._client.aclose()

@@ -170,7 +170,9 @@ class Agent:
             self.push_failures += 1
             delay = self.backoff.next_delay(exc.retry_after)
             if not self._server_down:
-                log.warning("%s; batches stay in the spool until it answers", exc)
+                # Refused credentials need a person (a new token); an absent server does not.
+                level = logging.ERROR if exc.refused_credentials else logging.WARNING
+                log.log(level, "%s; batches stay in the spool until it answers", exc)
                 self._server_down = True
             log.debug("%s; next attempt in %.1fs", exc, delay)
             return delay

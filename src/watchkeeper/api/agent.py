@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
 from watchkeeper.agent.receive import receive
 from watchkeeper.agent.wire import AgentPush, PushResult
 from watchkeeper.api.deps import get_ctx, require
+from watchkeeper.api.ingest import read_body
+from watchkeeper.api.problems import problem
 from watchkeeper.auth.sessions import SessionInfo
+from watchkeeper.metrics.payload import MAX_BODY_BYTES, PayloadTooLarge
 
 router = APIRouter(prefix="/api/v1", tags=["agent"])
 Operator = Annotated[SessionInfo, require("operator")]
@@ -24,6 +29,16 @@ Operator = Annotated[SessionInfo, require("operator")]
     "may send a batch again. Series with a bad metric or label name are refused and listed "
     "in `rejected`; the others are stored.",
 )
-async def push(body: AgentPush, request: Request, _: Operator) -> PushResult:
+async def push(request: Request, _: Operator) -> Any:
+    # The body is read only once the caller is known to be allowed (a body parameter would
+    # be read and parsed before the role check), and at most MAX_BODY_BYTES of it.
+    try:
+        raw = await read_body(request, MAX_BODY_BYTES)
+    except PayloadTooLarge as exc:
+        return problem(413, str(exc), title="Payload too large", instance=request.url.path)
+    try:
+        body = AgentPush.model_validate_json(raw)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False)) from None
     ctx = get_ctx(request)
     return await asyncio.to_thread(receive, ctx.sessions, ctx.metrics, body)

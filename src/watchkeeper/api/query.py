@@ -38,6 +38,7 @@ router = APIRouter(prefix="/api/v1", tags=["metrics queries"])
 Viewer = Annotated[SessionInfo, require("viewer")]
 
 MAX_POINTS = 11_000
+MAX_SECONDS = 10**12  # ±31,000 years: far inside int64 milliseconds
 _DURATION = re.compile(
     r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$"
 )
@@ -92,7 +93,7 @@ def parse_time(name: str, raw: str | None, default_ms: int) -> int:
         return default_ms
     try:
         seconds = float(raw)
-        if math.isfinite(seconds):
+        if math.isfinite(seconds) and abs(seconds) <= MAX_SECONDS:
             return round(seconds * 1000)
     except ValueError:
         try:
@@ -108,6 +109,8 @@ def parse_step(raw: str | None) -> int:
         raise BadData('invalid parameter "step": missing')
     try:
         step_ms = round(float(raw) * 1000)
+    except OverflowError:  # "inf", or digits beyond a float
+        step_ms = MAX_SECONDS * 1000 + 1
     except ValueError:
         match = _DURATION.match(raw)
         if not match or not any(match.groups()):
@@ -115,6 +118,8 @@ def parse_step(raw: str | None) -> int:
                 f'invalid parameter "step": cannot parse "{raw}" to a valid duration'
             ) from None
         step_ms = sum(int(g or 0) * unit for g, unit in zip(match.groups(), _UNIT_MS, strict=True))
+    if step_ms > MAX_SECONDS * 1000:
+        raise BadData(f'invalid parameter "step": "{raw}" is out of range')
     if step_ms <= 0:
         raise BadData(
             'invalid parameter "step": zero or negative query resolution step widths are '
@@ -153,6 +158,10 @@ def _evaluate(request: Request, params: MultiDict, ranged: bool) -> dict[str, An
         raise BadData(str(exc), exc.position) from None
     except EvaluationError as exc:
         raise ExecutionFailed(str(exc)) from None
+    except RecursionError:
+        raise BadData("the query is nested too deeply") from None
+    except (ArithmeticError, MemoryError) as exc:  # e.g. topk(1e300, …), a huge subquery
+        raise ExecutionFailed(f"the query cannot be evaluated: {type(exc).__name__}") from None
     return to_prometheus(result)
 
 
@@ -194,6 +203,8 @@ def _selectors(params: MultiDict) -> list[list[Matcher]]:
             expr = parse(raw)
         except PromQLError as exc:
             raise BadData(str(exc), exc.position) from None
+        except RecursionError:
+            raise BadData("the selector is nested too deeply") from None
         if not isinstance(expr, VectorSelector):
             raise BadData(f'invalid parameter "match[]": "{raw}" is not a series selector')
         out.append(list(expr.matchers))

@@ -83,12 +83,12 @@ def _kind(kind: str) -> str:
 
 @router.get("/objects/{kind}", response_model=list[ObjectOut], summary="List objects of a kind")
 def list_objects(kind: str, db: Db, _: Viewer) -> list[ObjectOut]:
-    return [ObjectOut(**asdict(o)) for o in catalog.list_objects(db, _kind(kind))]
+    return [ObjectOut(**asdict(catalog.shown(o))) for o in catalog.list_objects(db, _kind(kind))]
 
 
 @router.get("/objects/{kind}/{name}", response_model=ObjectOut, summary="Read one object")
 def get_object(kind: str, name: str, db: Db, _: Viewer) -> ObjectOut:
-    return ObjectOut(**asdict(catalog.get_object(db, _kind(kind), name)))
+    return ObjectOut(**asdict(catalog.shown(catalog.get_object(db, _kind(kind), name))))
 
 
 @router.post(
@@ -102,7 +102,7 @@ def create_object(
 ) -> ObjectOut:
     view = catalog.create_object(db, _kind(kind), spec, actor(request, user))
     db.commit()
-    return ObjectOut(**asdict(view))
+    return ObjectOut(**asdict(catalog.shown(view)))
 
 
 @router.put(
@@ -120,7 +120,7 @@ def update_object(
 ) -> ObjectOut:
     view = catalog.update_object(db, _kind(kind), name, spec, actor(request, user))
     db.commit()
-    return ObjectOut(**asdict(view))
+    return ObjectOut(**asdict(catalog.shown(view)))
 
 
 @router.delete(

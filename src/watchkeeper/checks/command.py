@@ -31,6 +31,8 @@ from watchkeeper.plan.types import Regex
 from watchkeeper.settings import environment
 
 MAX_OUTPUT = 1 << 20
+PIPE_GRACE = 1.0
+"""Seconds to wait for the output pipes to close after the program's group is gone."""
 """Bytes of output kept (the last ones) for output_contains and output_regex."""
 SHOWN = 200
 """Characters of output quoted in a message."""
@@ -155,7 +157,10 @@ class CommandCheck:
             # normal exit a child it left in the background would outlive the check and hold
             # the output pipe open. Either way the whole group goes.
             _kill_group(transport.get_pid())
-            await asyncio.shield(capture.finished)
+            # A process that left the group (setsid) may hold the pipe open for good: wait
+            # for the output only briefly, then close the pipes regardless.
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(capture.finished), PIPE_GRACE)
             transport.close()
         elapsed = (time.perf_counter() - start) * 1000
         code = transport.get_returncode()

@@ -83,19 +83,18 @@ def compact(store: MetricStore, now_ms: int, *, batch: int = 1000) -> Compaction
             )
             if not ids:
                 return CompactionReport(series, written, samples)
-            head = conn.execute(
-                select(MetricSample.series_id, MetricSample.ts, MetricSample.bits)
-                .where(MetricSample.series_id.in_(ids), MetricSample.ts < cutoff)
-                .order_by(MetricSample.series_id, MetricSample.ts)
-            ).all()
+            # Delete and read in one statement: a late sample committed meanwhile is either
+            # taken here or left in the head for the next run, never deleted unread.
+            head = sorted(
+                conn.execute(
+                    delete(MetricSample)
+                    .where(MetricSample.series_id.in_(ids), MetricSample.ts < cutoff)
+                    .returning(MetricSample.series_id, MetricSample.ts, MetricSample.bits)
+                ).all()
+            )
             written += _compact_rows(conn, head)
             samples += len(head)
             series += len(ids)
-            conn.execute(
-                delete(MetricSample).where(
-                    MetricSample.series_id.in_(ids), MetricSample.ts < cutoff
-                )
-            )
 
 
 def _compact_rows(conn: Connection, head: Any) -> int:

@@ -110,8 +110,9 @@ class MetricStore:
         pending = [(labels, samples) for labels, samples in batch if samples]
         if not pending:
             return WriteReport(0, 0, 0)
+        fresh: list[tuple[int, str, Labels]] = []
         with self.engine.begin() as conn:
-            ids, created = self._series_ids(conn, [labels for labels, _ in pending])
+            ids, created = self._series_ids(conn, [labels for labels, _ in pending], fresh)
             series_col: list[int] = []
             ts_col: list[int] = []
             values: list[float] = []
@@ -123,13 +124,19 @@ class MetricStore:
             bits = np.asarray(values, dtype=np.float64).view(np.int64).tolist()
             rows = list(zip(series_col, ts_col, bits, strict=True))
             inserted = self._insert_samples(conn, rows)
+        # Only now that the series rows are committed may the index (shared by this
+        # process's threads) hand out their ids: a rolled-back id may be reused by SQLite.
+        with self._index.lock:
+            for sid, fp, labels in fresh:
+                self._index.add(sid, fp, labels)
         return WriteReport(inserted, len(rows) - inserted, created)
 
     def _series_ids(
-        self, conn: Connection, labelsets: list[Labels]
+        self, conn: Connection, labelsets: list[Labels], fresh: list[tuple[int, str, Labels]]
     ) -> tuple[dict[Labels, int], int]:
-        """Map label sets to series ids, creating the missing series. Known label sets are
-        looked up by the tuple itself: hashing (a fingerprint) only for new ones."""
+        """Map label sets to series ids, creating the missing series (appended to ``fresh``
+        for the caller to index once committed). Known label sets are looked up by the tuple
+        itself: hashing (a fingerprint) only for new ones."""
         index = self._index
         known = index.by_labels
         ids: dict[Labels, int] = {}
@@ -167,11 +174,11 @@ class MetricStore:
                         MetricSeries.fingerprint.in_(list(new))
                     )
                 ).all()
-            with index.lock:
-                for sid, fp in found:
-                    index.add(sid, fp, new[fp])
+            for sid, fp in found:
+                fresh.append((sid, fp, new[fp]))
+        found_ids = {fp: sid for sid, fp, _ in fresh}
         for fp, labels in missing.items():
-            ids[labels] = index.by_fingerprint[fp]
+            ids[labels] = found_ids[fp] if fp in found_ids else index.by_fingerprint[fp]
         return ids, created
 
     def _insert_samples(self, conn: Connection, rows: list[tuple[int, int, int]]) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cache
 from typing import Any, get_args
@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from watchkeeper.auth import audit
 from watchkeeper.auth.audit import Actor
 from watchkeeper.exceptions import ConflictError, NotFoundError, ValidationFailed
+from watchkeeper.logging_setup import MASK
 from watchkeeper.plan.loader import explain
 from watchkeeper.plan.models import SECTIONS, Plan
 from watchkeeper.plan.objects import SETTINGS_KIND, _is_collection
@@ -80,6 +81,28 @@ def validate_spec(kind: str, spec: Any) -> dict[str, Any]:
         raise ValidationFailed(f"invalid {kind} object", errors) from None
     dumped: dict[str, Any] = _adapter(kind).dump_python(obj, mode="json", by_alias=True)
     return dumped
+
+
+def shown(view: ObjectView) -> ObjectView:
+    """``view`` with secret values (passwords, tokens, credentials in URLs) masked: what the
+    API and the UI show. The runner and the scraper read the stored spec itself."""
+    return replace(view, spec=audit.mask_secrets(view.spec))
+
+
+def unmask(new: Any, old: Any) -> Any:
+    """Put the stored secrets back where an edited spec still holds their masks, so that
+    editing a masked object does not overwrite its password with the mask."""
+    if isinstance(new, str):
+        if isinstance(old, str) and new != old and audit.mask_secrets(old) == new:
+            return old
+        return new
+    if isinstance(new, dict) and isinstance(old, dict):
+        return {
+            k: old[k] if v == MASK and k in old else unmask(v, old.get(k)) for k, v in new.items()
+        }
+    if isinstance(new, list) and isinstance(old, list):
+        return [unmask(v, old[i]) if i < len(old) else v for i, v in enumerate(new)]
+    return new
 
 
 def compact_spec(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
@@ -166,7 +189,7 @@ def update_object(db: Session, kind: str, name: str, spec: Any, actor: str | Act
     who = audit.actor_of(actor)
     obj = _get(db, kind, name)
     _refuse_managed(obj)
-    clean = validate_spec(kind, spec)
+    clean = validate_spec(kind, unmask(spec, obj.spec))
     if clean["name"] != name:
         raise ValidationFailed(
             "invalid object", [("name", "cannot be changed; create a new object instead")]

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from watchkeeper.api.deps import Db, require
-from watchkeeper.auth.audit import Actor
+from watchkeeper.auth.audit import Actor, mask_secrets
 from watchkeeper.auth.roles import role_allows
 from watchkeeper.auth.sessions import SessionInfo
 from watchkeeper.exceptions import NotFoundError, ValidationFailed
@@ -125,7 +125,7 @@ def object_page(request: Request, kind: str, name: str, db: Db, user: PageUser) 
         active=_domain_slug(kind),
         page_title=f"{kind}/{name}",
         spec_yaml=yaml.safe_dump(
-            catalog.compact_spec(kind, obj.spec), sort_keys=False, allow_unicode=True
+            mask_secrets(catalog.compact_spec(kind, obj.spec)), sort_keys=False, allow_unicode=True
         ),
         can_edit=not obj.managed and role_allows(user.role, EDIT_ROLE),
     )
@@ -136,7 +136,9 @@ def edit_object(request: Request, kind: str, name: str, db: Db, _: PageOperator)
     obj = catalog.get_object(db, kind, name)
     if obj.managed:
         return RedirectResponse(f"/objects/{kind}/{name}", status_code=303)
-    text = yaml.safe_dump(catalog.compact_spec(kind, obj.spec), sort_keys=False, allow_unicode=True)
+    # Secrets are masked; saving the text with the masks unchanged keeps the stored values.
+    shown = mask_secrets(catalog.compact_spec(kind, obj.spec))
+    text = yaml.safe_dump(shown, sort_keys=False, allow_unicode=True)
     return _editor(request, kind, text, name=name)
 
 

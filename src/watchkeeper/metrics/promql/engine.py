@@ -43,6 +43,7 @@ from watchkeeper.metrics.promql.values import Matrix, Result, Sample, Scalar, Se
 from watchkeeper.metrics.source import SeriesSource
 
 TOO_MANY_SAMPLES = "query processing would load too many samples into memory in query execution"
+SUBQUERY_MAX_POINTS = 1_000_000
 RANGE_FUNCTIONS = frozenset(
     name for name, spec in FUNCTIONS.items() if "matrix" in spec.args and name != "absent_over_time"
 )
@@ -215,6 +216,14 @@ class Evaluation:
         first = earliest - earliest % step
         if first < earliest:
             first += step
+        # Count the grid before making it: a fine step over a long range must be refused, not
+        # allocated (``up[1y:1ms]``). The grid is capped like a range query's points.
+        points = max(0, (int(ends.max()) - first) // step + 1)
+        if points > SUBQUERY_MAX_POINTS:
+            raise EvaluationError(
+                f"subquery of {points:,} points is too fine; use a larger step (at most "
+                f"{SUBQUERY_MAX_POINTS:,} points)"
+            )
         inner_ts = np.arange(first, int(ends.max()) + 1, step, dtype=np.int64)
         if len(inner_ts):
             self.check_size(1, len(inner_ts))

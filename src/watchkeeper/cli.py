@@ -42,6 +42,12 @@ app.add_typer(token_app, name="token")
 app.add_typer(audit_app, name="audit")
 secrets_app = typer.Typer(help="Manage the encryption of stored secrets.", no_args_is_help=True)
 app.add_typer(secrets_app, name="secrets")
+silence_app = typer.Typer(help="Silence alerts: add, list, expire.", no_args_is_help=True)
+app.add_typer(silence_app, name="silence")
+alerts_app = typer.Typer(help="Show alerts.", no_args_is_help=True)
+app.add_typer(alerts_app, name="alerts")
+rules_app = typer.Typer(help="Unit-test alert rules.", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 _options: dict[str, str | None] = {}
@@ -559,6 +565,152 @@ def secrets_reseal() -> None:
     out.print(
         f"re-sealed {resealed} of {total} stored secret(s) with the current key", highlight=False
     )
+
+
+@rules_app.command("test")
+def rules_test(
+    files: Annotated[
+        list[Path], typer.Argument(help="Rule test files, written like `promtool test rules`.")
+    ],
+) -> None:
+    """Run alert rule unit tests. Exit 1 if a test fails, 2 if a file has problems."""
+    from rich.markup import escape
+
+    from watchkeeper.alerts.unittest import RuleTestInvalid, run_rule_test_file
+
+    code = 0
+    for file in files:
+        out.print(f"Unit testing: {file}", highlight=False, markup=False)
+        try:
+            result = run_rule_test_file(file, env=environment())
+        except RuleTestInvalid as exc:
+            for problem in exc.problems:
+                err.print(str(problem), highlight=False, soft_wrap=True)
+            err.print(f"[bold red]error:[/] {escape(str(file))}: {len(exc.problems)} problem(s)")
+            code = 2
+            continue
+        for group in result.groups:
+            counts = ", ".join(
+                f"{group.count(s)} {w}"
+                for s, w in (("pass", "passed"), ("fail", "failed"), ("skip", "skipped"))
+                if group.count(s)
+            )
+            status = "[bold red]FAIL[/]" if group.failed else "[green]PASS[/]"
+            title = escape(group.title)
+            out.print(f"  {status} {title} ({counts or 'no tests'})", highlight=False)
+            for outcome in group.outcomes:
+                if outcome.status != "pass":
+                    colour = "red" if outcome.status == "fail" else "yellow"
+                    out.print(f"    [{colour}]{escape(outcome.title)}[/]", highlight=False)
+                    for line in outcome.lines:
+                        out.print(f"      {line}", highlight=False, markup=False)
+        code = max(code, int(result.failed))
+    if code:
+        raise typer.Exit(code)
+
+
+@silence_app.command("add")
+def silence_add(
+    matchers: Annotated[
+        list[str],
+        typer.Argument(help="Label matchers: alertname=DiskFull 'instance=~\"db-.*\"'."),
+    ],
+    comment: Annotated[str, typer.Option("--comment", "-c", help="Why (required).")],
+    duration: Annotated[
+        str | None, typer.Option("--duration", "-d", help="How long: 30m, 2h, 1d (default 2h).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="End, ISO 8601 (UTC unless an offset).")
+    ] = None,
+    author: Annotated[
+        str | None, typer.Option("--author", help="Author (default: cli:<your login>).")
+    ] = None,
+) -> None:
+    """Mute the alerts matching every MATCHER from now until the end; print the id."""
+    from watchkeeper.alerts import cli_silence, silences
+    from watchkeeper.exceptions import ValidationFailed
+    from watchkeeper.store.tables import utcnow
+
+    now, actor = utcnow(), _cli_actor()
+    try:
+        end = cli_silence.end_time(duration, until, now)
+    except ValidationFailed as exc:
+        fatal(cli_silence.explain(exc, matchers))
+    with _store(migrate=False) as ctx, ctx.sessions() as db:
+        try:
+            view = silences.create_silence(
+                db,
+                actor,
+                matchers,
+                ends_at=end,
+                comment=comment,
+                created_by=actor.name if author is None else author,
+                now=now,
+            )
+        except ValidationFailed as exc:
+            fatal(cli_silence.explain(exc, matchers))
+        db.commit()
+    err.print(
+        f"silenced {' '.join(view.matchers)} until {view.ends_at:%Y-%m-%d %H:%M} UTC",
+        highlight=False,
+    )
+    sys.stdout.write(view.id + "\n")
+
+
+@silence_app.command("list")
+def silence_list(
+    all_: Annotated[
+        bool, typer.Option("--all", "-a", help="Also the expired ones (the newest 200).")
+    ] = False,
+) -> None:
+    """List active and pending silences."""
+    from watchkeeper.alerts import cli_silence, silences
+
+    with _store(migrate=False) as ctx, ctx.sessions() as db:
+        rows = silences.list_silences(db)
+    shown = [s for s in rows if all_ or s.state != "expired"]
+    if not shown:
+        out.print("no silences" if all_ else "no active or pending silences", highlight=False)
+        return
+    out.print(cli_silence.silences_table(shown))
+
+
+@silence_app.command("expire")
+def silence_expire(silence_id: Annotated[str, typer.Argument(help="The silence's id.")]) -> None:
+    """End a silence now."""
+    from watchkeeper.alerts import silences
+
+    with _store(migrate=False) as ctx, ctx.sessions() as db:
+        try:
+            silences.expire_silence(db, _cli_actor(), silence_id)
+        except WatchkeeperError as exc:
+            fatal(str(exc))
+        db.commit()
+    out.print(f"expired silence {silence_id}", highlight=False)
+
+
+@alerts_app.command("list")
+def alerts_list(
+    state: Annotated[
+        str, typer.Option(help="active (pending or firing), pending, firing, resolved or all.")
+    ] = "active",
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="Show at most this many.")] = 200,
+) -> None:
+    """List alerts, most severe first."""
+    from typing import get_args
+
+    from watchkeeper.alerts import cli_silence, views
+
+    if state not in get_args(views.StateFilter):
+        fatal(f'--state "{state}" is not one of {", ".join(get_args(views.StateFilter))}')
+    with _store(migrate=False) as ctx, ctx.sessions() as db:
+        result = views.list_alerts(db, state=state, per_page=limit)  # type: ignore[arg-type]
+    if not result.rows:
+        out.print(f"no {state} alerts" if state != "all" else "no alerts", highlight=False)
+        return
+    out.print(cli_silence.alerts_table(result.rows))
+    if result.total > len(result.rows):
+        err.print(f"showing {len(result.rows)} of {result.total}", highlight=False)
 
 
 def main() -> None:

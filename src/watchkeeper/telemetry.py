@@ -106,3 +106,50 @@ SCRAPES = Counter(
     ["job", "result"],
     registry=REGISTRY,
 )
+
+ALERTS_ACTIVE = Gauge(
+    "watchkeeper_alerts",
+    "Alerts of the plan's rules by state (pending, firing).",
+    ["state"],
+    registry=REGISTRY,
+)
+RULE_EVALUATIONS = Counter(
+    "watchkeeper_rule_evaluations_total",
+    "Alert rule evaluations, by kind (promql, check) and result (ok, error).",
+    ["kind", "result"],
+    registry=REGISTRY,
+)
+RULE_EVALUATION_DURATION = Histogram(
+    "watchkeeper_rule_evaluation_seconds",
+    "Time one alert rule evaluation took (PromQL rules) or one pass over check rules took.",
+    ["kind"],
+    registry=REGISTRY,
+)
+NOTIFICATIONS_QUEUED_BY_DISPATCH = Counter(
+    "watchkeeper_alert_group_flushes_total",
+    "Notifications the dispatcher wrote to the outbox (one per group flush and receiver).",
+    registry=REGISTRY,
+)
+NOTIFICATIONS = Counter(
+    "watchkeeper_notifications_total",
+    "Notification delivery outcomes by channel type and result (delivered, retried, failed).",
+    ["channel_type", "result"],
+    registry=REGISTRY,
+)
+NOTIFICATION_ATTEMPT = Histogram(
+    "watchkeeper_notification_attempt_seconds",
+    "Time one delivery attempt took.",
+    ["channel_type"],
+    registry=REGISTRY,
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+NOTIFICATIONS_QUEUED = Gauge(
+    "watchkeeper_notifications_queued",
+    "Notifications not yet delivered or failed (pending and sending).",
+    registry=REGISTRY,
+)
+NOTIFICATION_OLDEST_PENDING = Gauge(
+    "watchkeeper_notification_oldest_pending_seconds",
+    "Age of the oldest notification not yet delivered or failed (0 when none).",
+    registry=REGISTRY,
+)

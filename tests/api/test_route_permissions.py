@@ -197,6 +197,8 @@ def _fixture_objects(ctx: AppContext) -> dict[str, str]:
         "team": "crew",
         "member": "target",
         "key_id": "1",
+        "alert_id": "1",
+        "silence_id": "no-such-silence",
     }
 
 

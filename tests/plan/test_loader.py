@@ -246,8 +246,8 @@ def test_digest_is_sha256_of_the_text() -> None:
             id="section-not-a-mapping",
         ),
         pytest.param(
-            "alerts:\n  rules: []\n",
-            "watchkeeper.yaml:2:3 alerts.rules: unknown key",
+            "logs:\n  sources: []\n",
+            "watchkeeper.yaml:2:3 logs.sources: unknown key",
             id="unknown-key-in-empty-section",
         ),
         pytest.param(

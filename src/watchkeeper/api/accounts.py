@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Request
 
 from watchkeeper.api.deps import Db, require
+from watchkeeper.api.deps import request_actor as actor
 from watchkeeper.api.schemas import (
     PasswordChangeIn,
     SessionsEndedOut,
@@ -15,7 +16,6 @@ from watchkeeper.api.schemas import (
     UserOut,
     UserPatch,
 )
-from watchkeeper.api.tokens import actor
 from watchkeeper.auth import accounts
 from watchkeeper.auth.sessions import COOKIE_NAME, SessionInfo
 

@@ -11,6 +11,7 @@ from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from watchkeeper.auth.audit import Actor
 from watchkeeper.auth.roles import role_allows
 from watchkeeper.auth.sessions import COOKIE_NAME, SessionInfo, resolve_session
 from watchkeeper.auth.tokens import resolve_token
@@ -169,3 +170,8 @@ def staged(*stages: str, page: bool = True) -> Any:
 
     dependency.required_stage = wanted  # type: ignore[attr-defined]
     return Depends(dependency)
+
+
+def request_actor(request: Request, info: SessionInfo) -> Actor:
+    """The signed-in user and their address, for the audit trail."""
+    return Actor(info.username, request.client.host if request.client else "")

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Body, Request
 
 from watchkeeper import __version__
 from watchkeeper.api.deps import Db, get_ctx, require
+from watchkeeper.api.deps import request_actor as actor
 from watchkeeper.api.schemas import ApplyOut, ObjectOut, SectionOut, StatusOut
-from watchkeeper.auth.audit import Actor
 from watchkeeper.auth.sessions import SessionInfo
 from watchkeeper.exceptions import NotFoundError
 from watchkeeper.plan import catalog
@@ -38,11 +38,6 @@ def section_summaries(counts: dict[str, tuple[int, int]]) -> list[SectionOut]:
             )
         )
     return out
-
-
-def actor(request: Request, user: SessionInfo) -> Actor:
-    """The signed-in user and their address, for the audit trail."""
-    return Actor(user.username, request.client.host if request.client else "")
 
 
 @router.get("/status", response_model=StatusOut, summary="The plan and what the store holds")

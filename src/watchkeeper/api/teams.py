@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Request
 
 from watchkeeper.api.deps import Db, require
+from watchkeeper.api.deps import request_actor as actor
 from watchkeeper.api.schemas import MemberIn, TeamIn, TeamOut, TeamPatch
-from watchkeeper.api.tokens import actor
 from watchkeeper.auth import teams
 from watchkeeper.auth.sessions import SessionInfo
 

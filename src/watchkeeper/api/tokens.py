@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Request
 
 from watchkeeper.api.deps import Db, require
+from watchkeeper.api.deps import request_actor as actor
 from watchkeeper.api.schemas import NewTokenOut, ServiceAccountIn, TokenIn, TokenOut, UserOut
 from watchkeeper.auth import tokens
-from watchkeeper.auth.audit import Actor
 from watchkeeper.auth.sessions import SessionInfo
 from watchkeeper.exceptions import NotFoundError
 from watchkeeper.store.tables import User
@@ -18,10 +18,6 @@ from watchkeeper.store.tables import User
 router = APIRouter(prefix="/api/v1", tags=["tokens"])
 Viewer = Annotated[SessionInfo, require("viewer")]
 Admin = Annotated[SessionInfo, require("admin")]
-
-
-def actor(request: Request, info: SessionInfo) -> Actor:
-    return Actor(info.username, request.client.host if request.client else "")
 
 
 def token_out(view: tokens.TokenView) -> TokenOut:

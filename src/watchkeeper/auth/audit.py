@@ -23,7 +23,8 @@ from watchkeeper.store.tables import AuditEntry, AuditHead, utcnow
 
 GENESIS = "0" * 64
 _SECRET_KEY = re.compile(
-    r"(?i)(password|passwd|secret|token|api[_-]?key|credential|private|authorization|cookie)"
+    r"(?i)(password|passwd|secret|token|api[_-]?key|routing[_-]?key|webhook[_-]?url|"
+    r"credential|private|authorization|cookie|^urls$)"
 )
 _URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]+):([^/\s@]+)@")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, case, delete, func, insert, select
 from sqlalchemy.orm import Session
@@ -30,6 +30,7 @@ class Result:
     ok: bool
     response_ms: float | None
     message: str
+    cert_expires_at: datetime | None = None
 
 
 def load_states(db: Session) -> dict[str, CheckState]:
@@ -80,6 +81,7 @@ def write_batch(
                 "last_ok": r.ok,
                 "last_message": r.message[:500],
                 "last_response_ms": r.response_ms,
+                "cert_expires_at": r.cert_expires_at,
             }
         )
     # One prepared statement executed for many rows (executemany): thousands of checks
@@ -87,11 +89,14 @@ def write_batch(
     table = cast(Table, CheckStatus.__table__)
     updates = [row for row in rows if row["b_name"] in existing]
     if updates:
+        values: dict[str, Any] = {k: bindparam(k) for k in rows[0] if k != "b_name"}
+        # A run that saw no certificate (it failed before) keeps the expiry last seen.
+        values["cert_expires_at"] = func.coalesce(
+            bindparam("cert_expires_at", type_=table.c.cert_expires_at.type),
+            table.c.cert_expires_at,
+        )
         db.connection().execute(
-            table.update()
-            .where(table.c.name == bindparam("b_name"))
-            .values({k: bindparam(k) for k in rows[0] if k != "b_name"}),
-            updates,
+            table.update().where(table.c.name == bindparam("b_name")).values(values), updates
         )
     inserts = [
         {**{k: v for k, v in row.items() if k != "b_name"}, "name": row["b_name"]}

@@ -43,6 +43,7 @@ class Outcome:
     ok: bool
     message: str = ""
     response_ms: float | None = None
+    cert_expires_at: datetime | None = None  # the certificate's expiry (TLS checks)
 
 
 class CheckType(Protocol):

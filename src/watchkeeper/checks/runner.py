@@ -76,6 +76,7 @@ class CheckRunner:
         self._pending: list[Result] = []
         self._stopping = asyncio.Event()
         self._wakeup = asyncio.Event()
+        self._flush_soon = False
 
     # -- configuration -----------------------------------------------------------------------
 
@@ -140,7 +141,22 @@ class CheckRunner:
                 outcome = Outcome(False, f"check failed to run: {type(exc).__name__}: {exc}")
             CHECK_DURATION.labels(entry.plugin.name).observe(time.perf_counter() - start)
             CHECK_RUNS.labels(entry.plugin.name, "ok" if outcome.ok else "fail").inc()
-            self._pending.append(Result(name, at, outcome.ok, outcome.response_ms, outcome.message))
+            self._pending.append(
+                Result(
+                    name,
+                    at,
+                    outcome.ok,
+                    outcome.response_ms,
+                    outcome.message,
+                    outcome.cert_expires_at,
+                )
+            )
+            status = self._states.get(name, CheckState()).status
+            if outcome.ok != (status == "up"):
+                # This result may change the check's state: record it now rather than at
+                # the next flush, so that alerts fire within a second.
+                self._flush_soon = True
+                self._wakeup.set()
 
     def run_now(self, name: str) -> bool:
         """Start a run of ``name`` now, outside its cadence (e.g. a heartbeat just pinged);
@@ -232,9 +248,11 @@ class CheckRunner:
         await self.reload()
         last_reload = last_flush = time.monotonic()
         while not self._stopping.is_set():
+            self._wakeup.clear()  # before the work: a wake-up during it is not lost
             wait = self._dispatch_due()
             now = time.monotonic()
-            if now - last_flush >= self._flush_interval:
+            if self._flush_soon or now - last_flush >= self._flush_interval:
+                self._flush_soon = False
                 await self.flush()
                 last_flush = now
             if now - last_reload >= self._reload_interval:
@@ -244,7 +262,6 @@ class CheckRunner:
                     STORE_ERRORS.labels("check_reload").inc()
                     log.error("cannot read checks from the store: %s", type(exc).__name__)
                 last_reload = now
-            self._wakeup.clear()
             try:
                 await asyncio.wait_for(self._wakeup.wait(), min(wait, self._flush_interval, 0.5))
             except TimeoutError:

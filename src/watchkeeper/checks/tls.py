@@ -81,12 +81,15 @@ class TlsCheck:
         days = (expires - datetime.now(UTC)).total_seconds() / 86400
         when = expires.strftime("%Y-%m-%d")
         if days < 0:
-            return Outcome(False, f"certificate expired on {when}", elapsed)
+            return Outcome(False, f"certificate expired on {when}", elapsed, expires)
         if days < config.min_days:
             return Outcome(
                 False,
                 f"certificate expires in {int(days)} days ({when}); "
                 f"renew it (min_days: {config.min_days})",
                 elapsed,
+                expires,
             )
-        return Outcome(True, f"certificate valid for {int(days)} more days ({when})", elapsed)
+        return Outcome(
+            True, f"certificate valid for {int(days)} more days ({when})", elapsed, expires
+        )

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from watchkeeper.exceptions import ValidationFailed
+from watchkeeper.plan.crossrefs import broken_references
 from watchkeeper.plan.models import Plan
 from watchkeeper.plan.objects import plan_objects
 from watchkeeper.plan.source import (
@@ -155,6 +156,10 @@ def validate_document(doc: SourceDocument) -> Plan:
     try:
         plan = Plan.model_validate(data, context=context)
         problems += _duplicate_names(doc, plan)
+        problems += [
+            SourceProblem(doc.file, doc.position(path), format_path(path), message)
+            for path, message in broken_references(plan)
+        ]
         if not problems:
             return plan
     except ValidationError as exc:

@@ -10,9 +10,11 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import Discriminator, Field, model_validator
 
+from watchkeeper.alerts.config import AlertsSection
 from watchkeeper.checks.interface import CheckConfig
 from watchkeeper.checks.interface import registry as check_registry
 from watchkeeper.metrics.config import MetricsSection
+from watchkeeper.notify.config import NotificationsSection
 from watchkeeper.plan.base import PlanModel
 
 
@@ -45,14 +47,6 @@ SECTIONS_SET = frozenset(
         "releases",
     }
 )
-
-
-class AlertsSection(PlanModel):
-    """Alert rules, routing, silences and maintenance windows. No keys yet."""
-
-
-class NotificationsSection(PlanModel):
-    """Notification channels and delivery settings. No keys yet."""
 
 
 class LogsSection(PlanModel):

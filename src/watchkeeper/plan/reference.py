@@ -12,6 +12,8 @@ from pydantic_core import PydanticUndefined
 
 from watchkeeper.checks.interface import CheckConfig
 from watchkeeper.checks.interface import registry as check_registry
+from watchkeeper.notify.interface import ChannelConfig
+from watchkeeper.notify.interface import registry as channel_registry
 from watchkeeper.plan.models import SECTIONS, Plan
 from watchkeeper.plan.types import format_duration
 
@@ -126,6 +128,65 @@ def _checks() -> list[str]:
     return lines
 
 
+def _channels() -> list[str]:
+    lines = [
+        "### Channel types",
+        "",
+        "Each entry of `notifications.channels` has a `type`. Channel types in this version: "
+        + ", ".join(f"`{name}`" for name in channel_registry.all())
+        + ". Keys every channel has:",
+        "",
+        *_table(ChannelConfig),
+        "",
+    ]
+    common = set(ChannelConfig.model_fields) - {"type"}
+    for name, plugin in channel_registry.all().items():
+        lines += [
+            f"#### `type: {name}`",
+            "",
+            plugin.description,
+            "",
+            *_table(plugin.config_model, skip=common | {"type"}),
+            "",
+        ]
+    return lines
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The plan models a field's type refers to (through lists, maps, unions, Annotated)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in get_args(annotation) for m in _models_in(arg)]
+
+
+def _nested(section: type[BaseModel]) -> list[str]:
+    """Tables of the models nested in a section (``alerts.rules[]``, ``alerts.route``...)."""
+    lines: list[str] = []
+    seen: set[type[BaseModel]] = {section}
+    todo = [
+        (section, section.model_fields[n].alias or n, m)
+        for n in section.model_fields
+        for m in _models_in(section.model_fields[n].annotation)
+    ]
+    while todo:
+        _, key, model = todo.pop(0)
+        if model in seen:
+            continue
+        seen.add(model)
+        if issubclass(model, ChannelConfig):
+            if ChannelConfig not in seen:
+                seen.add(ChannelConfig)
+                lines += _channels()
+            continue
+        lines += [f"### `{key}`", "", (model.__doc__ or "").strip(), "", *_table(model), ""]
+        todo += [
+            (model, info.alias or n, m)
+            for n, info in model.model_fields.items()
+            for m in _models_in(info.annotation)
+        ]
+    return lines
+
+
 def render_reference() -> str:
     """Return the Markdown reference for the plan file."""
     lines = [INTRO, "## Top level", "", *_table(Plan, skip=set(SECTIONS)), ""]
@@ -138,4 +199,6 @@ def render_reference() -> str:
         lines += [f"## `{section}`", "", (model.__doc__ or "").strip(), ""]
         if model.model_fields:
             lines += [*_table(model), ""]
+        if section in ("alerts", "notifications"):
+            lines += _nested(model)
     return "\n".join(lines).rstrip() + "\n"

@@ -16,11 +16,14 @@ from fastapi.staticfiles import StaticFiles
 from watchkeeper import __version__
 from watchkeeper.api import accounts as accounts_api
 from watchkeeper.api import agent as agent_api
+from watchkeeper.api import alerts as alerts_api
 from watchkeeper.api import audit as audit_api
 from watchkeeper.api import checks as checks_api
 from watchkeeper.api import ingest as ingest_api
+from watchkeeper.api import notifications as notifications_api
 from watchkeeper.api import pings as pings_api
 from watchkeeper.api import query as query_api
+from watchkeeper.api import silences as silences_api
 from watchkeeper.api import status, system, users
 from watchkeeper.api import teams as teams_api
 from watchkeeper.api import tokens as tokens_api
@@ -30,10 +33,12 @@ from watchkeeper.runtime.context import AppContext
 from watchkeeper.runtime.middleware import ObservabilityMiddleware
 from watchkeeper.web import access as access_web
 from watchkeeper.web import account as account_web
+from watchkeeper.web import alerts as alerts_web
 from watchkeeper.web import audit as audit_web
 from watchkeeper.web import checks as checks_web
 from watchkeeper.web import editor, mfa, pages
 from watchkeeper.web import hosts as hosts_web
+from watchkeeper.web import notifications as notifications_web
 from watchkeeper.web import query as query_web
 
 log = logging.getLogger(__name__)
@@ -92,6 +97,9 @@ def create_app(ctx: AppContext, *, services: Sequence[Service] = ()) -> FastAPI:
     app.include_router(pings_api.router)
     app.include_router(agent_api.router)
     app.include_router(query_api.router)
+    app.include_router(alerts_api.router)
+    app.include_router(silences_api.router)
+    app.include_router(notifications_api.router)
     app.mount("/static", StaticFiles(directory=str(pages.STATIC_DIR)), name="static")
     app.include_router(editor.router)
     app.include_router(checks_web.router)  # before pages: its /{slug} catches the rest
@@ -101,6 +109,8 @@ def create_app(ctx: AppContext, *, services: Sequence[Service] = ()) -> FastAPI:
     app.include_router(mfa.router)  # before pages: its /{slug} catches the rest
     app.include_router(account_web.router)  # before pages: its /{slug} catches the rest
     app.include_router(access_web.router)  # before pages: its /{slug} catches the rest
+    app.include_router(alerts_web.router)  # before pages: its /{slug} catches the rest
+    app.include_router(notifications_web.router)  # before pages: its /{slug} catches the rest
     app.include_router(pages.router)
     _declare_security(app)
     return app

@@ -12,14 +12,19 @@ from datetime import timedelta
 
 import uvicorn
 
+from watchkeeper.alerts.evaluator import AlertEvaluator
+from watchkeeper.alerts.history import prune_history
 from watchkeeper.auth import throttle
 from watchkeeper.auth.sessions import purge_expired_sessions
 from watchkeeper.auth.setup import issue_setup_token
+from watchkeeper.checks.events import EventBus
 from watchkeeper.checks.history import rollup_and_prune
 from watchkeeper.checks.pings import prune_pings
 from watchkeeper.checks.runner import CheckRunner
 from watchkeeper.metrics.compaction import Retention, compact, enforce_retention
 from watchkeeper.metrics.scrape import Scraper
+from watchkeeper.notify import outbox
+from watchkeeper.notify.worker import DeliveryWorker
 from watchkeeper.plan.loader import PlanInvalid
 from watchkeeper.runtime.app import create_app
 from watchkeeper.runtime.context import AppContext
@@ -76,6 +81,18 @@ def register_housekeeping(scheduler: Scheduler, ctx: AppContext) -> None:
             db.commit()
         log.debug("heartbeat pings: %d old ping(s) pruned", pruned)
 
+    def prune_notifications() -> None:
+        with ctx.sessions() as db:
+            pruned = outbox.prune(db)
+            db.commit()
+        log.debug("notifications: %d old delivered/failed notification(s) pruned", pruned)
+
+    def prune_alerts() -> None:
+        with ctx.sessions() as db:
+            pruned = prune_history(db)
+            db.commit()
+        log.debug("alerts: %d resolved alert(s) past the history window pruned", pruned)
+
     def compact_metrics() -> None:
         report = compact(ctx.metrics, int(utcnow().timestamp() * 1000))
         if report.chunks:
@@ -105,6 +122,8 @@ def register_housekeeping(scheduler: Scheduler, ctx: AppContext) -> None:
         ("metrics.compact", compact_metrics, 5 * minute, minute / 2, 30 * minute),
         ("metrics.retention", expire_metrics, hour, 5 * minute, 30 * minute),
         ("heartbeats.prune", prune_heartbeat_pings, hour, 5 * minute, 10 * minute),
+        ("notifications.prune", prune_notifications, hour, 5 * minute, 10 * minute),
+        ("alerts.prune", prune_alerts, hour, 5 * minute, 10 * minute),
         ("housekeeping.purge_sessions", purge_sessions, hour, 5 * minute, 5 * minute),
     ]
     for name, work, every, jitter, timeout in jobs:
@@ -116,6 +135,11 @@ def _in_thread(work: Callable[[], None]) -> Callable[[], Awaitable[None]]:
         await asyncio.to_thread(work)
 
     return job
+
+
+def _call_all(hooks: list[Callable[[], None]]) -> None:
+    for hook in hooks:
+        hook()
 
 
 def _reload(ctx: AppContext) -> None:
@@ -158,10 +182,28 @@ async def serve(ctx: AppContext, announce: Callable[[str], None]) -> None:
     prepare(ctx, pending.append)
     scheduler = Scheduler(ctx.sessions)
     register_housekeeping(scheduler, ctx)
-    # One active check runner and one scraper per cluster (replicas on one PostgreSQL store).
-    checks = Leadership(ctx.engine, "checks", lambda: CheckRunner(ctx.sessions))
+    # One active check runner, scraper and alert evaluator per cluster (replicas on one
+    # PostgreSQL store). Check state changes reach the evaluator at once through the bus.
+    bus = EventBus()
+    queued_hooks: list[Callable[[], None]] = []  # told when the dispatcher queued notifications
+    checks = Leadership(ctx.engine, "checks", lambda: CheckRunner(ctx.sessions, bus=bus))
     scraper = Leadership(ctx.engine, "scrape", lambda: Scraper(ctx.sessions, ctx.metrics))
-    app = create_app(ctx, services=[scheduler, checks, scraper])
+    alerts = Leadership(
+        ctx.engine,
+        "alerts",
+        lambda: AlertEvaluator(
+            ctx.sessions,
+            ctx.metrics,
+            bus=bus,
+            base_url=ctx.settings.base_url,
+            on_queued=lambda: _call_all(queued_hooks),
+        ),
+    )
+    # Every replica delivers notifications; rows are claimed in the store, never twice.
+    notify_worker = DeliveryWorker(ctx.sessions)
+    queued_hooks.append(notify_worker.wake)
+    app = create_app(ctx, services=[scheduler, checks, scraper, alerts, notify_worker])
+    app.state.notify_worker = notify_worker
 
     def nudge_check(name: str) -> bool:
         """Judge a heartbeat at once after a ping (api/pings.py) when this process runs the

@@ -257,6 +257,7 @@ class CheckStatus(Base):
     last_ok: Mapped[bool | None] = mapped_column(Boolean, default=None)
     last_message: Mapped[str] = mapped_column(String(500), default="")
     last_response_ms: Mapped[float | None] = mapped_column(Float, default=None)
+    cert_expires_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class CheckResult(Base):
@@ -384,3 +385,98 @@ class Host(Base):
     last_seen: Mapped[datetime] = mapped_column(default=utcnow)
     agent_version: Mapped[str] = mapped_column(String(40), default="")
     inventory: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Alert(Base):
+    """One alert: a rule and a label set, pending, firing or resolved (kept as history)."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        UniqueConstraint("rule", "fingerprint", "active_at", name="uq_alerts_rule_fp_active"),
+        Index("ix_alerts_state", "state"),
+        Index("ix_alerts_fingerprint", "fingerprint"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    rule: Mapped[str] = mapped_column(String(128))
+    fingerprint: Mapped[str] = mapped_column(String(32))
+    labels: Mapped[dict[str, str]] = mapped_column(JSON)
+    annotations: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    severity: Mapped[str] = mapped_column(String(10), default="warning")
+    state: Mapped[str] = mapped_column(String(10))  # pending | firing | resolved
+    value: Mapped[float | None] = mapped_column(Float(precision=53), default=None)
+    active_at: Mapped[datetime] = mapped_column()
+    fired_at: Mapped[datetime | None] = mapped_column(default=None)
+    resolved_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_true_at: Mapped[datetime] = mapped_column()
+    # "" | "silenced" | "inhibited" | "maintenance", and by what (silence ids, ...)
+    muted: Mapped[str] = mapped_column(String(12), default="")
+    muted_by: Mapped[list[str]] = mapped_column(JSON, default=list)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(default=None)
+    acknowledged_by: Mapped[str] = mapped_column(String(128), default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class AlertEvent(Base):
+    """A change in an alert's life: pending, firing, resolved, muted, unmuted."""
+
+    __tablename__ = "alert_events"
+    __table_args__ = (Index("ix_alert_events_alert_at", "alert_id", "at"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(index=True)
+    event: Mapped[str] = mapped_column(String(20))
+    value: Mapped[float | None] = mapped_column(Float(precision=53), default=None)
+    detail: Mapped[str] = mapped_column(String(500), default="")
+
+
+class Silence(Base):
+    """Mute alerts matching ``matchers`` from ``starts_at`` to ``ends_at``."""
+
+    __tablename__ = "silences"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    matchers: Mapped[list[str]] = mapped_column(JSON)
+    starts_at: Mapped[datetime] = mapped_column()
+    ends_at: Mapped[datetime] = mapped_column(index=True)
+    created_by: Mapped[str] = mapped_column(String(128))
+    comment: Mapped[str] = mapped_column(String(1000), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class AlertGroup(Base):
+    """An aggregation group of the routing tree and what it last notified."""
+
+    __tablename__ = "alert_groups"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    route: Mapped[str] = mapped_column(String(200))
+    receivers: Mapped[list[str]] = mapped_column(JSON)
+    group_labels: Mapped[dict[str, str]] = mapped_column(JSON)
+    first_at: Mapped[datetime] = mapped_column()
+    last_flush_at: Mapped[datetime | None] = mapped_column(default=None)
+    # fingerprint -> "firing" | "resolved", as last notified
+    notified: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    flushes: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class OutboxNotification(Base):
+    """A notification to deliver: written before any attempt, so none is ever lost."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        Index("ix_notifications_status_next", "status", "next_attempt_at"),
+        Index("ix_notifications_channel_group", "channel", "group_key", "status", "id"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    batch: Mapped[str] = mapped_column(String(64), index=True)
+    channel: Mapped[str] = mapped_column(String(128))
+    group_key: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    lease_until: Mapped[datetime | None] = mapped_column(default=None)
+    last_error: Mapped[str] = mapped_column(String(1000), default="")
+    fallback: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -11,12 +11,13 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.routing import APIRouter
 
 from watchkeeper.api.deps import Db, require
+from watchkeeper.api.deps import request_actor as actor
 from watchkeeper.auth import accounts, teams, throttle, tokens
 from watchkeeper.auth.roles import ROLES
 from watchkeeper.auth.sessions import SessionInfo
 from watchkeeper.auth.users import list_users
 from watchkeeper.exceptions import ConflictError, ValidationFailed
-from watchkeeper.web.account import EXPIRY_CHOICES, actor, expiry, form_errors
+from watchkeeper.web.account import EXPIRY_CHOICES, expiry, form_errors
 from watchkeeper.web.pages import render
 
 router = APIRouter(include_in_schema=False)

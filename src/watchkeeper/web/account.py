@@ -9,14 +9,14 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.routing import APIRouter
 
 from watchkeeper.api.deps import Db, require
+from watchkeeper.api.deps import request_actor as actor
 from watchkeeper.auth import accounts, teams, tokens
-from watchkeeper.auth.audit import Actor
 from watchkeeper.auth.roles import ROLES, role_allows
 from watchkeeper.auth.sessions import COOKIE_NAME, SessionInfo, list_sessions, session_id_of
 from watchkeeper.exceptions import ConflictError, NotFoundError, ValidationFailed
 from watchkeeper.plan.types import parse_duration
 from watchkeeper.store.tables import User
-from watchkeeper.web.pages import client_addr, render
+from watchkeeper.web.pages import render
 
 router = APIRouter(include_in_schema=False)
 PageUser = Annotated[SessionInfo, require("viewer", page=True)]
@@ -38,10 +38,6 @@ FIELD_LABELS = {
     "role": "Role",
     "expires": "Expires",
 }
-
-
-def actor(request: Request, user: SessionInfo) -> Actor:
-    return Actor(user.username, client_addr(request))
 
 
 def form_errors(exc: ValidationFailed) -> list[str]:

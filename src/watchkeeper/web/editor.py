@@ -13,6 +13,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from watchkeeper.api.deps import Db, require
+from watchkeeper.api.deps import request_actor as _actor
 from watchkeeper.auth.audit import Actor, mask_secrets
 from watchkeeper.auth.roles import role_allows
 from watchkeeper.auth.sessions import SessionInfo
@@ -20,7 +21,7 @@ from watchkeeper.exceptions import NotFoundError, ValidationFailed
 from watchkeeper.plan import catalog
 from watchkeeper.plan.source import parse_plan_text
 from watchkeeper.web.nav import DOMAINS
-from watchkeeper.web.pages import client_addr, render
+from watchkeeper.web.pages import render
 
 router = APIRouter(include_in_schema=False)
 PageUser = Annotated[SessionInfo, require("viewer", page=True)]
@@ -36,10 +37,6 @@ STARTERS = {
 def _domain_slug(kind: str) -> str:
     section = kind.split(".", 1)[0]
     return next((d.slug for d in DOMAINS if d.section == section), "")
-
-
-def _actor(request: Request, user: SessionInfo) -> Actor:
-    return Actor(user.username, client_addr(request))
 
 
 def _known_kind(kind: str) -> str:

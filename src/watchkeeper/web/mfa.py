@@ -17,9 +17,9 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from watchkeeper.api.deps import Db, get_ctx, require, staged
+from watchkeeper.api.deps import request_actor as _actor
 from watchkeeper.api.problems import problem
 from watchkeeper.auth import audit, recovery, security_keys, throttle, totp
-from watchkeeper.auth.audit import Actor
 from watchkeeper.auth.mfa import has_second_factor, mfa_required
 from watchkeeper.auth.security_keys import RelyingParty, SecurityKeyError
 from watchkeeper.auth.sessions import (
@@ -73,10 +73,6 @@ def _token(request: Request) -> str:
 
 def _session_id(request: Request) -> str:
     return session_id_of(_token(request))
-
-
-def _actor(request: Request, info: SessionInfo) -> Actor:
-    return Actor(info.username, client_addr(request))
 
 
 def _target(info: SessionInfo) -> str:

@@ -1,0 +1,70 @@
+"""Checks across sections: names one part of the plan uses must exist in another."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from fnmatch import fnmatchcase
+
+from watchkeeper.alerts.config import Route
+from watchkeeper.plan.models import Plan
+from watchkeeper.plan.source import Path_
+
+
+def _routes(route: Route, path: Path_) -> Iterator[tuple[Route, Path_]]:
+    yield route, path
+    for i, child in enumerate(route.routes):
+        yield from _routes(child, (*path, "routes", i))
+
+
+def broken_references(plan: Plan) -> list[tuple[Path_, str]]:
+    """Return (path, message) for every reference to a check or channel that does not exist."""
+    problems: list[tuple[Path_, str]] = []
+    checks = {c.name: c.type for c in plan.checks}
+    channels = {c.name for c in plan.notifications.channels}
+    for i, rule in enumerate(plan.alerts.rules):
+        path: Path_ = ("alerts", "rules", i)
+        if rule.check is not None and not any(fnmatchcase(n, rule.check) for n in checks):
+            problems.append(((*path, "check"), f'no check is named "{rule.check}"'))
+        if rule.heartbeat is not None:
+            kind = checks.get(rule.heartbeat)
+            if kind is None:
+                problems.append(((*path, "heartbeat"), f'no check is named "{rule.heartbeat}"'))
+            elif kind != "heartbeat":
+                problems.append(
+                    (
+                        (*path, "heartbeat"),
+                        f'check "{rule.heartbeat}" is a {kind} check, '
+                        "not a heartbeat (use `check:`)",
+                    )
+                )
+    route = plan.alerts.route
+    if route is not None:
+        if not route.receiver:
+            problems.append((("alerts", "route", "receiver"), "the root route needs a receiver"))
+        if route.matchers:
+            problems.append(
+                (
+                    ("alerts", "route", "matchers"),
+                    "the root route matches every alert; put matchers on child routes",
+                )
+            )
+        for node, node_path in _routes(route, ("alerts", "route")):
+            for j, name in enumerate(node.receiver or []):
+                if name not in channels:
+                    problems.append(
+                        ((*node_path, "receiver", j), f'no notification channel is named "{name}"')
+                    )
+    elif plan.alerts.rules and channels:
+        problems.append(
+            (
+                ("alerts",),
+                "alert rules and channels are declared but no `route` sends the "
+                "alerts anywhere; add `alerts.route.receiver`",
+            )
+        )
+    fallback = plan.notifications.fallback
+    if fallback is not None and fallback not in channels:
+        problems.append(
+            (("notifications", "fallback"), f'no notification channel is named "{fallback}"')
+        )
+    return problems

@@ -164,18 +164,25 @@ class Dispatcher:
 
     def __init__(self, base_url: str = "") -> None:
         self.base_url = base_url.rstrip("/")
-        self._routes: dict[str, list[Node]] = {}
+        self._routes: dict[str, list[tuple[Node, str, dict[str, str]]]] = {}
         self._tree: Node | None = None
+        self._labels: dict[int, dict[str, str]] = {}
 
-    def _match(self, tree: Node, fp: str, labels: Mapping[str, str]) -> list[Node]:
+    def _match(
+        self, tree: Node, fp: str, labels: Mapping[str, str]
+    ) -> list[tuple[Node, str, dict[str, str]]]:
+        """The routes an alert takes, each with its group key and labels (cached: an
+        alert's labels do not change while it fires)."""
         if tree is not self._tree and tree != self._tree:
             self._tree, self._routes = tree, {}
-        nodes = self._routes.get(fp)
-        if nodes is None:
-            nodes = self._routes[fp] = match(tree, labels)
+        found = self._routes.get(fp)
+        if found is None:
             if len(self._routes) > 200_000:
                 self._routes.clear()
-        return nodes
+            found = self._routes[fp] = [
+                (node, *node.group_key(labels)) for node in match(tree, labels) if node.receivers
+            ]
+        return found
 
     # -- muting ------------------------------------------------------------------------------
 
@@ -284,37 +291,15 @@ class Dispatcher:
         """Mute, route and flush once; return the number of notifications queued. The
         caller commits."""
         cfg = cfg or load_config(db)
-        firing = [
-            _Firing(
-                r.id,
-                r.fingerprint,
-                r.labels,
-                r.severity,
-                r.muted,
-                list(r.muted_by or []),
-                r.acknowledged_at is not None,
-            )
-            for r in db.execute(
-                select(
-                    Alert.id,
-                    Alert.fingerprint,
-                    Alert.labels,
-                    Alert.severity,
-                    Alert.muted,
-                    Alert.muted_by,
-                    Alert.acknowledged_at,
-                ).where(Alert.state == "firing")
-            )
-        ]
+        firing = self._firing(db)
         self._mute(db, firing, cfg, now)
         groups: dict[str, _Group] = {}
         if cfg.tree is not None:
             for alert in firing:
-                for node in self._match(cfg.tree, alert.fingerprint, alert.labels):
-                    if not node.receivers:
-                        continue
-                    key, labels = node.group_key(alert.labels)
-                    group = groups.setdefault(key, _Group(node, labels))
+                for node, key, labels in self._match(cfg.tree, alert.fingerprint, alert.labels):
+                    group = groups.get(key)
+                    if group is None:
+                        group = groups[key] = _Group(node, labels)
                     if alert.muted:
                         group.muted.add(alert.fingerprint)
                     else:
@@ -381,6 +366,41 @@ class Dispatcher:
             if not now_firing and not state.notified:
                 db.execute(delete(AlertGroup).where(AlertGroup.key == key))
         return queued
+
+    def _firing(self, db: Session) -> list[_Firing]:
+        """The firing alerts; labels (fixed for an alert's life) come from a cache, so a
+        tick over 10,000 alerts reads a few small columns."""
+        rows = db.execute(
+            select(
+                Alert.id,
+                Alert.fingerprint,
+                Alert.severity,
+                Alert.muted,
+                Alert.muted_by,
+                Alert.acknowledged_at,
+            ).where(Alert.state == "firing")
+        ).all()
+        missing = [r.id for r in rows if r.id not in self._labels]
+        for i in range(0, len(missing), 500):
+            chunk = missing[i : i + 500]
+            for alert_id, labels in db.execute(
+                select(Alert.id, Alert.labels).where(Alert.id.in_(chunk))
+            ):
+                self._labels[alert_id] = labels
+        self._labels = {r.id: self._labels[r.id] for r in rows if r.id in self._labels}
+        return [
+            _Firing(
+                r.id,
+                r.fingerprint,
+                self._labels[r.id],
+                r.severity,
+                r.muted,
+                list(r.muted_by or []),
+                r.acknowledged_at is not None,
+            )
+            for r in rows
+            if r.id in self._labels
+        ]
 
     def _resolved(self, db: Session, fingerprints: set[str]) -> dict[str, Alert]:
         """The latest resolved alert of each fingerprint."""

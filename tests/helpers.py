@@ -1,19 +1,24 @@
-"""Test helpers: a real uvicorn server in a background thread, and `watchkeeper up`."""
+"""Test helpers: a real uvicorn server in a background thread, `watchkeeper up`, and bases
+for the servers tests start on loopback (aiohttp applications and plain asyncio servers)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 import uvicorn
+from aiohttp import web
 from fastapi import FastAPI
 
 
@@ -99,6 +104,78 @@ class LiveServer:
     ) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=15)
+
+
+class LoopbackServer:
+    """A server on 127.0.0.1 and a free port (``port``) for the length of an ``async with``:
+    a subclass opens it in ``start`` and closes it in ``stop``."""
+
+    port = 0
+
+    async def start(self) -> None:
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+
+class AiohttpServer(LoopbackServer):
+    """Serve an aiohttp ``app`` (over TLS with ``ssl_context``). ``shutdown_timeout``: how
+    long ``stop`` lets handlers still running finish before cancelling them. ``stop`` may be
+    called early, when a test wants the port to refuse connections."""
+
+    def __init__(
+        self,
+        app: web.Application,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        shutdown_timeout: float = 60.0,
+    ) -> None:
+        # No access log: request paths can hold secrets (a Telegram bot token, say).
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout)
+        self._ssl = ssl_context
+        self._running = False
+
+    async def start(self) -> None:
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self._ssl).start()
+        self._running = True
+        self.port = self._runner.addresses[0][1]
+
+    async def stop(self) -> None:
+        if self._running:
+            self._running = False
+            await self._runner.cleanup()
+
+
+class AsyncioServer(LoopbackServer):
+    """A plain asyncio server: a subclass opens it on 127.0.0.1 and port 0 in ``listen``."""
+
+    _server: asyncio.Server | None = None
+
+    async def listen(self) -> asyncio.Server:
+        raise NotImplementedError
+
+    async def start(self) -> None:
+        self._server = await self.listen()
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
 
 
 def free_port() -> int:

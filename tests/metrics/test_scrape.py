@@ -9,7 +9,6 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import pytest
@@ -18,7 +17,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from tests.conftest import remember_secret
-from tests.helpers import UpProcess
+from tests.helpers import AiohttpServer, UpProcess
 from tests.metrics.ingest_support import stored
 from watchkeeper.metrics.config import MetricsSection, ScrapeJob
 from watchkeeper.metrics.labels import is_stale, make_labels
@@ -42,7 +41,7 @@ node_cpu_seconds_total{cpu="0",mode="user"} 20
 """
 
 
-class Exporter:
+class Exporter(AiohttpServer):
     """An aiohttp server on a free loopback port answering /metrics with what the test sets."""
 
     def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
@@ -52,13 +51,10 @@ class Exporter:
         self.delay = 0.0
         self.token = ""  # a bearer token to demand
         self.requests: list[web.Request] = []
-        self.port = 0
-        self._ssl = ssl_context
         app = web.Application()
         app.router.add_get("/metrics", self._metrics)
         # A short shutdown: a handler still sleeping (the "slow" target) is cancelled.
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        self._running = False
+        super().__init__(app, ssl_context=ssl_context, shutdown_timeout=0.5)
 
     async def _metrics(self, request: web.Request) -> web.Response:
         self.requests.append(request)
@@ -73,28 +69,6 @@ class Exporter:
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
-
-    async def stop(self) -> None:
-        """Stop serving (the port then refuses connections)."""
-        if self._running:
-            self._running = False
-            await self._runner.cleanup()
-
-    async def __aenter__(self) -> Exporter:
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self._ssl)
-        await site.start()
-        self._running = True
-        self.port = self._runner.addresses[0][1]
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
 
 def job(address: str, **options: Any) -> ScrapeJob:

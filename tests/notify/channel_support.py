@@ -1,18 +1,18 @@
 """Shared by the webhook, Slack, Teams and e-mail channel tests: a sample alert group, a
-recording HTTP receiver and an SMTP server (aiosmtpd), both real servers on loopback."""
+recording HTTP receiver with canned replies and an SMTP server (aiosmtpd), both real servers
+on loopback."""
 
 from __future__ import annotations
 
 import asyncio
 import ssl
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import httpx
@@ -20,6 +20,8 @@ import trustme
 from aiohttp import web
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
+from tests.helpers import AsyncioServer
+from tests.notify.loopback import Loopback, Reply, Seen
 from watchkeeper.notify.interface import AlertItem, ChannelType, Notification
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -103,64 +105,15 @@ async def deliver(plugin: ChannelType, config: Any, message: Notification) -> No
 # --- HTTP ---------------------------------------------------------------------------------
 
 
-@dataclass
-class Reply:
-    status: int = 200
-    body: str = "ok"
-    headers: dict[str, str] = field(default_factory=dict)
-    hang: bool = False  # never answer (until the receiver stops)
-
-
-@dataclass
-class Received:
-    path: str
-    headers: dict[str, str]  # lower-case names
-    body: bytes
-
-
-class Receiver:
-    """An aiohttp server on 127.0.0.1 that records every request's raw body and headers and
-    answers with ``replies`` in turn (then ``200 ok``)."""
+class Receiver(Loopback):
+    """A :class:`Loopback` that answers with ``replies`` in turn (then ``200 ok``)."""
 
     def __init__(self, *replies: Reply) -> None:
+        super().__init__(self._next)
         self.replies = list(replies)
-        self.requests: list[Received] = []
-        self.port = 0
-        self._stop = asyncio.Event()
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
 
-    def url(self, path: str = "/hook") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        self.requests.append(
-            Received(
-                request.path_qs,
-                {k.lower(): v for k, v in request.headers.items()},
-                await request.read(),
-            )
-        )
-        reply = self.replies.pop(0) if self.replies else Reply()
-        if reply.hang:
-            await self._stop.wait()
-        return web.Response(status=reply.status, text=reply.body, headers=reply.headers)
-
-    async def __aenter__(self) -> Receiver:
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.port = self._runner.addresses[0][1]
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._stop.set()
-        await self._runner.cleanup()
+    async def _next(self, seen: Seen) -> web.Response:
+        return await self.reply(self.replies.pop(0) if self.replies else Reply())
 
 
 # --- SMTP ---------------------------------------------------------------------------------
@@ -226,7 +179,7 @@ class _Handler:
         return "250 Message accepted for delivery"
 
 
-class SmtpServer:
+class SmtpServer(AsyncioServer):
     """aiosmtpd on a free loopback port, in the test's event loop.
 
     ``starttls``: offer STARTTLS with this context (and require it when ``require_starttls``);
@@ -245,11 +198,9 @@ class SmtpServer:
         self.mails: list[Mail] = []
         self.refuse = refuse or {}
         self.users = users
-        self.port = 0
         self._starttls = starttls
         self._require_starttls = require_starttls
         self._implicit_tls = implicit_tls
-        self._server: asyncio.Server | None = None
 
     def _authenticate(
         self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
@@ -273,20 +224,6 @@ class SmtpServer:
             authenticator=authenticator,
         )
 
-    async def __aenter__(self) -> SmtpServer:
+    async def listen(self) -> asyncio.Server:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            self._protocol, "127.0.0.1", 0, ssl=self._implicit_tls
-        )
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        assert self._server is not None
-        self._server.close()
-        await self._server.wait_closed()
+        return await loop.create_server(self._protocol, "127.0.0.1", 0, ssl=self._implicit_tls)

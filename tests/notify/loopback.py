@@ -1,7 +1,9 @@
-"""A recording HTTP server on loopback for the channel tests, and sample notifications.
+"""The recording HTTP server on loopback that the channel and outbox tests post to, and
+sample notifications.
 
 The server keeps every request and answers with the handler the test gives it, which speaks
-the protocol of the service the channel talks to (PagerDuty, Opsgenie, Telegram, ntfy, …).
+the protocol of the service the channel talks to (PagerDuty, Opsgenie, Telegram, ntfy, …),
+or with canned :class:`Reply` values.
 """
 
 from __future__ import annotations
@@ -11,12 +13,12 @@ import json
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any, TypeVar
 
 import httpx
 from aiohttp import web
 
+from tests.helpers import AiohttpServer
 from watchkeeper.notify.interface import AlertItem, ChannelType, Notification, Status
 
 T = TypeVar("T")
@@ -46,13 +48,40 @@ def ok(seen: Seen) -> web.StreamResponse:
 
 
 @dataclass
-class Loopback:
-    """An aiohttp server on 127.0.0.1 (a free port) for the length of an ``async with``."""
+class Reply:
+    """A canned answer, given ``delay`` seconds late, or only when the server stops
+    (``hang``)."""
 
-    answer: Answer = ok
-    seen: list[Seen] = field(default_factory=list)
-    url: str = ""
-    _runner: web.AppRunner | None = None
+    status: int = 200
+    body: str = "ok"
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    hang: bool = False
+
+
+class Loopback(AiohttpServer):
+    """An aiohttp server on 127.0.0.1 that keeps every request in ``seen`` and answers with
+    ``answer``. ``closing`` is set when the server stops, before it waits for its handlers
+    (half a second at most: a handler still sleeping is cancelled)."""
+
+    def __init__(self, answer: Answer = ok) -> None:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        super().__init__(app, shutdown_timeout=0.5)
+        self.answer = answer
+        self.seen: list[Seen] = []
+        self.closing = asyncio.Event()
+
+    def url(self, path: str = "") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    async def reply(self, reply: Reply) -> web.Response:
+        """Answer with ``reply``, after its delay (or when the server stops, if it hangs)."""
+        if reply.hang:
+            await self.closing.wait()
+        elif reply.delay:
+            await asyncio.sleep(reply.delay)
+        return web.Response(status=reply.status, text=reply.body, headers=reply.headers)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         seen = Seen(
@@ -67,26 +96,9 @@ class Loopback:
         result = self.answer(seen)
         return await result if isinstance(result, Awaitable) else result
 
-    async def __aenter__(self) -> Loopback:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        # No access log: request paths can hold secrets (Telegram's bot token).
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = self._runner.addresses[0][1]
-        self.url = f"http://127.0.0.1:{port}"
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        assert self._runner is not None
-        await self._runner.cleanup()
+    async def stop(self) -> None:
+        self.closing.set()
+        await super().stop()
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
@@ -103,7 +115,7 @@ async def send_to(
     URL with ``make_config``, send ``message``; return the requests the server received.
     DeliveryError propagates."""
     async with Loopback(answer) as server, httpx.AsyncClient() as http:
-        await channel.send(make_config(server.url), message, http)
+        await channel.send(make_config(server.url()), message, http)
         return server.seen
 
 

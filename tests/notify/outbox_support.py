@@ -1,14 +1,12 @@
-"""Shared by the outbox tests: a loopback HTTP receiver, a test channel type, a fake clock,
-and helpers that store channels, settings and outbox rows."""
+"""Shared by the outbox tests: a loopback HTTP receiver with queued replies, a test channel
+type, a fake clock, and helpers that store channels, settings and outbox rows."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
 from typing import Any, ClassVar, Literal
 
 import httpx
@@ -16,6 +14,7 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tests.notify.loopback import Loopback, Reply, Seen
 from watchkeeper.notify import outbox
 from watchkeeper.notify.interface import (
     AlertItem,
@@ -44,70 +43,45 @@ class Clock:
         self.now += timedelta(seconds=seconds)
 
 
-@dataclass
-class Reply:
-    status: int = 200
-    headers: dict[str, str] = field(default_factory=dict)
-    delay: float = 0.0
-    body: str = "ok"
-
-
-class Receiver:
-    """An aiohttp server on 127.0.0.1 that records every POST to ``/hook/<name>`` and answers
-    with the replies queued for that name (then ``default``). A key in ``hold`` is kept
-    waiting until ``release`` is set."""
+class Receiver(Loopback):
+    """A :class:`Loopback` for POSTs to ``/hook/<name>`` (:meth:`hook`): answers with the
+    replies queued for that name (then ``default``); a key in ``hold`` is kept waiting until
+    the server stops."""
 
     def __init__(self) -> None:
-        self.requests: list[tuple[str, str, dict[str, Any]]] = []  # (name, key, body)
+        super().__init__(self._next)
         self.replies: dict[str, list[Reply]] = {}
         self.default = Reply()
         self.hold: set[str] = set()
         self.holding: set[str] = set()
-        self.release: asyncio.Event | None = None
-        self.port = 0
-        app = web.Application()
-        app.router.add_post("/hook/{name}", self._hook)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
 
-    def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.port}/hook/{name}"
+    def hook(self, name: str) -> str:
+        return self.url(f"/hook/{name}")
+
+    @property
+    def requests(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """``(name, idempotency key, JSON body)`` of every request, in order."""
+        return [(_name(s), _key(s), s.json()) for s in self.seen]
 
     def keys(self, name: str | None = None) -> list[str]:
-        return [k for n, k, _ in self.requests if name is None or n == name]
+        return [_key(s) for s in self.seen if name is None or _name(s) == name]
 
-    async def _hook(self, request: web.Request) -> web.Response:
-        name = request.match_info["name"]
-        body = await request.json()
-        key = request.headers.get("Idempotency-Key", "")
-        self.requests.append((name, key, body))
+    async def _next(self, seen: Seen) -> web.Response:
+        key = _key(seen)
         if key in self.hold:
             self.hold.discard(key)
             self.holding.add(key)
-            assert self.release is not None
-            await self.release.wait()
-        queued = self.replies.get(name)
-        reply = queued.pop(0) if queued else self.default
-        if reply.delay:
-            await asyncio.sleep(reply.delay)
-        return web.Response(status=reply.status, text=reply.body, headers=reply.headers)
+            await self.closing.wait()
+        queued = self.replies.get(_name(seen))
+        return await self.reply(queued.pop(0) if queued else self.default)
 
-    async def __aenter__(self) -> Receiver:
-        self.release = asyncio.Event()
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        assert self.release is not None
-        self.release.set()
-        await self._runner.cleanup()
+def _name(seen: Seen) -> str:
+    return seen.path.removeprefix("/hook/")
+
+
+def _key(seen: Seen) -> str:
+    return seen.headers.get("idempotency-key", "")
 
 
 class ThreadedReceiver:

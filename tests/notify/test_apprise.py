@@ -94,7 +94,7 @@ def test_every_url_is_notified() -> None:
 def test_failed_url_is_a_transient_error_without_urls() -> None:
     async def scenario() -> tuple[DeliveryError, list[Seen]]:
         async with Loopback(receiver) as server, httpx.AsyncClient() as http:
-            port = server.url.rsplit(":", 1)[1]
+            port = server.port
             urls = [f"json://127.0.0.1:{port}/ok/a", secret_url("fail").format(port=port)]
             with pytest.raises(DeliveryError) as caught:
                 await AppriseChannel().send(config(*urls), notification(), http)

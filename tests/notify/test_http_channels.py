@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.notify.channel_support import Receiver, Reply, deliver, group
+from tests.notify.channel_support import Receiver, deliver, group
+from tests.notify.loopback import Reply
 from watchkeeper.notify.interface import ChannelType, DeliveryError
 from watchkeeper.notify.slack import SlackChannel, SlackChannelConfig
 from watchkeeper.notify.teams import TeamsChannel, TeamsChannelConfig
@@ -54,7 +55,7 @@ def against(kind: str, *replies: Reply, **spec: Any) -> tuple[DeliveryError | No
 def test_2xx_is_delivered(kind: str, status: int) -> None:
     error, receiver = against(kind, Reply(status))
     assert error is None
-    assert len(receiver.requests) == 1
+    assert len(receiver.seen) == 1
 
 
 @pytest.mark.parametrize("kind", CHANNELS)
@@ -88,7 +89,7 @@ def test_a_server_that_never_answers_is_a_transient_timeout(kind: str) -> None:
     error, receiver = against(kind, Reply(hang=True), timeout="200ms")
     assert error is not None and not error.permanent
     assert "no answer within" in str(error)
-    assert len(receiver.requests) == 1
+    assert len(receiver.seen) == 1
 
 
 @pytest.mark.parametrize("kind", CHANNELS)
@@ -106,7 +107,7 @@ def test_a_secret_webhook_url_is_masked_in_http_logs_and_errors(
 ) -> None:
     with caplog.at_level(logging.DEBUG, logger="httpx"):
         error, receiver = against(kind, Reply(500, "boom"))
-    assert receiver.requests[0].path == "/services/T0/B0/k3y"
+    assert receiver.seen[0].raw_path == "/services/T0/B0/k3y"
     assert "HTTP Request" in caplog.text
     assert "k3y" not in caplog.text
     assert error is not None and "k3y" not in str(error)

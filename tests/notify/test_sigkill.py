@@ -39,7 +39,7 @@ def test_sigkill_loses_nothing_and_resends_at_most_the_one_in_flight(tmp_path: P
         receiver.hold = {HELD}
         plan.write_text(
             "version: 1\nnotifications:\n  channels:\n"
-            f"    - {{name: hook, type: webhook, url: '{receiver.url('hook')}'}}\n"
+            f"    - {{name: hook, type: webhook, url: '{receiver.hook('hook')}'}}\n"
         )
         with UpProcess(tmp_path, plan) as up:
             up.wait_for(r"running at")

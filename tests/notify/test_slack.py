@@ -30,7 +30,7 @@ def posted(message: Notification, **spec: Any) -> dict[str, Any]:
         return receiver
 
     receiver = asyncio.run(go())
-    (request,) = receiver.requests
+    (request,) = receiver.seen
     assert request.headers["content-type"] == "application/json"
     body: dict[str, Any] = json.loads(request.body)
     return body

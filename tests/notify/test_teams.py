@@ -7,14 +7,8 @@ import asyncio
 import json
 from typing import Any
 
-from tests.notify.channel_support import (
-    Receiver,
-    Reply,
-    deliver,
-    firing_alert,
-    group,
-    resolved_alert,
-)
+from tests.notify.channel_support import Receiver, deliver, firing_alert, group, resolved_alert
+from tests.notify.loopback import Reply
 from watchkeeper.notify.interface import Notification
 from watchkeeper.notify.teams import TeamsChannel, TeamsChannelConfig
 
@@ -28,7 +22,7 @@ def card_of(message: Notification) -> dict[str, Any]:
             await deliver(TeamsChannel(), config, message)
         return receiver
 
-    (request,) = asyncio.run(go()).requests
+    (request,) = asyncio.run(go()).seen
     body = json.loads(request.body)
     assert body["type"] == "message"
     (attachment,) = body["attachments"]

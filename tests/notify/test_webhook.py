@@ -31,8 +31,8 @@ def send(message: Notification, **spec: Any) -> Receiver:
 
 def test_body_is_alertmanager_webhook_v4_plus_watchkeeper_fields() -> None:
     receiver = send(group(firing_alert(), resolved_alert()))
-    (request,) = receiver.requests
-    assert request.path == "/hook?team=ops"
+    (request,) = receiver.seen
+    assert request.raw_path == "/hook?team=ops"
     assert request.headers["content-type"] == "application/json"
     body = json.loads(request.body)
     assert body["version"] == "4"
@@ -75,7 +75,7 @@ def test_body_is_alertmanager_webhook_v4_plus_watchkeeper_fields() -> None:
 
 def test_idempotency_key_and_custom_headers_are_sent() -> None:
     receiver = send(group(), headers={"Authorization": "Bearer abc123xyz", "X-Team": "ops"})
-    headers = receiver.requests[0].headers
+    headers = receiver.seen[0].headers
     assert headers["idempotency-key"] == "n-7f3a9c"
     assert headers["authorization"] == "Bearer abc123xyz"
     assert headers["x-team"] == "ops"
@@ -85,7 +85,7 @@ def test_idempotency_key_and_custom_headers_are_sent() -> None:
 def test_signature_verifies_with_the_secret_over_timestamp_and_raw_body() -> None:
     secret = "s3cret-shared-with-receiver"
     receiver = send(group(), secret=secret)
-    request = receiver.requests[0]
+    request = receiver.seen[0]
     timestamp = request.headers["x-watchkeeper-timestamp"]
     assert timestamp.isdigit()
     expected = hmac.new(
@@ -98,14 +98,14 @@ def test_signature_verifies_with_the_secret_over_timestamp_and_raw_body() -> Non
 
 def test_max_alerts_truncates_and_counts_the_rest() -> None:
     alerts = [firing_alert(fingerprint=f"{i:016x}") for i in range(5)]
-    body = json.loads(send(group(*alerts), max_alerts=2).requests[0].body)
+    body = json.loads(send(group(*alerts), max_alerts=2).seen[0].body)
     assert [a["fingerprint"] for a in body["alerts"]] == [f"{i:016x}" for i in range(2)]
     assert body["truncatedAlerts"] == 3
 
 
 def test_resolved_group_and_a_missing_value() -> None:
     message = group(resolved_alert(value=None), title="[RESOLVED] HighErrorRate api")
-    body = json.loads(send(message).requests[0].body)
+    body = json.loads(send(message).seen[0].body)
     assert body["status"] == "resolved"
     assert body["alerts"][0]["value"] is None
     assert body["title"] == "[RESOLVED] HighErrorRate api"

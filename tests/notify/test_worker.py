@@ -13,12 +13,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.helpers import LiveServer
+from tests.notify.loopback import Reply
 from tests.notify.outbox_support import (
     START,
     TEST_TYPE,
     Clock,
     Receiver,
-    Reply,
     add_channel,
     add_row,
     register_hook_type,
@@ -75,7 +75,7 @@ def test_a_notification_is_delivered_once(sessions: sessionmaker[Session], kind:
 
     async def scenario(receiver: Receiver, worker: DeliveryWorker) -> None:
         with sessions() as db:
-            add_channel(db, "ops", receiver.url("ops"), type=kind)
+            add_channel(db, "ops", receiver.hook("ops"), type=kind)
         task = asyncio.create_task(worker.run())
         with sessions() as db:
             add_row(db, "n1", "ops", clock())
@@ -100,7 +100,7 @@ def test_a_server_error_is_retried_after_the_backoff(sessions: sessionmaker[Sess
     async def scenario(receiver: Receiver, worker: DeliveryWorker) -> None:
         receiver.replies["ops"] = [Reply(500, body="overloaded"), Reply(503)]
         with sessions() as db:
-            add_channel(db, "ops", receiver.url("ops"))
+            add_channel(db, "ops", receiver.hook("ops"))
             add_row(db, "n1", "ops", clock())
         assert await worker.run_once() == 1
         with sessions() as db:
@@ -131,9 +131,9 @@ def test_retry_after_of_a_429_is_honoured(sessions: sessionmaker[Session]) -> No
     clock = Clock()
 
     async def scenario(receiver: Receiver, worker: DeliveryWorker) -> None:
-        receiver.replies["ops"] = [Reply(429, {"Retry-After": "120"})]
+        receiver.replies["ops"] = [Reply(429, headers={"Retry-After": "120"})]
         with sessions() as db:
-            add_channel(db, "ops", receiver.url("ops"))
+            add_channel(db, "ops", receiver.hook("ops"))
             add_row(db, "n1", "ops", clock())
         await worker.run_once()
         with sessions() as db:
@@ -167,7 +167,7 @@ def test_a_client_error_fails_at_once_and_is_counted(ctx: AppContext) -> None:
         async def scenario(receiver: Receiver, worker: DeliveryWorker) -> None:
             receiver.default = Reply(400, body="invalid token")
             with ctx.sessions() as db:
-                add_channel(db, "ops", receiver.url("ops"))
+                add_channel(db, "ops", receiver.hook("ops"))
                 add_row(db, "n1", "ops", clock())
             await worker.run_once()
             clock.advance(3600)
@@ -190,7 +190,7 @@ def test_a_timeout_is_retried(sessions: sessionmaker[Session]) -> None:
     async def scenario(receiver: Receiver, worker: DeliveryWorker) -> None:
         receiver.replies["ops"] = [Reply(delay=3)]
         with sessions() as db:
-            add_channel(db, "ops", receiver.url("ops"), timeout="300ms")
+            add_channel(db, "ops", receiver.hook("ops"), timeout="300ms")
             add_row(db, "n1", "ops", clock())
         await worker.run_once()
         with sessions() as db:
@@ -213,7 +213,7 @@ def test_a_notification_fails_after_give_up_after(sessions: sessionmaker[Session
     async def scenario(receiver: Receiver, worker: DeliveryWorker) -> None:
         receiver.default = Reply(502)
         with sessions() as db:
-            add_channel(db, "ops", receiver.url("ops"))
+            add_channel(db, "ops", receiver.hook("ops"))
             add_row(db, "n1", "ops", clock())
         deadline = clock() + timedelta(minutes=1)
         for _ in range(10):
@@ -238,7 +238,7 @@ def test_a_rate_limit_delays_without_dropping(sessions: sessionmaker[Session]) -
 
     async def scenario(receiver: Receiver, worker: DeliveryWorker) -> None:
         with sessions() as db:
-            add_channel(db, "ops", receiver.url("ops"), rate_limit=2)
+            add_channel(db, "ops", receiver.hook("ops"), rate_limit=2)
             for key in keys:
                 add_row(db, key, "ops", clock(), group=key)
         assert await worker.run_once() == 5
@@ -263,10 +263,10 @@ def test_rows_of_one_group_go_out_in_order(sessions: sessionmaker[Session]) -> N
     async def scenario(receiver: Receiver, worker: DeliveryWorker) -> None:
         receiver.replies["ops"] = [Reply(500)]
         with sessions() as db:
-            add_channel(db, "ops", receiver.url("ops"))
+            add_channel(db, "ops", receiver.hook("ops"))
             for key in ("a1", "a2", "a3"):
                 add_row(db, key, "ops", clock(), group="A")
-            add_channel(db, "other", receiver.url("other"))
+            add_channel(db, "other", receiver.hook("other"))
             add_row(db, "b1", "other", clock(), group="A")
         assert await worker.run_once() == 2  # a1 (fails) and b1; a2 waits for a1
         assert sorted(receiver.keys()) == ["a1", "b1"]
@@ -301,7 +301,7 @@ def test_the_fallback_is_used_once_when_every_channel_fails(
         receiver.replies["b"] = [Reply(500)] * 3
         with sessions() as db:
             for name in ("a", "b", "pager"):
-                add_channel(db, name, receiver.url(name))
+                add_channel(db, name, receiver.hook(name))
             add_row(db, "x-a", "a", clock(), batch="x")
             add_row(db, "x-b", "b", clock(), batch="x")
         await worker.run_once()  # a fails for good, b is retried: not yet
@@ -343,8 +343,8 @@ def test_a_removed_channel_or_a_bad_configuration_fails_at_once(
 
     async def scenario(receiver: Receiver, worker: DeliveryWorker) -> None:
         with sessions() as db:
-            add_channel(db, "broken", receiver.url("broken"), rate_limit="lots")
-            add_channel(db, "odd", receiver.url("odd"), type="carrier-pigeon")
+            add_channel(db, "broken", receiver.hook("broken"), rate_limit="lots")
+            add_channel(db, "odd", receiver.hook("odd"), type="carrier-pigeon")
             add_row(db, "n1", "gone", clock())
             add_row(db, "n2", "broken", clock())
             add_row(db, "n3", "odd", clock())
@@ -370,7 +370,7 @@ def test_resolved_notifications_are_skipped_when_send_resolved_is_off(
 
     async def scenario(receiver: Receiver, worker: DeliveryWorker) -> None:
         with sessions() as db:
-            add_channel(db, "ops", receiver.url("ops"), send_resolved=False)
+            add_channel(db, "ops", receiver.hook("ops"), send_resolved=False)
             add_row(db, "fired", "ops", clock(), group="a")
             add_row(db, "resolved", "ops", clock(), group="b", status="resolved")
         await worker.run_once()
@@ -390,7 +390,7 @@ def test_a_row_held_by_a_dead_worker_is_delivered_after_its_lease(
 
     async def scenario(receiver: Receiver, worker: DeliveryWorker) -> None:
         with sessions() as db:
-            add_channel(db, "ops", receiver.url("ops"))
+            add_channel(db, "ops", receiver.hook("ops"))
             add_row(db, "n1", "ops", clock())
             (held,) = outbox.claim_due(db, now=clock(), limit=5, lease=timedelta(minutes=2))
             db.commit()
@@ -410,7 +410,7 @@ def test_a_test_notification_goes_out_with_a_test_title(sessions: sessionmaker[S
 
     async def scenario(receiver: Receiver, worker: DeliveryWorker) -> None:
         with sessions() as db:
-            add_channel(db, "ops", receiver.url("ops"))
+            add_channel(db, "ops", receiver.hook("ops"))
             row_id = outbox.send_test(db, "ops", "alice")
             db.commit()
         assert row_id > 0
@@ -436,7 +436,7 @@ def test_two_workers_on_postgresql_never_deliver_a_row_twice(
         async with Receiver() as receiver:
             receiver.default = Reply(delay=0.02)
             with sessions() as db:
-                add_channel(db, "ops", receiver.url("ops"))
+                add_channel(db, "ops", receiver.hook("ops"))
                 for key in keys:
                     add_row(db, key, "ops", Clock()(), group=key)
             workers = [
@@ -462,7 +462,7 @@ def test_stopping_puts_an_unfinished_delivery_back(sessions: sessionmaker[Sessio
     async def scenario(receiver: Receiver, worker: DeliveryWorker) -> None:
         receiver.hold = {"n1"}
         with sessions() as db:
-            add_channel(db, "ops", receiver.url("ops"))
+            add_channel(db, "ops", receiver.hook("ops"))
             add_row(db, "n1", "ops", clock())
         task = asyncio.create_task(worker.run())
         await until(lambda: "n1" in receiver.holding)

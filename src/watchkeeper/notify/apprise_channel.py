@@ -26,6 +26,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from watchkeeper.logging_setup import MASK
+from watchkeeper.notify.common import headline
 from watchkeeper.notify.interface import ChannelConfig, DeliveryError, Notification
 
 if TYPE_CHECKING:
@@ -203,7 +204,7 @@ class AppriseChannel:
         _apprise()
         for url in config.urls:
             _SCRUB.remember(url)
-        title = message.title or f"[{message.status.upper()}] {message.group_key}"
+        title = headline(message)
         body, body_format = message.text or title, config.format
         if config.format == "html":
             body, body_format = (message.html, "html") if message.html else (body, "text")

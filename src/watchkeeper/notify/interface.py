@@ -18,6 +18,7 @@ import httpx
 from pydantic import Field
 
 from watchkeeper.alerts.templating import Template
+from watchkeeper.logging_setup import MASK
 from watchkeeper.plan.base import PlanModel, PlanObject
 from watchkeeper.plan.types import Duration
 from watchkeeper.plugins import Registry
@@ -130,6 +131,14 @@ class DeliveryError(Exception):
         super().__init__(message)
         self.permanent = permanent
         self.retry_after = retry_after
+
+    def masked(self, *secrets: str) -> DeliveryError:
+        """Return this error with each of ``secrets`` in its text replaced by the mask."""
+        text = str(self)
+        for secret in secrets:
+            if secret:
+                text = text.replace(secret, MASK)
+        return DeliveryError(text, permanent=self.permanent, retry_after=self.retry_after)
 
 
 class ChannelType(Protocol):

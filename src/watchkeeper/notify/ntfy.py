@@ -10,7 +10,8 @@ import httpx
 from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from watchkeeper.logging_setup import MASK
+from watchkeeper.checks.http import Secret
+from watchkeeper.notify.common import api_url, for_severity, headline
 from watchkeeper.notify.interface import ChannelConfig, DeliveryError, Notification, post
 
 PRIORITY_NAMES = {"min": 1, "low": 2, "default": 3, "high": 4, "urgent": 5, "max": 5}
@@ -18,12 +19,6 @@ DEFAULT_PRIORITIES = {"critical": 5, "warning": 4, "info": 3}
 SEVERITY_TAGS = {"critical": "rotating_light", "warning": "warning", "info": "information_source"}
 MESSAGE_LIMIT = 4096  # bytes: ntfy's default message-size-limit
 _TOPIC = re.compile(r"^[-_A-Za-z0-9]{1,64}$")
-
-
-def _digits_as_text(value: object) -> object:
-    # An all-digit secret read from YAML as a number must not fail validation, whose
-    # messages quote the input.
-    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 def _priority(value: object) -> object:
@@ -38,7 +33,6 @@ def _priority(value: object) -> object:
     )
 
 
-Secret = Annotated[str, BeforeValidator(_digits_as_text)]
 Priority = Annotated[int, BeforeValidator(_priority)]
 
 
@@ -71,10 +65,7 @@ class NtfyConfig(ChannelConfig):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")) or len(value) < 10:
-            raise PydanticCustomError(
-                "url", '"{value}" is not an http:// or https:// URL', {"value": value}
-            )
+        value = api_url(value)
         return value if value.endswith("/") else value + "/"
 
     @field_validator("topic")
@@ -139,12 +130,11 @@ def publication(config: NtfyConfig, message: Notification) -> dict[str, Any]:
     if message.status == "resolved":
         priority, tags = config.resolved_priority, ["white_check_mark"]
     else:
-        priorities = {**DEFAULT_PRIORITIES, **config.priority_map}
-        priority = priorities.get(message.severity, 3)
+        priority = for_severity(message.severity, config.priority_map, DEFAULT_PRIORITIES, 3)
         tags = [SEVERITY_TAGS[message.severity]] if message.severity in SEVERITY_TAGS else []
     body: dict[str, Any] = {
         "topic": config.topic,
-        "title": message.title or f"[{message.status.upper()}] {message.group_key}",
+        "title": headline(message),
         "message": _cut_bytes(message.text or message.title, MESSAGE_LIMIT),
         "priority": priority,
         "tags": tags + [t for t in config.tags if t not in tags],
@@ -177,9 +167,4 @@ class NtfyChannel:
                 headers=config.headers(),
             )
         except DeliveryError as exc:
-            text = str(exc)
-            for secret in config.secrets():
-                text = text.replace(secret, MASK)
-            raise DeliveryError(
-                text, permanent=exc.permanent, retry_after=exc.retry_after
-            ) from None
+            raise exc.masked(*config.secrets()) from None

@@ -7,14 +7,14 @@ group as one alert and the resolved notification closes it.
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 from urllib.parse import quote
 
 import httpx
-from pydantic import BeforeValidator, Field, field_validator, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import Field, field_validator, model_validator
 
-from watchkeeper.logging_setup import MASK
+from watchkeeper.checks.http import Secret
+from watchkeeper.notify.common import api_url, ellipsize, for_severity
 from watchkeeper.notify.interface import ChannelConfig, DeliveryError, Notification, post
 from watchkeeper.plan.base import PlanModel
 
@@ -24,12 +24,6 @@ MESSAGE_LIMIT = 130
 DESCRIPTION_LIMIT = 15_000
 ALIAS_LIMIT = 512
 DETAIL_LIMIT = 8_000  # Opsgenie's limit for all details together
-
-
-def _digits_as_text(value: object) -> object:
-    # An all-digit secret read from YAML as a number must not fail validation, whose
-    # messages quote the input.
-    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 class Responder(PlanModel):
@@ -57,7 +51,7 @@ class Responder(PlanModel):
 
 class OpsgenieConfig(ChannelConfig):
     type: Literal["opsgenie"] = Field(description="`opsgenie`.")
-    api_key: Annotated[str, BeforeValidator(_digits_as_text)] = Field(
+    api_key: Secret = Field(
         min_length=1,
         description="API key of an Opsgenie API integration; a secret: write it as `${VAR}` "
         "or `!file`.",
@@ -82,21 +76,13 @@ class OpsgenieConfig(ChannelConfig):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")) or len(value) < 10:
-            raise PydanticCustomError(
-                "url", '"{value}" is not an http:// or https:// URL', {"value": value}
-            )
-        return value.rstrip("/")
+        return api_url(value).rstrip("/")
 
 
 def alias(message: Notification) -> str:
     """Return the group key, or its SHA-256 when it is longer than Opsgenie accepts."""
     key = message.group_key or message.key
     return key if len(key) <= ALIAS_LIMIT else hashlib.sha256(key.encode()).hexdigest()
-
-
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _details(message: Notification) -> dict[str, str]:
@@ -118,14 +104,13 @@ def _details(message: Notification) -> dict[str, str]:
 
 def create_body(config: OpsgenieConfig, message: Notification) -> dict[str, Any]:
     """Return the ``POST /v2/alerts`` body for a firing ``message``."""
-    priorities = {**DEFAULT_PRIORITIES, **config.priority_map}
     title = message.title or f"[FIRING:{len(message.firing)}] {message.group_key}"
     body: dict[str, Any] = {
-        "message": _cut(title, MESSAGE_LIMIT),
+        "message": ellipsize(title, MESSAGE_LIMIT),
         "alias": alias(message),
-        "description": _cut(message.text, DESCRIPTION_LIMIT),
+        "description": ellipsize(message.text, DESCRIPTION_LIMIT),
         "details": _details(message),
-        "priority": priorities.get(message.severity, "P3"),
+        "priority": for_severity(message.severity, config.priority_map, DEFAULT_PRIORITIES, "P3"),
         "source": config.source,
         "tags": list(config.tags),
     }
@@ -157,7 +142,4 @@ class OpsgenieChannel:
                 http, url, "opsgenie", config.timeout, json=body, params=params, headers=headers
             )
         except DeliveryError as exc:
-            text = str(exc).replace(config.api_key, MASK)
-            raise DeliveryError(
-                text, permanent=exc.permanent, retry_after=exc.retry_after
-            ) from None
+            raise exc.masked(config.api_key) from None

@@ -7,13 +7,13 @@ the same PagerDuty alert and the resolved notification closes it.
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import httpx
-from pydantic import BeforeValidator, Field, field_validator
-from pydantic_core import PydanticCustomError
+from pydantic import Field, field_validator
 
-from watchkeeper.logging_setup import MASK
+from watchkeeper.checks.http import Secret
+from watchkeeper.notify.common import api_url, ellipsize, for_severity
 from watchkeeper.notify.interface import (
     AlertItem,
     ChannelConfig,
@@ -33,15 +33,9 @@ DEDUP_KEY_LIMIT = 255
 MAX_ALERTS = 50  # an event is at most 512 KB; the group's page has the rest
 
 
-def _digits_as_text(value: object) -> object:
-    # An all-digit secret read from YAML as a number must not fail validation, whose
-    # messages quote the input.
-    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-
-
 class PagerDutyConfig(ChannelConfig):
     type: Literal["pagerduty"] = Field(description="`pagerduty`.")
-    routing_key: Annotated[str, BeforeValidator(_digits_as_text)] = Field(
+    routing_key: Secret = Field(
         min_length=1,
         description="Integration key of an Events API v2 integration (32 characters); a "
         "secret: write it as `${VAR}` or `!file`.",
@@ -66,11 +60,7 @@ class PagerDutyConfig(ChannelConfig):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")) or len(value) < 10:
-            raise PydanticCustomError(
-                "url", '"{value}" is not an http:// or https:// URL', {"value": value}
-            )
-        return value
+        return api_url(value)
 
 
 def dedup_key(message: Notification) -> str:
@@ -79,10 +69,6 @@ def dedup_key(message: Notification) -> str:
     if len(key) <= DEDUP_KEY_LIMIT:
         return key
     return hashlib.sha256(key.encode()).hexdigest()
-
-
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _alert(alert: AlertItem) -> dict[str, Any]:
@@ -115,7 +101,6 @@ def event(config: PagerDutyConfig, message: Notification) -> dict[str, Any]:
     key = dedup_key(message)
     if message.status == "resolved":
         return {"routing_key": config.routing_key, "event_action": "resolve", "dedup_key": key}
-    severities = {**DEFAULT_SEVERITIES, **config.severity_map}
     firing = message.firing
     summary = message.title or f"[FIRING:{len(firing)}] {message.group_key}"
     details: dict[str, Any] = {
@@ -130,8 +115,10 @@ def event(config: PagerDutyConfig, message: Notification) -> dict[str, Any]:
     if len(message.alerts) > MAX_ALERTS:
         details["alerts_not_shown"] = len(message.alerts) - MAX_ALERTS
     payload: dict[str, Any] = {
-        "summary": _cut(summary, SUMMARY_LIMIT),
-        "severity": severities.get(message.severity, "error"),
+        "summary": ellipsize(summary, SUMMARY_LIMIT),
+        "severity": for_severity(
+            message.severity, config.severity_map, DEFAULT_SEVERITIES, "error"
+        ),
         "source": config.source,
         "custom_details": details,
     }
@@ -165,7 +152,4 @@ class PagerDutyChannel:
         try:
             await post(http, config.url, "pagerduty", config.timeout, json=event(config, message))
         except DeliveryError as exc:
-            text = str(exc).replace(config.routing_key, MASK)
-            raise DeliveryError(
-                text, permanent=exc.permanent, retry_after=exc.retry_after
-            ) from None
+            raise exc.masked(config.routing_key) from None

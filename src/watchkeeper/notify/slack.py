@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Literal
 import httpx
 from pydantic import Field, model_validator
 
+from watchkeeper.notify.common import cut_with_note
 from watchkeeper.notify.interface import ChannelConfig, Notification
 from watchkeeper.notify.render import COLORS
 from watchkeeper.notify.webhook import is_http_url, post_to_secret_url
@@ -60,9 +61,7 @@ def color(message: Notification) -> str:
 
 def slack_payload(config: SlackChannelConfig, message: Notification) -> dict[str, Any]:
     """Return the JSON body posted to the webhook."""
-    text = message.text
-    if len(text) > TEXT_LIMIT:
-        text = text[:TEXT_LIMIT].rstrip() + "\n... (cut: see Watchkeeper for the rest)"
+    text = cut_with_note(message.text, TEXT_LIMIT)
     attachment: dict[str, Any] = {
         "fallback": message.title,
         "color": color(message),

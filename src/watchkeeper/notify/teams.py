@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Literal
 import httpx
 from pydantic import Field, model_validator
 
+from watchkeeper.notify.common import cut_with_note
 from watchkeeper.notify.interface import ChannelConfig, Notification
 from watchkeeper.notify.webhook import is_http_url, post_to_secret_url
 
@@ -66,8 +67,7 @@ def _facts(message: Notification) -> list[dict[str, str]]:
 def _text_blocks(text: str) -> list[dict[str, Any]]:
     """One TextBlock per line (a single newline would be a soft break in the card's
     Markdown); the first line of each paragraph is spaced from the one before."""
-    if len(text) > TEXT_LIMIT:
-        text = text[:TEXT_LIMIT].rstrip() + "\n... (cut: see Watchkeeper for the rest)"
+    text = cut_with_note(text, TEXT_LIMIT)
     blocks: list[dict[str, Any]] = []
     gap = True
     for line in text.splitlines():

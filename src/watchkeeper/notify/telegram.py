@@ -16,7 +16,9 @@ import httpx
 from pydantic import BeforeValidator, Field, ValidationError, field_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from watchkeeper.checks.http import Secret
 from watchkeeper.logging_setup import MASK
+from watchkeeper.notify.common import api_url, headline
 from watchkeeper.notify.interface import (
     ChannelConfig,
     DeliveryError,
@@ -31,14 +33,13 @@ _TOKEN_IN_URL = re.compile(r"/bot[0-9]+:[A-Za-z0-9_-]+")
 
 
 def _as_text(value: object) -> object:
-    # YAML reads a chat id as a number; a number for the token must not fail as "not a
-    # string", a message that would quote it.
+    # YAML reads a chat id as a number.
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 class TelegramConfig(ChannelConfig):
     type: Literal["telegram"] = Field(description="`telegram`.")
-    bot_token: Annotated[str, BeforeValidator(_as_text)] = Field(
+    bot_token: Secret = Field(
         min_length=1,
         description="The bot's token from @BotFather (`123456:ABC-…`); a secret: write it "
         "as `${VAR}` or `!file`.",
@@ -67,11 +68,7 @@ class TelegramConfig(ChannelConfig):
     @field_validator("api_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")) or len(value) < 10:
-            raise PydanticCustomError(
-                "url", '"{value}" is not an http:// or https:// URL', {"value": value}
-            )
-        return value.rstrip("/")
+        return api_url(value).rstrip("/")
 
     @field_validator("bot_token")
     @classmethod
@@ -129,9 +126,7 @@ def _fit(text: str, budget: int, escape: bool) -> tuple[str, int]:
 def render(config: TelegramConfig, message: Notification) -> str:
     """Return the message text: title, body and link, within Telegram's 4096 characters."""
     rich = config.parse_mode == "HTML"
-    title, used = _fit(
-        message.title or f"[{message.status.upper()}] {message.group_key}", 512, rich
-    )
+    title, used = _fit(headline(message), 512, rich)
     head, tail = (f"<b>{title}</b>", "") if rich else (title, "")
     if rich and message.group_url and len(message.group_url) < 2048:
         tail = f'\n\n<a href="{html.escape(message.group_url)}">{LINK_TEXT}</a>'

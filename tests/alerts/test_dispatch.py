@@ -331,3 +331,38 @@ def test_alerts_matching_both_sides_of_an_inhibit_rule_do_not_mute_each_other() 
         ("c", {"severity": "warning", "host": "h"}),
     ]
     assert inhibited_by(alerts, rules) == {"c": ["a", "b"]}
+
+
+def test_skipped_ticks_still_see_every_change_and_timer(db: Session) -> None:
+    """With ``force=False`` (the evaluator saw no change) a tick may be skipped; new alerts,
+    silences, acknowledgements and group timers must still be acted on."""
+    setup(db)
+    d = Dispatcher()
+
+    def quiet(at: datetime) -> list[OutboxNotification]:
+        before = {n.id for n in db.scalars(select(OutboxNotification))}
+        d.tick(db, at, force=False)
+        db.commit()
+        return [n for n in db.scalars(select(OutboxNotification)) if n.id not in before]
+
+    fire(db, {"alertname": "DiskFull", "instance": "a"}, T0)
+    assert quiet(T0) == []
+    assert len(quiet(T0 + timedelta(seconds=30))) == 1  # group_wait timer
+    b = fire(db, {"alertname": "DiskFull", "instance": "b"}, T0 + timedelta(minutes=1))
+    assert quiet(T0 + timedelta(minutes=1)) == []
+    assert len(quiet(T0 + timedelta(minutes=5, seconds=30))) == 1  # group_interval timer
+    create_silence(
+        db,
+        Actor("alice"),
+        ['instance="b"'],
+        ends_at=T0 + timedelta(hours=10),
+        created_by="alice",
+        comment="c",
+        now=T0 + timedelta(minutes=6),
+    )
+    db.commit()
+    quiet(T0 + timedelta(minutes=6))
+    db.refresh(b)
+    assert b.muted == "silenced"
+    rows = quiet(T0 + timedelta(hours=4, minutes=6))  # repeat timer
+    assert len(rows) == 1 and [a["labels"]["instance"] for a in rows[0].payload["alerts"]] == ["a"]

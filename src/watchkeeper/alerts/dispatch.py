@@ -292,7 +292,9 @@ class Dispatcher:
         state.notified = dict.fromkeys(firing, "firing")
         return queued
 
-    def tick(self, db: Session, now: datetime, cfg: RoutingConfig | None = None) -> int:
+    def tick(
+        self, db: Session, now: datetime, cfg: RoutingConfig | None = None, force: bool = True
+    ) -> int:
         """Mute, route and flush once; return the number of notifications queued. The
         caller commits.
 
@@ -302,7 +304,8 @@ class Dispatcher:
         cfg = cfg or load_config(db)
         signature = self._signature(db, now, cfg)
         if (
-            signature == self._last_signature
+            not force
+            and signature == self._last_signature
             and (cfg is self._last_cfg or cfg == self._last_cfg)
             and self._wake_at is not None
             and now < self._wake_at
@@ -317,8 +320,11 @@ class Dispatcher:
         return queued
 
     def _signature(self, db: Session, now: datetime, cfg: RoutingConfig) -> tuple[Any, ...]:
-        count, last_id, last_change = db.execute(
-            select(func.count(), func.max(Alert.id), func.max(Alert.updated_at)).where(
+        # What can change a tick's outcome: alerts starting or ending (count, newest id) and
+        # acknowledgements (the evaluator also says when its alerts changed); not value
+        # refreshes, and mutes are this tick's own output.
+        count, ids, acked = db.execute(
+            select(func.count(), func.sum(Alert.id), func.count(Alert.acknowledged_at)).where(
                 Alert.state == "firing"
             )
         ).one()
@@ -330,7 +336,7 @@ class Dispatcher:
             )
         )
         windows = tuple(w.name for w in cfg.windows if is_open(w, now))
-        return (count, last_id, last_change, silences, windows)
+        return (count, ids, acked, silences, windows)
 
     def _full_tick(self, db: Session, now: datetime, cfg: RoutingConfig) -> int:
         wake: list[datetime] = []

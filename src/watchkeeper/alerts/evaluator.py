@@ -43,7 +43,7 @@ from watchkeeper.telemetry import (
 )
 
 log = logging.getLogger(__name__)
-VALUE_WRITE_EVERY = timedelta(seconds=15)
+VALUE_WRITE_EVERY = timedelta(seconds=60)  # an alert's value in the store lags this much
 Results = list[tuple[Mapping[str, str], float | None]]
 SEVERITIES = ("critical", "warning", "info")
 
@@ -137,6 +137,7 @@ class AlertEvaluator:
         self._loaded_at = -1e9
         self._routing: RoutingConfig | None = None
         self._needs_resync = False
+        self._changed = True  # alerts changed since the last dispatch
         self._stopping = asyncio.Event()
         self._wakeup = asyncio.Event()
 
@@ -296,10 +297,12 @@ class AlertEvaluator:
                 for a in active.values()
             ]
             self._record(db, rule_name, "warning", {}, transitions, now)
+            self._changed = True
             self._active.pop(rule_name, None)
             return
         new, transitions = step(rule, active, results, now, self._base_url)
         self._record(db, rule_name, rule.severity, new, transitions, now)
+        self._changed = self._changed or bool(transitions)
         for t in transitions:
             if t.event in ("firing", "resolved"):
                 log.info("alert %s %s: %s", rule_name, t.event, t.alert.labels)
@@ -307,7 +310,8 @@ class AlertEvaluator:
 
     def _dispatch(self, db: Session, now: datetime) -> int:
         routing = self._routing or load_config(db)
-        queued = self._dispatcher.tick(db, now, routing)
+        queued = self._dispatcher.tick(db, now, routing, force=self._changed)
+        self._changed = False
         NOTIFICATIONS_QUEUED_BY_DISPATCH.inc(queued)
         states = [a.state for rule in self._active.values() for a in rule.values()]
         ALERTS_ACTIVE.labels("pending").set(states.count("pending"))
@@ -321,6 +325,7 @@ class AlertEvaluator:
         self._ids.clear()
         self._written.clear()
         self._loaded_at = -1e9
+        self._changed = True
         try:
             with self._sessions() as db:
                 self._load_active(db)

@@ -139,7 +139,6 @@ class AlertEvaluator:
         self._needs_resync = False
         self._changed = True  # alerts changed since the last dispatch
         self._stopping = asyncio.Event()
-        self._wakeup = asyncio.Event()
 
     # -- configuration and state ------------------------------------------------------------
 
@@ -468,4 +467,3 @@ class AlertEvaluator:
 
     async def stop(self) -> None:
         self._stopping.set()
-        self._wakeup.set()

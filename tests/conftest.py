@@ -37,7 +37,7 @@ def _admin_engine(base: str) -> Engine:
 def restore_logging() -> Iterator[None]:
     """Put the root, uvicorn and alembic loggers back as they were after the test
     (``configure_logging`` replaces handlers and levels)."""
-    names = ("", "uvicorn", "uvicorn.error", "uvicorn.access", "alembic")
+    names = ("", "uvicorn", "uvicorn.error", "uvicorn.access", "alembic", "httpx", "httpcore")
     saved = {
         n: (
             list(logging.getLogger(n).handlers),

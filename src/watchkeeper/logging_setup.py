@@ -122,3 +122,7 @@ def configure_logging(fmt: str = "text", level: str = "INFO") -> None:
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     if level != "DEBUG":
         logging.getLogger("alembic").setLevel(logging.WARNING)
+        # one INFO line per HTTP request (checks, scrapes, notifications) is noise, and the
+        # URLs may hold keys; Watchkeeper logs the outcomes itself
+        for name in ("httpx", "httpcore"):
+            logging.getLogger(name).setLevel(logging.WARNING)

@@ -366,7 +366,7 @@ class DeliveryWorker:
         if outcome.result in ("delivered", "retried", "failed"):
             NOTIFICATIONS.labels(kind, outcome.result).inc()
         if outcome.result == "delivered":
-            log.debug("notification %s delivered via %s", row.key, row.channel)
+            log.info("notification %s delivered via %s", row.key, row.channel)
         elif outcome.result == "retried":
             log.warning(
                 "notification %s via channel %s failed (attempt %d), retrying at %s: %s",

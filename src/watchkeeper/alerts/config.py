@@ -5,9 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
 from pydantic import AfterValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
 
@@ -17,7 +15,7 @@ from watchkeeper.metrics.promql import ast
 from watchkeeper.metrics.promql.errors import PromQLError
 from watchkeeper.metrics.promql.parser import parse
 from watchkeeper.plan.base import PlanModel, PlanObject
-from watchkeeper.plan.types import Duration
+from watchkeeper.plan.types import Cron, Duration, TimeZone
 
 Severity = Literal["critical", "warning", "info"]
 RULE_KINDS = ("expr", "check", "heartbeat", "absent", "forecast")
@@ -35,29 +33,6 @@ def _check_promql(value: Any) -> Any:
 
 
 PromQL = Annotated[str, AfterValidator(_check_promql)]
-
-
-def _check_zone(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise PydanticCustomError(
-                "timezone", '"{value}" is not a known time zone', {"value": value}
-            ) from None
-    return value
-
-
-TimeZone = Annotated[str, AfterValidator(_check_zone)]
-
-
-def _check_cron(value: Any) -> Any:
-    if isinstance(value, str) and not croniter.is_valid(value):
-        raise PydanticCustomError("cron", '"{value}" is not a cron expression', {"value": value})
-    return value
-
-
-Cron = Annotated[str, AfterValidator(_check_cron)]
 
 
 class Forecast(PlanModel):

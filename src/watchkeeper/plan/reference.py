@@ -96,8 +96,24 @@ def _table(model: type[BaseModel], skip: set[str] = frozenset()) -> list[str]:  
     return rows
 
 
+def _plugin_types(registry: Any, base: type[BaseModel], heading: str) -> list[str]:
+    """Tables of the keys every plugin of a registry has, then one per plugin type."""
+    lines = [*_table(base), ""]
+    common = set(base.model_fields) - {"type"}
+    for name, plugin in registry.all().items():
+        lines += [
+            f"{heading} `type: {name}`",
+            "",
+            plugin.description,
+            "",
+            *_table(plugin.config_model, skip=common | {"type"}),
+            "",
+        ]
+    return lines
+
+
 def _checks() -> list[str]:
-    lines = [
+    return [
         "## `checks`",
         "",
         "Health checks: a list of checks, each with a `type`.",
@@ -112,44 +128,20 @@ def _checks() -> list[str]:
         "",
         "Keys every check has:",
         "",
-        *_table(CheckConfig),
-        "",
+        *_plugin_types(check_registry, CheckConfig, "###"),
     ]
-    common = set(CheckConfig.model_fields) - {"type"}
-    for name, plugin in check_registry.all().items():
-        lines += [
-            f"### `type: {name}`",
-            "",
-            plugin.description,
-            "",
-            *_table(plugin.config_model, skip=common | {"type"}),
-            "",
-        ]
-    return lines
 
 
 def _channels() -> list[str]:
-    lines = [
+    return [
         "### Channel types",
         "",
         "Each entry of `notifications.channels` has a `type`. Channel types in this version: "
         + ", ".join(f"`{name}`" for name in channel_registry.all())
         + ". Keys every channel has:",
         "",
-        *_table(ChannelConfig),
-        "",
+        *_plugin_types(channel_registry, ChannelConfig, "####"),
     ]
-    common = set(ChannelConfig.model_fields) - {"type"}
-    for name, plugin in channel_registry.all().items():
-        lines += [
-            f"#### `type: {name}`",
-            "",
-            plugin.description,
-            "",
-            *_table(plugin.config_model, skip=common | {"type"}),
-            "",
-        ]
-    return lines
 
 
 def _models_in(annotation: Any) -> list[type[BaseModel]]:

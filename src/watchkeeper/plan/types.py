@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
@@ -96,3 +98,33 @@ def _check_regex(value: str) -> str:
 
 Regex = Annotated[str, AfterValidator(_check_regex)]
 """A Python regular expression, checked when the plan is loaded."""
+
+
+def _check_cron(value: str) -> str:
+    try:
+        croniter(value).get_next(datetime)
+    except CroniterBadDateError:  # "0 0 31 2 *" parses but never fires
+        raise PydanticCustomError("cron", "never fires") from None
+    except (CroniterBadCronError, ValueError) as exc:
+        raise PydanticCustomError(
+            "cron", "not a cron expression: {reason}", {"reason": str(exc).rstrip(".")}
+        ) from None
+    return value
+
+
+Cron = Annotated[str, AfterValidator(_check_cron)]
+"""A cron expression (five fields) that fires at some time, checked when the plan is loaded."""
+
+
+def _check_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise PydanticCustomError(
+            "timezone", "not a time zone (use a name such as UTC or Europe/Berlin)"
+        ) from None
+    return value
+
+
+TimeZone = Annotated[str, AfterValidator(_check_zone)]
+"""An IANA time zone name such as ``Europe/Berlin``."""

@@ -13,6 +13,8 @@ from pydantic import Discriminator, Field, model_validator
 from watchkeeper.alerts.config import AlertsSection
 from watchkeeper.checks.interface import CheckConfig
 from watchkeeper.checks.interface import registry as check_registry
+from watchkeeper.incidents.config import IncidentsSection
+from watchkeeper.incidents.oncall_config import OncallSection
 from watchkeeper.metrics.config import MetricsSection
 from watchkeeper.notify.config import NotificationsSection
 from watchkeeper.plan.base import PlanModel
@@ -42,6 +44,7 @@ SECTIONS_SET = frozenset(
         "backups",
         "databases",
         "incidents",
+        "oncall",
         "security",
         "access",
         "releases",
@@ -59,10 +62,6 @@ class BackupsSection(PlanModel):
 
 class DatabasesSection(PlanModel):
     """Databases to watch and maintain. No keys yet."""
-
-
-class IncidentsSection(PlanModel):
-    """Incidents, on-call schedules and escalation policies. No keys yet."""
 
 
 class SecuritySection(PlanModel):
@@ -107,6 +106,7 @@ class Plan(PlanModel):
     backups: BackupsSection = Field(default_factory=BackupsSection)
     databases: DatabasesSection = Field(default_factory=DatabasesSection)
     incidents: IncidentsSection = Field(default_factory=IncidentsSection)
+    oncall: OncallSection = Field(default_factory=OncallSection)
     security: SecuritySection = Field(default_factory=SecuritySection)
     access: AccessSection = Field(default_factory=AccessSection)
     releases: ReleasesSection = Field(default_factory=ReleasesSection)

@@ -480,3 +480,184 @@ class OutboxNotification(Base):
     fallback: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Incident(Base):
+    """An incident: opened from an alert group or by hand, acknowledged, resolved."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (
+        Index("ix_incidents_status", "status"),
+        Index("ix_incidents_group_key", "group_key"),
+        Index("ix_incidents_opened_at", "opened_at"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    severity: Mapped[str] = mapped_column(String(4))  # SEV1..SEV4
+    status: Mapped[str] = mapped_column(String(12))  # triggered | acknowledged | resolved
+    group_key: Mapped[str | None] = mapped_column(String(64), default=None)
+    team: Mapped[str] = mapped_column(String(128), default="")
+    services: Mapped[list[str]] = mapped_column(JSON, default=list)
+    assignees: Mapped[list[str]] = mapped_column(JSON, default=list)
+    commander: Mapped[str] = mapped_column(String(128), default="")
+    escalation_policy: Mapped[str] = mapped_column(String(128), default="")
+    summary: Mapped[str] = mapped_column(Text, default="")
+    major: Mapped[bool] = mapped_column(Boolean, default=False)
+    drill: Mapped[str] = mapped_column(String(128), default="")  # the drill's name, if one
+    opened_at: Mapped[datetime] = mapped_column()
+    opened_by: Mapped[str] = mapped_column(String(128))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(default=None)
+    acknowledged_by: Mapped[str] = mapped_column(String(128), default="")
+    resolved_at: Mapped[datetime | None] = mapped_column(default=None)
+    resolved_by: Mapped[str] = mapped_column(String(128), default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class IncidentAlert(Base):
+    """An alert that belongs to an incident."""
+
+    __tablename__ = "incident_alerts"
+    incident_id: Mapped[int] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True
+    )
+    alert_id: Mapped[int] = mapped_column(
+        ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    joined_at: Mapped[datetime] = mapped_column()
+    resolved_seen: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class IncidentEvent(Base):
+    """One entry of an incident's timeline, time-stamped and attributed."""
+
+    __tablename__ = "incident_events"
+    __table_args__ = (Index("ix_incident_events_incident_at", "incident_id", "at"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column()
+    actor: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(24))
+    text: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Escalation(Base):
+    """Where an incident's escalation stands; the timer lives here, so it survives restarts."""
+
+    __tablename__ = "escalations"
+    __table_args__ = (Index("ix_escalations_state_next", "state", "next_at"),)
+    incident_id: Mapped[int] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True
+    )
+    policy: Mapped[str] = mapped_column(String(128))
+    step: Mapped[int] = mapped_column(Integer, default=0)  # the next step to run
+    loop: Mapped[int] = mapped_column(Integer, default=0)
+    state: Mapped[str] = mapped_column(String(12))  # active | stopped | exhausted
+    next_at: Mapped[datetime] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class OncallOverride(Base):
+    """Someone covers a schedule for a while ("I cover Tuesday")."""
+
+    __tablename__ = "oncall_overrides"
+    __table_args__ = (Index("ix_oncall_overrides_schedule_end", "schedule", "ends_at"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    schedule: Mapped[str] = mapped_column(String(128))
+    person: Mapped[str] = mapped_column(String(128))
+    starts_at: Mapped[datetime] = mapped_column()
+    ends_at: Mapped[datetime] = mapped_column()
+    note: Mapped[str] = mapped_column(String(500), default="")
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StatusUpdate(Base):
+    """A public update on a status page: about an incident, or scheduled maintenance."""
+
+    __tablename__ = "status_updates"
+    __table_args__ = (Index("ix_status_updates_page_posted", "page", "posted_at"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    page: Mapped[str] = mapped_column(String(128))
+    incident_id: Mapped[int | None] = mapped_column(
+        ForeignKey("incidents.id", ondelete="SET NULL"), default=None
+    )
+    # investigating | identified | monitoring | resolved | maintenance
+    status: Mapped[str] = mapped_column(String(14))
+    title: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text, default="")
+    components: Mapped[list[str]] = mapped_column(JSON, default=list)
+    starts_at: Mapped[datetime | None] = mapped_column(default=None)  # maintenance
+    ends_at: Mapped[datetime | None] = mapped_column(default=None)
+    posted_at: Mapped[datetime] = mapped_column()
+    posted_by: Mapped[str] = mapped_column(String(128))
+
+
+class TrackerLink(Base):
+    """An issue opened in an external tracker for an incident."""
+
+    __tablename__ = "tracker_links"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    incident_id: Mapped[int] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), index=True
+    )
+    tracker: Mapped[str] = mapped_column(String(128))
+    external_id: Mapped[str] = mapped_column(String(128))
+    url: Mapped[str] = mapped_column(String(1000))
+    status: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column()
+    synced_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Postmortem(Base):
+    """An incident's postmortem, in Markdown."""
+
+    __tablename__ = "postmortems"
+    incident_id: Mapped[int] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True
+    )
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10), default="draft")  # draft | published
+    created_at: Mapped[datetime] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column()
+    updated_by: Mapped[str] = mapped_column(String(128))
+
+
+class ActionItem(Base):
+    """A follow-up from a postmortem, with an owner and a due date."""
+
+    __tablename__ = "action_items"
+    __table_args__ = (Index("ix_action_items_done", "done_at"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    incident_id: Mapped[int] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), index=True
+    )
+    title: Mapped[str] = mapped_column(String(300))
+    owner: Mapped[str] = mapped_column(String(128), default="")
+    due: Mapped[datetime | None] = mapped_column(default=None)
+    done_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column()
+    created_by: Mapped[str] = mapped_column(String(128))
+
+
+class DrillRun(Base):
+    """One run of a drill: when it started, when it was acknowledged, how it ended."""
+
+    __tablename__ = "drill_runs"
+    __table_args__ = (Index("ix_drill_runs_name_started", "name", "started_at"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    alert_id: Mapped[int | None] = mapped_column(
+        ForeignKey("alerts.id", ondelete="SET NULL"), default=None
+    )
+    incident_id: Mapped[int | None] = mapped_column(
+        ForeignKey("incidents.id", ondelete="SET NULL"), default=None
+    )
+    started_at: Mapped[datetime] = mapped_column()
+    started_by: Mapped[str] = mapped_column(String(128))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(default=None)
+    acknowledged_by: Mapped[str] = mapped_column(String(128), default="")
+    closed_at: Mapped[datetime | None] = mapped_column(default=None)
+    result: Mapped[str] = mapped_column(
+        String(12), default="running"
+    )  # running|acknowledged|missed

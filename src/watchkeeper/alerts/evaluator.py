@@ -173,7 +173,11 @@ class AlertEvaluator:
 
     def _load_active(self, db: Session) -> None:
         rows = db.scalars(
-            select(Alert).where(Alert.state.in_(("pending", "firing")), Alert.rule != INTERNAL_RULE)
+            # not Watchkeeper's own alerts ("watchkeeper:internal", drills): no plan rule owns them
+            select(Alert).where(
+                Alert.state.in_(("pending", "firing")),
+                ~Alert.rule.startswith(INTERNAL_RULE.split(":")[0] + ":"),
+            )
         )
         for row in rows:
             self._active.setdefault(row.rule, {})[row.fingerprint] = Active(

@@ -98,12 +98,18 @@ def message_id(key: str, sender: str) -> str:
     return f"<{digest}.watchkeeper@{_id_domain(sender)}>"
 
 
+def recipients(config: EmailChannelConfig, message: Notification) -> list[str]:
+    """The channel's ``to``, or the paged person's own address when the page carries one."""
+    own = str(message.extra.get("recipient") or "")
+    return [own] if own else list(config.to)
+
+
 def build_email(config: EmailChannelConfig, message: Notification) -> EmailMessage:
     """Return the e-mail for ``message`` (see the module docstring)."""
     mail = EmailMessage()
     mail["Subject"] = " ".join(message.title.split()) or "Watchkeeper notification"
     mail["From"] = config.from_
-    mail["To"] = ", ".join(config.to)
+    mail["To"] = ", ".join(recipients(config, message))
     mail["Date"] = format_datetime(datetime.now(UTC))
     mail["Message-ID"] = message_id(message.key, config.from_)
     if message.group_key:
@@ -175,7 +181,7 @@ class EmailChannel:
             refused, _ = await aiosmtplib.send(
                 mail,
                 sender=parseaddr(config.from_)[1],
-                recipients=[addr for _, addr in getaddresses(config.to)],
+                recipients=[addr for _, addr in getaddresses(recipients(config, message))],
                 hostname=config.host,
                 port=config.smtp_port,
                 username=config.username,

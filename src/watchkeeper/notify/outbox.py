@@ -34,6 +34,7 @@ SETTINGS_KIND = "settings"
 SETTINGS_NAME = "notifications"
 KEY_LENGTH = 64
 UNFINISHED = ("pending", "sending")
+FINISHED = ("delivered", "failed", "cancelled")
 _N = OutboxNotification
 
 
@@ -72,8 +73,10 @@ def enqueue(
     payload: dict[str, Any],
     fallback: bool = False,
     now: datetime | None = None,
+    not_before: datetime | None = None,
 ) -> bool:
     """Add a notification unless one with ``key`` exists; return whether it was added.
+    ``not_before``: the first attempt waits until then (an on-call page's delayed rule).
 
     Safe inside a larger transaction on SQLite and PostgreSQL (a duplicate key does not
     abort it). Raise ValueError for a key, batch or group key longer than 64 characters.
@@ -91,7 +94,7 @@ def enqueue(
         "status": "pending",
         "payload": payload,
         "attempts": 0,
-        "next_attempt_at": at,
+        "next_attempt_at": max(at, not_before) if not_before is not None else at,
         "lease_until": None,
         "last_error": "",
         "fallback": fallback,
@@ -282,7 +285,7 @@ def prune(db: Session, *, now: datetime | None = None, keep: timedelta | None = 
     before = (now or utcnow()) - keep
     result = db.execute(
         delete(_N)
-        .where(_N.status.in_(("delivered", "failed")), _N.created_at < before)
+        .where(_N.status.in_(FINISHED), _N.created_at < before)
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
@@ -362,3 +365,20 @@ def send_test(db: Session, channel_name: str, actor: str | Actor) -> int:
         now=now,
     )
     return int(db.scalar(select(_N.id).where(_N.key == key)) or 0)
+
+
+def cancel_waiting(db: Session, group_key_prefix: str, reason: str, now: datetime) -> int:
+    """Cancel the pending rows of the groups starting with ``group_key_prefix`` whose first
+    attempt has not come yet (an acknowledged incident's delayed pages); return how many."""
+    result = db.execute(
+        update(_N)
+        .where(
+            _N.group_key.startswith(group_key_prefix, autoescape=True),
+            _N.status == "pending",
+            _N.attempts == 0,
+            _N.next_attempt_at > now,
+        )
+        .values(status="cancelled", last_error=reason[:1000])
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

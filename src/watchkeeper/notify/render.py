@@ -35,6 +35,11 @@ Variables of message templates:
     The channel's name.
 ``test``
     True for a test notification (the title then always says ``[TEST]``).
+``incident``
+    For an on-call page or a major-incident notice: the incident's ``id``, ``title``,
+    ``severity``, ``status``, ``team``, ``services``, ``url``, ``drill`` (the drill's name or
+    ""), ``major``, ``person`` (who is paged) and the signed ``ack_url`` and ``resolve_url``;
+    none otherwise.
 
 Filters: ``humanize``, ``humanize1024``, ``humanizeDuration``, ``humanizePercentage``,
 ``humanizeTimestamp``, ``toUpper``, ``toLower`` and Jinja2's own.
@@ -63,7 +68,10 @@ RUNBOOK_CHARS = 600
 
 DEFAULT_TITLE = (
     "{% if test %}[TEST] {% endif %}"
-    "{% if test and not alerts %}Test notification from Watchkeeper"
+    "{% if incident %}{% if incident.drill %}[DRILL] {% endif %}"
+    "{% if incident.major %}[MAJOR] {% endif %}[{{ incident.severity }}] "
+    "Incident #{{ incident.id }}: {{ incident.title }}"
+    "{% elif test and not alerts %}Test notification from Watchkeeper"
     '{% else %}{% if status == "firing" %}[FIRING:{{ firing|length }}]'
     "{% else %}[RESOLVED]{% endif %} {{ group_name }}"
     "{% if severity %} ({{ severity }}){% endif %}{% endif %}"
@@ -72,6 +80,23 @@ DEFAULT_TITLE = (
 DEFAULT_TEXT = """\
 {%- if test %}
 This is a test notification from Watchkeeper: nothing is wrong, no action is needed.
+{% endif %}
+{%- if incident %}
+{%- if incident.drill %}
+This is a DRILL ({{ incident.drill }}): acknowledge it as you would a real incident.
+{% endif %}
+{%- if incident.major %}
+A MAJOR INCIDENT has been declared.
+{% endif %}
+Incident #{{ incident.id }} ({{ incident.severity }}): {{ incident.title }}
+{%- if incident.services %}
+Services: {{ incident.services|join(", ") }}
+{%- endif %}
+{%- if incident.ack_url %}
+Acknowledge: {{ incident.ack_url }}
+Resolve: {{ incident.resolve_url }}
+{%- endif %}
+Incident: {{ incident.url }}
 {% endif %}
 {%- for a in (firing + resolved)[:20] %}
 {% if a.status == "firing" %}FIRING{% else %}RESOLVED{% endif %}: {{ a.name }}
@@ -133,6 +158,14 @@ border-radius:4px;">This is a test notification from Watchkeeper: nothing is wro
 is needed.</p>
 {%- endif %}
 <h1 style="margin:0 0 16px;font-size:20px;line-height:1.3;">{{ title }}</h1>
+{%- if incident and incident.ack_url %}
+<p style="margin:0 0 16px;"><a href="{{ incident.ack_url|web_url }}" style="display:inline-block;\
+padding:8px 16px;background:#1f883d;color:#ffffff;border-radius:6px;font-weight:600;\
+text-decoration:none;">Acknowledge</a> <a href="{{ incident.resolve_url|web_url }}" \
+style="display:inline-block;margin-left:8px;padding:8px 16px;border:1px solid #d0d7de;\
+color:#1f2328;border-radius:6px;text-decoration:none;">Resolve</a> <a href="\
+{{ incident.url|web_url }}" style="margin-left:8px;color:#0969da;">Open incident</a></p>
+{%- endif %}
 {%- if custom_text %}
 <div style="white-space:pre-wrap;font-family:ui-monospace,Menlo,Consolas,monospace;\
 font-size:13px;">{{ custom_text|linkify }}</div>
@@ -348,6 +381,7 @@ def message_variables(message: Notification, now: datetime | None = None) -> dic
         "group_url": message.group_url,
         "channel": message.channel,
         "test": message.test,
+        "incident": message.extra.get("incident") or None,
     }
 
 

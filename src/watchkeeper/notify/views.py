@@ -14,8 +14,8 @@ from watchkeeper.plan import catalog
 from watchkeeper.store.tables import OutboxNotification
 
 CHANNELS_KIND = "notifications.channels"
-Status = Literal["pending", "sending", "delivered", "failed"]
-STATUSES: tuple[Status, ...] = ("pending", "sending", "delivered", "failed")
+Status = Literal["pending", "sending", "delivered", "failed", "cancelled"]
+STATUSES: tuple[Status, ...] = ("pending", "sending", "delivered", "failed", "cancelled")
 
 
 @dataclass(frozen=True)

@@ -240,6 +240,8 @@ def webhook_body(message: Notification, max_alerts: int = 0) -> dict[str, Any]:
         "text": message.text,
         "idempotencyKey": message.key,
         "test": message.test,
+        **({"incident": message.extra["incident"]} if message.extra.get("incident") else {}),
+        **({"recipient": message.extra["recipient"]} if message.extra.get("recipient") else {}),
     }
 
 

@@ -21,6 +21,8 @@ from watchkeeper.checks.events import EventBus
 from watchkeeper.checks.history import rollup_and_prune
 from watchkeeper.checks.pings import prune_pings
 from watchkeeper.checks.runner import CheckRunner
+from watchkeeper.incidents.engine import IncidentEngine
+from watchkeeper.incidents.escalation import Pager
 from watchkeeper.metrics.compaction import Retention, compact, enforce_retention
 from watchkeeper.metrics.scrape import Scraper
 from watchkeeper.notify import outbox
@@ -199,10 +201,20 @@ async def serve(ctx: AppContext, announce: Callable[[str], None]) -> None:
             on_queued=lambda: _call_all(queued_hooks),
         ),
     )
+    # Incidents from alert groups, escalation timers and drills: one engine per cluster.
+    incidents = Leadership(
+        ctx.engine,
+        "incidents",
+        lambda: IncidentEngine(
+            ctx.sessions,
+            Pager(ctx.settings.base_url, ctx.settings.secret_key),
+            on_queued=lambda: _call_all(queued_hooks),
+        ),
+    )
     # Every replica delivers notifications; rows are claimed in the store, never twice.
     notify_worker = DeliveryWorker(ctx.sessions)
     queued_hooks.append(notify_worker.wake)
-    app = create_app(ctx, services=[scheduler, checks, scraper, alerts, notify_worker])
+    app = create_app(ctx, services=[scheduler, checks, scraper, alerts, incidents, notify_worker])
     app.state.notify_worker = notify_worker
 
     def nudge_check(name: str) -> bool:

@@ -553,6 +553,7 @@ class Escalation(Base):
     step: Mapped[int] = mapped_column(Integer, default=0)  # the next step to run
     loop: Mapped[int] = mapped_column(Integer, default=0)
     state: Mapped[str] = mapped_column(String(12))  # active | stopped | exhausted
+    started_at: Mapped[datetime] = mapped_column()  # a restarted escalation pages anew
     next_at: Mapped[datetime] = mapped_column()
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -92,6 +92,7 @@ def upgrade() -> None:
         sa.Column("step", sa.Integer(), nullable=False),
         sa.Column("loop", sa.Integer(), nullable=False),
         sa.Column("state", sa.String(12), nullable=False),
+        sa.Column("started_at", UTCDateTime(), nullable=False),
         sa.Column("next_at", UTCDateTime(), nullable=False),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
     )

@@ -133,11 +133,17 @@ def test_an_alert_group_opens_an_incident_and_pages_step_by_step(db: Session) ->
     assert sms.next_attempt_at == T0 + timedelta(minutes=2)  # "SMS after 2 minutes"
     mail = next(n for n in new if n.channel == "mail")
     assert mail.payload["extra"]["recipient"] == "alice@example.com"
-    claim = links.verify(PAGER.secret_key, mail.payload["extra"]["incident"]["ack_url"].split("/i/")[1], T0)
+    claim = links.verify(
+        PAGER.secret_key, mail.payload["extra"]["incident"]["ack_url"].split("/i/")[1], T0
+    )
     assert (claim.incident_id, claim.action, claim.person) == (incident.id, "ack", "alice")
 
     # a later alert of the same group joins the same incident
-    fire(db, {"alertname": "Down", "severity": "critical", "service": "api"}, T0 + timedelta(minutes=1))
+    fire(
+        db,
+        {"alertname": "Down", "severity": "critical", "service": "api"},
+        T0 + timedelta(minutes=1),
+    )
     rig.run(T0 + timedelta(minutes=1))
     assert db.scalar(select(Incident.id).where(Incident.id != incident.id)) is None
     db.refresh(incident)
@@ -206,8 +212,12 @@ def test_warning_alerts_do_not_open_incidents_by_default_and_hand_opened_ones_pa
     rig.run(T0)
     assert db.scalars(select(Incident)).all() == []
     incident = service.open_incident(
-        db, title="Customers report errors", severity="SEV3", actor=ALICE,
-        escalation_policy="default", now=T0,
+        db,
+        title="Customers report errors",
+        severity="SEV3",
+        actor=ALICE,
+        escalation_policy="default",
+        now=T0,
     )
     db.commit()
     assert pages(rig.run(T0)) == [("mail", "alice"), ("sms", "alice")]

@@ -207,7 +207,7 @@ async def serve(ctx: AppContext, announce: Callable[[str], None]) -> None:
         "incidents",
         lambda: IncidentEngine(
             ctx.sessions,
-            Pager(ctx.settings.base_url, ctx.settings.secret_key),
+            Pager(ctx.settings.base_url, ctx.settings.secret_key()),
             on_queued=lambda: _call_all(queued_hooks),
         ),
     )

@@ -1,0 +1,171 @@
+"""Incidents as the API and UI show them: the full timeline, with the notifications sent for
+the incident and their delivery results merged in from the outbox."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from watchkeeper.incidents.escalation import group_prefix
+from watchkeeper.incidents.service import get
+from watchkeeper.incidents.timeline import events
+from watchkeeper.store.tables import Alert, Escalation, Incident, IncidentAlert, OutboxNotification
+
+
+@dataclass(frozen=True)
+class Entry:
+    at: datetime
+    kind: str
+    actor: str
+    text: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AlertRef:
+    id: int
+    name: str
+    state: str
+    severity: str
+    labels: dict[str, str]
+    since: datetime
+
+
+@dataclass(frozen=True)
+class EscalationState:
+    policy: str
+    state: str
+    step: int
+    loop: int
+    next_at: datetime | None
+
+
+@dataclass(frozen=True)
+class IncidentView:
+    incident: Incident
+    timeline: list[Entry]
+    alerts: list[AlertRef]
+    escalation: EscalationState | None
+
+    @property
+    def time_to_acknowledge(self) -> timedelta | None:
+        i = self.incident
+        return i.acknowledged_at - i.opened_at if i.acknowledged_at else None
+
+    @property
+    def time_to_resolve(self) -> timedelta | None:
+        i = self.incident
+        return i.resolved_at - i.opened_at if i.resolved_at else None
+
+
+def _delivery(row: OutboxNotification, now: datetime) -> Entry:
+    extra = (row.payload or {}).get("extra") or {}
+    incident = extra.get("incident") or {}
+    person = incident.get("person", "")
+    if incident and person:
+        what = f"{'notice' if incident.get('major') else 'page'} to {person} via {row.channel}"
+    else:
+        what = f"notification via {row.channel}"
+    if row.status == "delivered":
+        return Entry(
+            row.delivered_at or row.created_at,
+            "notified",
+            "watchkeeper",
+            f"{what}: delivered",
+            {"channel": row.channel, "result": "delivered"},
+        )
+    if row.status == "failed":
+        return Entry(
+            row.created_at,
+            "notified",
+            "watchkeeper",
+            f"{what}: failed ({row.last_error})",
+            {"channel": row.channel, "result": "failed"},
+        )
+    if row.status == "cancelled":
+        return Entry(
+            row.created_at,
+            "notified",
+            "watchkeeper",
+            f"{what}: cancelled ({row.last_error})",
+            {"channel": row.channel, "result": "cancelled"},
+        )
+    if row.next_attempt_at > now and row.attempts == 0:
+        return Entry(
+            row.created_at,
+            "notified",
+            "watchkeeper",
+            f"{what}: waiting until {row.next_attempt_at:%H:%M:%S} UTC",
+            {"channel": row.channel, "result": "waiting"},
+        )
+    tries = f" after {row.attempts} attempt(s): {row.last_error}" if row.attempts else ""
+    return Entry(
+        row.created_at,
+        "notified",
+        "watchkeeper",
+        f"{what}: sending{tries}",
+        {"channel": row.channel, "result": "sending"},
+    )
+
+
+def notifications_of(db: Session, incident: Incident) -> list[OutboxNotification]:
+    """The incident's pages and notices, and its alert group's route notifications sent
+    while it was open."""
+    conditions = [
+        OutboxNotification.group_key.startswith(group_prefix(incident.id), autoescape=True),
+        OutboxNotification.group_key.startswith(f"major:{incident.id}:", autoescape=True),
+    ]
+    if incident.group_key:
+        end = incident.resolved_at or datetime.max.replace(tzinfo=incident.opened_at.tzinfo)
+        conditions.append(
+            (OutboxNotification.group_key == incident.group_key)
+            & (OutboxNotification.created_at >= incident.opened_at - timedelta(minutes=1))
+            & (OutboxNotification.created_at <= end + timedelta(minutes=1))
+        )
+    return list(
+        db.scalars(
+            select(OutboxNotification).where(or_(*conditions)).order_by(OutboxNotification.id)
+        )
+    )
+
+
+def incident_view(db: Session, incident_id: int, now: datetime) -> IncidentView:
+    incident = get(db, incident_id)
+    timeline = [
+        Entry(e.at, e.kind, e.actor, e.text, dict(e.data or {})) for e in events(db, incident_id)
+    ]
+    timeline += [_delivery(n, now) for n in notifications_of(db, incident)]
+    timeline.sort(key=lambda e: e.at)
+    alerts = [
+        AlertRef(
+            a.id,
+            a.labels.get("alertname", a.rule),
+            a.state,
+            a.severity,
+            dict(a.labels),
+            a.fired_at or a.active_at,
+        )
+        for a in db.scalars(
+            select(Alert)
+            .join(IncidentAlert, IncidentAlert.alert_id == Alert.id)
+            .where(IncidentAlert.incident_id == incident_id)
+            .order_by(Alert.id)
+        )
+    ]
+    esc = db.get(Escalation, incident_id)
+    state = (
+        EscalationState(
+            esc.policy,
+            esc.state,
+            esc.step,
+            esc.loop,
+            esc.next_at if esc.state == "active" else None,
+        )
+        if esc is not None
+        else None
+    )
+    return IncidentView(incident, timeline, alerts, state)

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from watchkeeper import __version__
+from watchkeeper.cli_incidents import drill_app, incident_app, oncall_app
 from watchkeeper.exceptions import WatchkeeperError
 from watchkeeper.logging_setup import configure_logging, register_secret
 from watchkeeper.settings import Settings, environment, load_settings
@@ -48,6 +49,9 @@ alerts_app = typer.Typer(help="Show alerts.", no_args_is_help=True)
 app.add_typer(alerts_app, name="alerts")
 rules_app = typer.Typer(help="Unit-test alert rules.", no_args_is_help=True)
 app.add_typer(rules_app, name="rules")
+app.add_typer(incident_app, name="incident")
+app.add_typer(drill_app, name="drill")
+app.add_typer(oncall_app, name="oncall")
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 _options: dict[str, str | None] = {}

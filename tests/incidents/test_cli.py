@@ -21,8 +21,8 @@ incidents:
 
 
 def test_open_list_show_ack_note_resolve_reopen(
-    store_env: dict[str, str],
-    tmp_path: Path,  # noqa: F811
+    store_env: dict[str, str],  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     plan = tmp_path / "watchkeeper.yaml"
     plan.write_text(PLAN)

@@ -153,3 +153,22 @@ NOTIFICATION_OLDEST_PENDING = Gauge(
     "Age of the oldest notification not yet delivered or failed (0 when none).",
     registry=REGISTRY,
 )
+
+INCIDENTS_OPEN = Gauge(
+    "watchkeeper_incidents_open",
+    "Open incidents by status (triggered, acknowledged), drills included.",
+    ["status"],
+    registry=REGISTRY,
+)
+INCIDENT_PAGES = Counter(
+    "watchkeeper_incident_pages_total",
+    "Pages the escalation engine wrote to the outbox (one per contact rule of each person "
+    "and per channel target).",
+    registry=REGISTRY,
+)
+INCIDENT_ENGINE_PASSES = Counter(
+    "watchkeeper_incident_engine_passes_total",
+    "Passes of the incident engine, by result (ok, error).",
+    ["result"],
+    registry=REGISTRY,
+)

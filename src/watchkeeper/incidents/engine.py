@@ -14,9 +14,10 @@ from datetime import datetime
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from watchkeeper.incidents import drills, escalation, from_alerts
+from watchkeeper.incidents import drills, escalation, from_alerts, service
 from watchkeeper.incidents.escalation import Pager
 from watchkeeper.store.tables import utcnow
+from watchkeeper.telemetry import INCIDENT_ENGINE_PASSES, INCIDENT_PAGES, INCIDENTS_OPEN
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,10 @@ class IncidentEngine:
             db.commit()
             drills.tick(db, now, self._since)
             db.commit()
+            counts = service.counts(db)
+        for status in ("triggered", "acknowledged"):
+            INCIDENTS_OPEN.labels(status).set(counts.get(status, 0))
+        INCIDENT_PAGES.inc(queued)
         self._since = now
         return queued
 
@@ -62,12 +67,15 @@ class IncidentEngine:
         while not self._stopping.is_set():
             try:
                 queued = await asyncio.to_thread(self.run_once)
+                INCIDENT_ENGINE_PASSES.labels("ok").inc()
                 if queued and self._on_queued is not None:
                     self._on_queued()
             except SQLAlchemyError as exc:
+                INCIDENT_ENGINE_PASSES.labels("error").inc()
                 self._groups = from_alerts.GroupTracker()  # re-read every group next pass
                 log.error("incidents: store error %s; retrying", type(exc).__name__)
             except Exception:  # a bug must not stop paging
+                INCIDENT_ENGINE_PASSES.labels("error").inc()
                 self._groups = from_alerts.GroupTracker()
                 log.exception("incident engine pass failed; retrying")
             self._wake.clear()

@@ -120,12 +120,10 @@ def notifications_of(db: Session, incident: Incident) -> list[OutboxNotification
         OutboxNotification.group_key.startswith(f"major:{incident.id}:", autoescape=True),
     ]
     if incident.group_key:
-        end = incident.resolved_at or datetime.max.replace(tzinfo=incident.opened_at.tzinfo)
-        conditions.append(
-            (OutboxNotification.group_key == incident.group_key)
-            & (OutboxNotification.created_at >= incident.opened_at - timedelta(minutes=1))
-            & (OutboxNotification.created_at <= end + timedelta(minutes=1))
-        )
+        during = OutboxNotification.created_at >= incident.opened_at - timedelta(minutes=1)
+        if incident.resolved_at is not None:
+            during &= OutboxNotification.created_at <= incident.resolved_at + timedelta(minutes=1)
+        conditions.append((OutboxNotification.group_key == incident.group_key) & during)
     return list(
         db.scalars(
             select(OutboxNotification).where(or_(*conditions)).order_by(OutboxNotification.id)

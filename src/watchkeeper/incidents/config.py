@@ -109,11 +109,21 @@ class Tracker(PlanObject):
     user: str = Field("", description="Jira: the account e-mail for basic auth.")
     issue_type: str = Field("Bug", description="Jira issue type.")
     labels: list[str] = Field(default_factory=list, description="Labels put on new issues.")
+    timeout: Duration = Field(
+        timedelta(seconds=15), description="Give up on one request to the tracker after."
+    )
 
     @model_validator(mode="after")
     def _project(self) -> Tracker:
+        if not self.url.startswith(("http://", "https://")):
+            raise ValueError("`url` must be an http:// or https:// URL")
         if self.type != "webhook" and not self.project:
             raise ValueError(f"a {self.type} tracker needs `project`")
+        owner, _, repo = self.project.partition("/")
+        if self.type == "github" and not (owner and repo and "/" not in repo):
+            raise ValueError(f'a github tracker\'s project is "owner/repo", not "{self.project}"')
+        if self.type == "jira" and self.token and not self.user:
+            raise ValueError("a jira tracker needs `user` (the account e-mail) with `token`")
         return self
 
 

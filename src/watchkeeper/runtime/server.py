@@ -10,6 +10,7 @@ import socket
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
 
+import httpx
 import uvicorn
 
 from watchkeeper.alerts.evaluator import AlertEvaluator
@@ -21,6 +22,7 @@ from watchkeeper.checks.events import EventBus
 from watchkeeper.checks.history import rollup_and_prune
 from watchkeeper.checks.pings import prune_pings
 from watchkeeper.checks.runner import CheckRunner
+from watchkeeper.incidents import tracking
 from watchkeeper.incidents.engine import IncidentEngine
 from watchkeeper.incidents.escalation import Pager
 from watchkeeper.metrics.compaction import Retention, compact, enforce_retention
@@ -130,6 +132,23 @@ def register_housekeeping(scheduler: Scheduler, ctx: AppContext) -> None:
     ]
     for name, work, every, jitter, timeout in jobs:
         scheduler.register(name, _in_thread(work), Every(every), jitter=jitter, timeout=timeout)
+
+    async def sync_tracker_issues() -> None:
+        async with httpx.AsyncClient(headers={"User-Agent": "Watchkeeper"}) as http:
+            with ctx.sessions() as db:
+                done = await tracking.sync_all(db, http)
+        if done.changed or done.failed:
+            log.info(
+                "tracker issues: %d changed, %d could not be checked", done.changed, done.failed
+            )
+
+    scheduler.register(
+        "incidents.tracker_sync",
+        sync_tracker_issues,
+        Every(10 * minute),
+        jitter=minute,
+        timeout=5 * minute,
+    )
 
 
 def _in_thread(work: Callable[[], None]) -> Callable[[], Awaitable[None]]:

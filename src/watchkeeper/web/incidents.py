@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import httpx
 from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import RedirectResponse, Response
 
@@ -14,7 +15,8 @@ from watchkeeper.auth.audit import Actor
 from watchkeeper.auth.roles import role_allows
 from watchkeeper.auth.sessions import SessionInfo
 from watchkeeper.exceptions import ConflictError, NotFoundError, ValidationFailed
-from watchkeeper.incidents import links, service, views
+from watchkeeper.incidents import links, service, tracking, views
+from watchkeeper.incidents.trackers.interface import TrackerError
 from watchkeeper.incidents.config import SEVERITIES
 from watchkeeper.incidents.plan import load_incidents, load_oncall
 from watchkeeper.store.tables import utcnow
@@ -35,6 +37,8 @@ NOTICES = {
     "linked": "Link added.",
     "updated": "Saved.",
     "opened": "Incident opened.",
+    "tracked": "Issue opened in the tracker.",
+    "synced": "Issue status refreshed.",
 }
 
 
@@ -144,6 +148,8 @@ def incident_page(request: Request, incident_id: IncidentId, db: Db, user: PageU
         severities=SEVERITIES,
         stakeholders=[c.name for c in plan.contacts if c.stakeholder and c.channel],
         people=[p.name for p in load_oncall(db).people],
+        trackers=tracking.trackers(db),
+        tracker_links=tracking.links_for(db, incident_id),
         notice=NOTICES.get(request.query_params.get("done", "")),
         error=request.query_params.get("error", ""),
         can_act=role_allows(user.role, "responder"),
@@ -240,6 +246,43 @@ def edit_incident(
         return _refused(incident_id, "; ".join(f"{f}: {m}" for f, m in exc.errors))
     db.commit()
     return _back(incident_id, "updated")
+
+
+@router.post("/incidents/{incident_id}/tracker-issue")
+async def open_tracker_issue(
+    request: Request,
+    incident_id: IncidentId,
+    db: Db,
+    user: PageResponder,
+    tracker: Annotated[str, Form()] = "",
+) -> Response:
+    async with httpx.AsyncClient(headers={"User-Agent": "Watchkeeper"}) as http:
+        try:
+            await tracking.open_issue(
+                db,
+                incident_id,
+                tracker,
+                _actor(request, user),
+                http,
+                base_url=get_ctx(request).settings.base_url,
+            )
+        except (TrackerError, ConflictError, NotFoundError, ValidationFailed) as exc:
+            db.rollback()
+            return _refused(incident_id, str(exc))
+    return _back(incident_id, "tracked")
+
+
+@router.post("/incidents/{incident_id}/tracker-issues/{link_id}/sync")
+async def sync_tracker_issue(
+    request: Request, incident_id: IncidentId, link_id: int, db: Db, user: PageResponder
+) -> Response:
+    async with httpx.AsyncClient(headers={"User-Agent": "Watchkeeper"}) as http:
+        try:
+            await tracking.sync_status(db, link_id, http)
+        except (TrackerError, NotFoundError) as exc:
+            db.rollback()
+            return _refused(incident_id, str(exc))
+    return _back(incident_id, "synced")
 
 
 # -- signed links from notifications (public: the signature is the credential) ----------------

@@ -61,3 +61,24 @@ def test_forged_and_expired_links_are_refused(ctx: AppContext, server: LiveServe
     good = links.sign(key, incident_id, "resolve", "alice", timedelta(hours=1))
     done = httpx.post(f"{server.url}/i/{good}")
     assert done.status_code == 200 and "Resolved as alice" in done.text
+
+
+def test_start_a_declared_drill_from_its_page(
+    ctx: AppContext, server: LiveServer, admin: httpx.Client
+) -> None:
+    import textwrap
+
+    from watchkeeper.plan.apply import apply_plan
+    from watchkeeper.plan.loader import load_plan_text
+
+    with ctx.sessions() as db:
+        plan = "incidents:\n  drills: [{name: weekly, schedule: '0 10 * * mon'}]\n"
+        apply_plan(db, load_plan_text(textwrap.dedent(plan)))
+        db.commit()
+    page = admin.get("/incidents/drills").text
+    assert "weekly" in page and "0 10 * * mon" in page
+    token = form_token(admin, "/incidents/drills")
+    started = admin.post("/incidents/drills/weekly/start", data={"csrf_token": token})
+    assert started.status_code == 303
+    assert "Drill weekly started" in admin.get(started.headers["location"]).text
+    assert admin.post("/incidents/drills/nope/start", data={"csrf_token": token}).status_code == 404

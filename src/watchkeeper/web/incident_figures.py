@@ -10,9 +10,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from watchkeeper.api.deps import Db, require
+from watchkeeper.auth.roles import role_allows
 from watchkeeper.auth.sessions import SessionInfo
 from watchkeeper.exceptions import ValidationFailed
 from watchkeeper.incidents import figures
+from watchkeeper.incidents.plan import load_incidents
 from watchkeeper.store.tables import utcnow
 from watchkeeper.web.pages import render, templates
 
@@ -158,6 +160,9 @@ def drills_page(
         first=first,
         last=last,
         problem=problem,
+        declared=load_incidents(db).drills,
+        can_start=role_allows(user.role, "responder"),
+        notice=request.query_params.get("started", ""),
         active="incidents",
         page_title="Drills",
         assets_charts=True,

@@ -15,10 +15,10 @@ from watchkeeper.auth.audit import Actor
 from watchkeeper.auth.roles import role_allows
 from watchkeeper.auth.sessions import SessionInfo
 from watchkeeper.exceptions import ConflictError, NotFoundError, ValidationFailed
-from watchkeeper.incidents import links, service, tracking, views
-from watchkeeper.incidents.trackers.interface import TrackerError
+from watchkeeper.incidents import drills, links, service, tracking, views
 from watchkeeper.incidents.config import SEVERITIES
 from watchkeeper.incidents.plan import load_incidents, load_oncall
+from watchkeeper.incidents.trackers.interface import TrackerError
 from watchkeeper.store.tables import utcnow
 from watchkeeper.web.alerts import span
 from watchkeeper.web.pages import render
@@ -283,6 +283,15 @@ async def sync_tracker_issue(
             db.rollback()
             return _refused(incident_id, str(exc))
     return _back(incident_id, "synced")
+
+
+@router.post("/incidents/drills/{name}/start")
+def start_drill(request: Request, name: str, db: Db, user: PageResponder) -> Response:
+    from urllib.parse import quote
+
+    drills.start(db, name, _actor(request, user), utcnow())
+    db.commit()
+    return RedirectResponse(f"/incidents/drills?started={quote(name)}", status_code=303)
 
 
 # -- signed links from notifications (public: the signature is the credential) ----------------

@@ -46,6 +46,12 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("POST", "/ping/{key}"): "heartbeat push URL called by cron jobs; the key is the secret",
     ("GET", "/ping/{key}/{action}"): "heartbeat start/fail/exit status/log; the key is the secret",
     ("POST", "/ping/{key}/{action}"): "heartbeat start/fail/exit status/log; the key is the secret",
+    ("GET", "/i/{token}"): "signed, expiring incident link from a page; the signature is the key",
+    ("POST", "/i/{token}"): "acknowledge/resolve through a signed, expiring link from a page",
+    ("GET", "/status/{name}"): "public status page: only component statuses and posted updates",
+    ("GET", "/status/{name}.json"): "public status page's JSON feed: the same public fields",
+    ("GET", "/oncall/calendar/{person}.ics"): "on-call calendar for calendar apps, which "
+    "cannot sign in; needs the HMAC token of the person's name (404 without it)",
 }
 # Routes the walk does not judge: the static files.
 EXEMPT_MOUNTS = {"/static"}
@@ -199,6 +205,12 @@ def _fixture_objects(ctx: AppContext) -> dict[str, str]:
         "key_id": "1",
         "alert_id": "1",
         "silence_id": "no-such-silence",
+        "override_id": "999999",  # no such on-call override: 404
+        "person": "target",  # not in oncall.people: the calendar answers 404
+        "update_id": "999999",
+        "incident_id": "999999",  # no such incident: the routes answer 404, not 401/403
+        "item_id": "999999",
+        "link_id": "999999",  # no such tracker issue: 404
     }
 
 

@@ -67,4 +67,54 @@ def broken_references(plan: Plan) -> list[tuple[Path_, str]]:
         problems.append(
             (("notifications", "fallback"), f'no notification channel is named "{fallback}"')
         )
+    problems += _oncall_references(plan, channels)
+    return problems
+
+
+def _oncall_references(plan: Plan, channels: set[str]) -> list[tuple[Path_, str]]:
+    """Names the ``oncall`` and ``incidents`` sections use: escalation targets, schedule
+    members, contact rules, the policies incidents start, directory contacts' channels."""
+    problems: list[tuple[Path_, str]] = []
+    oncall, incidents = plan.oncall, plan.incidents
+    known = {
+        "schedule": ({s.name for s in oncall.schedules}, "no on-call schedule is named"),
+        "person": ({p.name for p in oncall.people}, "no person in `oncall.people` is named"),
+        "channel": (channels, "no notification channel is named"),
+    }
+
+    def check(path: Path_, kind: str, name: str | None) -> None:
+        names, message = known[kind]
+        if name is not None and name not in names:
+            problems.append((path, f'{message} "{name}"'))
+
+    for i, person in enumerate(oncall.people):
+        for j, rule in enumerate(person.contact):
+            check(("oncall", "people", i, "contact", j, "channel"), "channel", rule.channel)
+    for i, schedule in enumerate(oncall.schedules):
+        for j, layer in enumerate(schedule.layers):
+            for k, member in enumerate(layer.members):
+                check(("oncall", "schedules", i, "layers", j, "members", k), "person", member)
+    for i, policy in enumerate(oncall.escalation_policies):
+        for j, step in enumerate(policy.steps):
+            for k, target in enumerate(step.notify):
+                path: Path_ = ("oncall", "escalation_policies", i, "steps", j, "notify", k)
+                for kind in ("schedule", "person", "channel"):
+                    check((*path, kind), kind, getattr(target, kind))
+    for i, contact in enumerate(incidents.contacts):
+        check(("incidents", "contacts", i, "channel"), "channel", contact.channel)
+    policies = {p.name for p in oncall.escalation_policies}
+    uses: list[tuple[Path_, str | None]] = [
+        (("incidents", "auto_open", i, "escalation"), rule.escalation)
+        for i, rule in enumerate(incidents.auto_open)
+    ]
+    uses += [
+        (("incidents", "drills", i, "escalation"), drill.escalation)
+        for i, drill in enumerate(incidents.drills)
+    ]
+    uses.append(
+        (("incidents", "major_incident", "escalation"), incidents.major_incident.escalation)
+    )
+    for path, name in uses:
+        if name is not None and name not in policies:
+            problems.append((path, f'no escalation policy is named "{name}"'))
     return problems

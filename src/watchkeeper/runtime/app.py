@@ -19,14 +19,20 @@ from watchkeeper.api import agent as agent_api
 from watchkeeper.api import alerts as alerts_api
 from watchkeeper.api import audit as audit_api
 from watchkeeper.api import checks as checks_api
+from watchkeeper.api import incident_figures as incident_figures_api
+from watchkeeper.api import incidents as incidents_api
 from watchkeeper.api import ingest as ingest_api
 from watchkeeper.api import notifications as notifications_api
+from watchkeeper.api import oncall as oncall_api
 from watchkeeper.api import pings as pings_api
+from watchkeeper.api import postmortems as postmortems_api
 from watchkeeper.api import query as query_api
 from watchkeeper.api import silences as silences_api
 from watchkeeper.api import status, system, users
+from watchkeeper.api import status_pages as status_pages_api
 from watchkeeper.api import teams as teams_api
 from watchkeeper.api import tokens as tokens_api
+from watchkeeper.api import trackers as trackers_api
 from watchkeeper.api.deps import LoginRequired
 from watchkeeper.api.problems import HtmlErrorRenderer, install_problem_handlers
 from watchkeeper.runtime.context import AppContext
@@ -36,10 +42,18 @@ from watchkeeper.web import account as account_web
 from watchkeeper.web import alerts as alerts_web
 from watchkeeper.web import audit as audit_web
 from watchkeeper.web import checks as checks_web
+from watchkeeper.web import directory as directory_web
 from watchkeeper.web import editor, mfa, pages
+from watchkeeper.web import escalation_policies as escalation_policies_web
 from watchkeeper.web import hosts as hosts_web
+from watchkeeper.web import incident_figures as incident_figures_web
+from watchkeeper.web import incidents as incidents_web
 from watchkeeper.web import notifications as notifications_web
+from watchkeeper.web import oncall as oncall_web
+from watchkeeper.web import postmortems as postmortems_web
 from watchkeeper.web import query as query_web
+from watchkeeper.web import status_admin as status_admin_web
+from watchkeeper.web import status_page as status_page_web
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +114,16 @@ def create_app(ctx: AppContext, *, services: Sequence[Service] = ()) -> FastAPI:
     app.include_router(alerts_api.router)
     app.include_router(silences_api.router)
     app.include_router(notifications_api.router)
+    app.include_router(oncall_api.router)
+    app.include_router(oncall_api.calendar_router)  # public: signed iCal subscriptions
+    app.include_router(trackers_api.router)
+    app.include_router(status_pages_api.router)
+    app.include_router(incident_figures_api.router)  # before incidents: /incidents/{id}
+    app.include_router(postmortems_api.router)
+    app.include_router(incidents_api.router)
     app.mount("/static", StaticFiles(directory=str(pages.STATIC_DIR)), name="static")
+    app.include_router(status_page_web.router)  # public: /status/{name}[.json], no sign-in
+    app.include_router(status_admin_web.router)  # before /incidents/{id} and pages
     app.include_router(editor.router)
     app.include_router(checks_web.router)  # before pages: its /{slug} catches the rest
     app.include_router(hosts_web.router)  # before pages: its /{slug} catches the rest
@@ -110,7 +133,13 @@ def create_app(ctx: AppContext, *, services: Sequence[Service] = ()) -> FastAPI:
     app.include_router(account_web.router)  # before pages: its /{slug} catches the rest
     app.include_router(access_web.router)  # before pages: its /{slug} catches the rest
     app.include_router(alerts_web.router)  # before pages: its /{slug} catches the rest
+    app.include_router(postmortems_web.router)  # before /incidents/{id}: /incidents/actions
+    app.include_router(incident_figures_web.router)  # before /incidents/{id} and pages
+    app.include_router(directory_web.router)  # before /incidents/{id} and pages
+    app.include_router(escalation_policies_web.router)  # before /incidents/{id} and pages
     app.include_router(notifications_web.router)  # before pages: its /{slug} catches the rest
+    app.include_router(oncall_web.router)  # before pages: its /{slug} catches the rest
+    app.include_router(incidents_web.router)  # after the fixed /incidents/... pages
     app.include_router(pages.router)
     _declare_security(app)
     return app

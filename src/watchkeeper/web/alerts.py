@@ -19,6 +19,7 @@ from watchkeeper.api.deps import request_actor as _actor
 from watchkeeper.auth.roles import role_allows
 from watchkeeper.auth.sessions import SessionInfo
 from watchkeeper.exceptions import ConflictError, NotFoundError
+from watchkeeper.incidents.directory import procedures_for_alert
 from watchkeeper.notify.views import notifications_for
 from watchkeeper.plan.types import parse_duration
 from watchkeeper.store.tables import utcnow
@@ -346,6 +347,7 @@ def alert_page(request: Request, alert_id: AlertId, db: Db, user: PageUser) -> R
         alert=alert,
         silences=silence_views,
         notifications=notifications_for(db, alert.fingerprint),
+        procedures=procedures_for_alert(db, alert.name, alert.labels),
         can_silence=role_allows(user.role, "responder"),
         duration=_duration(alert),
         active="alerts",

@@ -42,6 +42,28 @@ def group_prefix(incident_id: int) -> str:
     return f"inc:{incident_id}:"
 
 
+def page_extra(
+    incident: Incident, url: str, person: str, address: str, **more: object
+) -> dict[str, object]:
+    """The ``extra`` of a page or notice about ``incident`` (``incident`` in templates)."""
+    return {
+        "incident": {
+            "id": incident.id,
+            "title": incident.title,
+            "severity": incident.severity,
+            "status": incident.status,
+            "team": incident.team,
+            "services": list(incident.services),
+            "drill": incident.drill,
+            "major": incident.major,
+            "url": url,
+            "person": person,
+            **more,
+        },
+        "recipient": address,
+    }
+
+
 def start(db: Session, incident: Incident, policy: str, now: datetime) -> None:
     """Start (or restart from its first step) the incident's escalation under ``policy``."""
     row = db.get(Escalation, incident.id)
@@ -225,23 +247,15 @@ def _enqueue(
     who = person or f"channel {channel}"
     ack = links.sign(pager.secret_key, incident.id, "ack", who, ttl, now)
     resolve = links.sign(pager.secret_key, incident.id, "resolve", who, ttl, now)
-    extra = {
-        "incident": {
-            "id": incident.id,
-            "title": incident.title,
-            "severity": incident.severity,
-            "status": incident.status,
-            "team": incident.team,
-            "services": list(incident.services),
-            "drill": incident.drill,
-            "url": base,
-            "ack_url": f"{pager.base_url}/i/{ack}",
-            "resolve_url": f"{pager.base_url}/i/{resolve}",
-            "person": person,
-            "step": esc.step + 1,
-        },
-        "recipient": address,
-    }
+    extra = page_extra(
+        incident,
+        base,
+        person,
+        address,
+        ack_url=f"{pager.base_url}/i/{ack}",
+        resolve_url=f"{pager.base_url}/i/{resolve}",
+        step=esc.step + 1,
+    )
     payload = to_payload(message)
     payload["extra"] = extra
     run = int(esc.started_at.timestamp())

@@ -347,21 +347,7 @@ def declare_major(
             group_url=url,
         )
         payload = to_payload(message)
-        payload["extra"] = {
-            "incident": {
-                "id": incident.id,
-                "title": incident.title,
-                "severity": incident.severity,
-                "status": incident.status,
-                "team": incident.team,
-                "services": list(incident.services),
-                "drill": incident.drill,
-                "url": url,
-                "major": True,
-                "person": contact.name,
-            },
-            "recipient": contact.address,
-        }
+        payload["extra"] = escalation.page_extra(incident, url, contact.name, contact.address)
         key = f"major:{incident.id}:{contact.name}"[:64]
         if enqueue(
             db,

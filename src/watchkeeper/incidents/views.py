@@ -63,52 +63,27 @@ class IncidentView:
 
 
 def _delivery(row: OutboxNotification, now: datetime) -> Entry:
+    """One timeline entry for an outbox row: what was sent to whom, and how it went."""
     extra = (row.payload or {}).get("extra") or {}
     incident = extra.get("incident") or {}
     person = incident.get("person", "")
     if incident and person:
-        what = f"{'notice' if incident.get('major') else 'page'} to {person} via {row.channel}"
+        what = f"{'notice' if incident.get('major') and not incident.get('ack_url') else 'page'}"
+        what += f" to {person} via {row.channel}"
     else:
         what = f"notification via {row.channel}"
+    at = row.created_at
     if row.status == "delivered":
-        return Entry(
-            row.delivered_at or row.created_at,
-            "notified",
-            "watchkeeper",
-            f"{what}: delivered",
-            {"channel": row.channel, "result": "delivered"},
-        )
-    if row.status == "failed":
-        return Entry(
-            row.created_at,
-            "notified",
-            "watchkeeper",
-            f"{what}: failed ({row.last_error})",
-            {"channel": row.channel, "result": "failed"},
-        )
-    if row.status == "cancelled":
-        return Entry(
-            row.created_at,
-            "notified",
-            "watchkeeper",
-            f"{what}: cancelled ({row.last_error})",
-            {"channel": row.channel, "result": "cancelled"},
-        )
-    if row.next_attempt_at > now and row.attempts == 0:
-        return Entry(
-            row.created_at,
-            "notified",
-            "watchkeeper",
-            f"{what}: waiting until {row.next_attempt_at:%H:%M:%S} UTC",
-            {"channel": row.channel, "result": "waiting"},
-        )
-    tries = f" after {row.attempts} attempt(s): {row.last_error}" if row.attempts else ""
+        result, how, at = "delivered", "delivered", row.delivered_at or row.created_at
+    elif row.status in ("failed", "cancelled"):
+        result, how = row.status, f"{row.status} ({row.last_error})"
+    elif row.next_attempt_at > now and row.attempts == 0:
+        result, how = "waiting", f"waiting until {row.next_attempt_at:%H:%M:%S} UTC"
+    else:
+        tries = f" after {row.attempts} attempt(s): {row.last_error}" if row.attempts else ""
+        result, how = "sending", f"sending{tries}"
     return Entry(
-        row.created_at,
-        "notified",
-        "watchkeeper",
-        f"{what}: sending{tries}",
-        {"channel": row.channel, "result": "sending"},
+        at, "notified", "watchkeeper", f"{what}: {how}", {"channel": row.channel, "result": result}
     )
 
 

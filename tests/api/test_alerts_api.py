@@ -284,7 +284,13 @@ def test_notifications_list_and_test_send(ctx: AppContext, sign_in: SignIn) -> N
     olga = sign_in("olga", "operator")
     body = olga.get("/api/v1/notifications").json()
     assert body["total"] == 2
-    assert body["counts"] == {"pending": 0, "sending": 0, "delivered": 1, "failed": 1}
+    assert body["counts"] == {
+        "pending": 0,
+        "sending": 0,
+        "delivered": 1,
+        "failed": 1,
+        "cancelled": 0,
+    }
     failed = olga.get("/api/v1/notifications", params={"status": "failed"}).json()
     assert [n["channel"] for n in failed["notifications"]] == ["pager"]
     assert failed["notifications"][0]["last_error"] == "PagerDuty answered HTTP 400"

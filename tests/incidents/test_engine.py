@@ -283,3 +283,50 @@ def test_signed_links_expire_and_cannot_be_forged() -> None:
         links.verify("secret", f"{forged}.{mac}", T0)
     with pytest.raises(links.LinkError):
         links.verify("secret", "garbage", T0)
+
+
+def test_an_incident_resolved_by_hand_is_not_opened_again_after_a_restart(db: Session) -> None:
+    setup(db)
+    rig = Rig(db)
+    fire(db, {"alertname": "Down", "severity": "critical"}, T0)
+    rig.run(T0)
+    incident = the_incident(db)
+    service.resolve(db, incident.id, ALICE, now=T0 + timedelta(minutes=1))
+    db.commit()
+    restarted = Rig(db)  # forgets which group flushes it handled
+    assert pages(restarted.run(T0 + timedelta(minutes=2))) == []
+    assert len(db.scalars(select(Incident)).all()) == 1
+    # a new alert of the group opens a new incident
+    fire(db, {"alertname": "Down", "severity": "critical", "host": "b"}, T0 + timedelta(minutes=3))
+    restarted.run(T0 + timedelta(minutes=3))
+    assert len(db.scalars(select(Incident)).all()) == 2
+
+
+def test_a_blank_summary_still_opens_an_incident_named_after_the_alert(db: Session) -> None:
+    setup(db)
+    rig = Rig(db)
+    alert = fire(db, {"alertname": "Down", "severity": "critical"}, T0)
+    alert.annotations = {"summary": "   "}
+    db.commit()
+    rig.run(T0)
+    assert the_incident(db).title == "Down"
+
+
+def test_acknowledging_cancels_a_page_waiting_for_a_retry(db: Session) -> None:
+    setup(db)
+    rig = Rig(db)
+    fire(db, {"alertname": "Down", "severity": "critical"}, T0)
+    rig.run(T0)
+    mail = db.scalar(select(OutboxNotification).where(OutboxNotification.channel == "mail"))
+    assert mail is not None
+    mail.attempts, mail.next_attempt_at = 2, T0 + timedelta(seconds=30)  # failed twice
+    db.commit()
+    service.acknowledge(db, the_incident(db).id, ALICE, now=T0 + timedelta(seconds=5))
+    db.commit()
+    db.refresh(mail)
+    assert mail.status == "cancelled"
+
+
+def test_links_carry_the_escalation_run_they_were_sent_in() -> None:
+    token = links.sign("secret", 7, "ack", "alice", timedelta(hours=1), T0, cycle=1234)
+    assert links.verify("secret", token, T0).cycle == 1234

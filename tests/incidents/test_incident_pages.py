@@ -82,3 +82,38 @@ def test_start_a_declared_drill_from_its_page(
     assert started.status_code == 303
     assert "Drill weekly started" in admin.get(started.headers["location"]).text
     assert admin.post("/incidents/drills/nope/start", data={"csrf_token": token}).status_code == 404
+
+
+def test_a_link_from_before_a_reopen_is_refused(ctx: AppContext, server: LiveServer) -> None:
+    from watchkeeper.store.tables import Escalation, utcnow
+
+    with ctx.sessions() as db:
+        incident_id = add_incident(db)
+        started = utcnow().replace(microsecond=0)
+        db.add(
+            Escalation(
+                incident_id=incident_id,
+                policy="p",
+                step=1,
+                loop=0,
+                state="stopped",
+                started_at=started,
+                next_at=started,
+            )
+        )
+        db.commit()
+    key = ctx.settings.secret_key()
+    stale = links.sign(
+        key,
+        incident_id,
+        "resolve",
+        "alice",
+        timedelta(hours=1),
+        cycle=int(started.timestamp()) - 600,
+    )
+    answer = httpx.post(f"{server.url}/i/{stale}")
+    assert answer.status_code == 404 and "earlier page" in answer.text
+    fresh = links.sign(
+        key, incident_id, "resolve", "alice", timedelta(hours=1), cycle=int(started.timestamp())
+    )
+    assert httpx.post(f"{server.url}/i/{fresh}").status_code == 200

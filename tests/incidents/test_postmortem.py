@@ -493,3 +493,16 @@ def test_editor_pages_draft_save_preview_and_items(ctx: AppContext, sign_in: Sig
     )
     assert undone.status_code == 200 and undone.headers["hx-trigger"] == "items-changed"
     assert 'id="action-items"' in undone.text
+
+
+def test_a_table_too_wide_for_a_pdf_page_is_a_clear_error(db: Session) -> None:
+    incident_id = make_incident(db)
+    postmortem.draft(db, incident_id, ALICE)
+    cols = range(60)
+    table = "|" + "|".join(f"c{i}" for i in cols) + "|\n|" + "|".join("-" for _ in cols) + "|\n"
+    postmortem.save(db, incident_id, "# Postmortem\n\n" + table, ALICE)
+    db.commit()
+    with pytest.raises(ValidationFailed) as caught:
+        postmortem.export_pdf(db, incident_id)
+    assert caught.value.errors[0][0] == "body"
+    assert "Markdown" in caught.value.errors[0][1]

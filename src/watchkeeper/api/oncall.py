@@ -269,9 +269,19 @@ def schedule_shifts(
 ) -> ShiftsOut | JSONResponse:
     schedule = _schedule(load_oncall(db), name)
     begin = _utc(start) or utcnow()
+    if not 1970 <= begin.year <= 9000:
+        message = "must be between the years 1970 and 9000"
+        return problem(
+            400,
+            f"start: {message}",
+            errors=[{"field": "start", "message": message}],
+            instance=request.url.path,
+        )
     finish = _utc(end) or begin + DEFAULT_RANGE
     message = ""
-    if finish <= begin:
+    if finish.year > 9000:
+        message = "must be before the year 9000"
+    elif finish <= begin:
         message = "must be after the start"
     elif finish - begin > MAX_RANGE:
         message = "the range is at most 93 days"

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import httpx
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,6 +18,7 @@ from watchkeeper.incidents import tracking
 from watchkeeper.incidents.trackers.interface import TrackerError
 
 router = APIRouter(prefix="/api/v1", tags=["trackers"])
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 Viewer = Annotated[SessionInfo, require("viewer")]
 Responder = Annotated[SessionInfo, require("responder")]
 BAD_GATEWAY: dict[int | str, dict[str, Any]] = {
@@ -97,7 +98,7 @@ def list_trackers(db: Db, _: Viewer) -> list[TrackerOut]:
     summary="Open an issue for the incident in a tracker (409 if it has one there already)",
 )
 async def open_tracker_issue(
-    request: Request, incident_id: int, body: TrackerIssueIn, db: Db, info: Responder
+    request: Request, incident_id: RowId, body: TrackerIssueIn, db: Db, info: Responder
 ) -> Any:
     async with _client() as http:
         try:
@@ -119,7 +120,7 @@ async def open_tracker_issue(
     response_model=list[TrackerIssueOut],
     summary="The incident's tracker issues",
 )
-def list_tracker_issues(incident_id: int, db: Db, _: Viewer) -> list[TrackerIssueOut]:
+def list_tracker_issues(incident_id: RowId, db: Db, _: Viewer) -> list[TrackerIssueOut]:
     return [issue_out(v) for v in tracking.links_for(db, incident_id)]
 
 
@@ -129,7 +130,7 @@ def list_tracker_issues(incident_id: int, db: Db, _: Viewer) -> list[TrackerIssu
     responses=BAD_GATEWAY,
     summary="Refresh the issue's status from its tracker",
 )
-async def sync_tracker_issue(request: Request, link_id: int, db: Db, _: Responder) -> Any:
+async def sync_tracker_issue(request: Request, link_id: RowId, db: Db, _: Responder) -> Any:
     async with _client() as http:
         try:
             view = await tracking.sync_status(db, link_id, http)

@@ -47,19 +47,38 @@ class IncidentEngine:
         self._wake.set()
 
     def run_once(self) -> int:
-        """One pass; return the pages queued."""
+        """One pass; return the pages queued. Each phase commits on its own, and one that
+        fails (logged, rolled back) does not stop the others: a bad alert group must not
+        stop the escalations of every incident."""
         now = self._clock()
+        queued, failed = 0, []
         with self._sessions() as db:
-            from_alerts.sync(db, now, self._groups)
-            db.commit()
-            queued = escalation.run_due(db, now, self._pager)
-            db.commit()
-            drills.tick(db, now, self._since)
-            db.commit()
+            phases: list[tuple[str, Callable[[], int]]] = [
+                ("alert groups", lambda: from_alerts.sync(db, now, self._groups)),
+                ("escalations", lambda: escalation.run_due(db, now, self._pager)),
+                ("drills", lambda: drills.tick(db, now, self._since)),
+            ]
+            for name, phase in phases:
+                try:
+                    done = phase()
+                    db.commit()
+                except Exception as exc:
+                    db.rollback()
+                    failed.append(name)
+                    if name == "alert groups":
+                        self._groups = from_alerts.GroupTracker()  # re-read them all
+                    if isinstance(exc, SQLAlchemyError):
+                        log.error("incidents: %s: store error %s", name, type(exc).__name__)
+                    else:
+                        log.exception("incidents: %s failed; retrying next pass", name)
+                    continue
+                if name == "escalations":
+                    queued = done
             counts = service.counts(db)
         for status in ("triggered", "acknowledged"):
             INCIDENTS_OPEN.labels(status).set(counts.get(status, 0))
         INCIDENT_PAGES.inc(queued)
+        INCIDENT_ENGINE_PASSES.labels("error" if failed else "ok").inc()
         self._since = now
         return queued
 
@@ -67,16 +86,13 @@ class IncidentEngine:
         while not self._stopping.is_set():
             try:
                 queued = await asyncio.to_thread(self.run_once)
-                INCIDENT_ENGINE_PASSES.labels("ok").inc()
                 if queued and self._on_queued is not None:
                     self._on_queued()
-            except SQLAlchemyError as exc:
+            except SQLAlchemyError as exc:  # the store is away: try again next pass
                 INCIDENT_ENGINE_PASSES.labels("error").inc()
-                self._groups = from_alerts.GroupTracker()  # re-read every group next pass
                 log.error("incidents: store error %s; retrying", type(exc).__name__)
             except Exception:  # a bug must not stop paging
                 INCIDENT_ENGINE_PASSES.labels("error").inc()
-                self._groups = from_alerts.GroupTracker()
                 log.exception("incident engine pass failed; retrying")
             self._wake.clear()
             waiters = [

@@ -64,6 +64,12 @@ def page_extra(
     }
 
 
+def current_cycle(db: Session, incident_id: int) -> int:
+    """The run of the incident's escalation that signed links must come from (0: none)."""
+    row = db.get(Escalation, incident_id)
+    return int(row.started_at.timestamp()) if row is not None else 0
+
+
 def start(db: Session, incident: Incident, policy: str, now: datetime) -> None:
     """Start (or restart from its first step) the incident's escalation under ``policy``."""
     row = db.get(Escalation, incident.id)
@@ -82,7 +88,7 @@ def stop(db: Session, incident_id: int, reason: str, now: datetime) -> int:
     row = db.get(Escalation, incident_id)
     if row is not None and row.state == "active":
         row.state = "stopped"
-    return cancel_waiting(db, group_prefix(incident_id), reason, now)
+    return cancel_waiting(db, group_prefix(incident_id), reason)
 
 
 def run_due(db: Session, now: datetime, pager: Pager) -> int:
@@ -102,7 +108,8 @@ def run_due(db: Session, now: datetime, pager: Pager) -> int:
     policies = {p.name: p for p in oncall.escalation_policies}
     queued = 0
     for esc in due:
-        incident = db.get(Incident, esc.incident_id)
+        # locked: an acknowledgement committed meanwhile is seen, one in flight waits
+        incident = db.get(Incident, esc.incident_id, with_for_update=True, populate_existing=True)
         if incident is None or incident.status != "triggered":
             esc.state = "stopped"
             continue
@@ -245,21 +252,25 @@ def _enqueue(
 ) -> int:
     base = f"{pager.base_url}/incidents/{incident.id}"
     who = person or f"channel {channel}"
-    ack = links.sign(pager.secret_key, incident.id, "ack", who, ttl, now)
-    resolve = links.sign(pager.secret_key, incident.id, "resolve", who, ttl, now)
+    cycle = int(esc.started_at.timestamp())
+    signed = {
+        action: f"{pager.base_url}/i/"
+        + links.sign(pager.secret_key, incident.id, action, who, ttl, now, cycle)
+        # a channel reaches a whole team (and its service): it may acknowledge, not resolve
+        for action in (("ack", "resolve") if person else ("ack",))
+    }
     extra = page_extra(
         incident,
         base,
         person,
         address,
-        ack_url=f"{pager.base_url}/i/{ack}",
-        resolve_url=f"{pager.base_url}/i/{resolve}",
+        ack_url=signed["ack"],
+        resolve_url=signed.get("resolve", ""),
         step=esc.step + 1,
     )
     payload = to_payload(message)
     payload["extra"] = extra
-    run = int(esc.started_at.timestamp())
-    batch = f"inc:{incident.id}:{run}:{esc.loop}:{esc.step}"
+    batch = f"inc:{incident.id}:{cycle}:{esc.loop}:{esc.step}"
     key = hashlib.sha256(f"{batch}:{person}:{rule}:{channel}".encode()).hexdigest()
     group = (group_prefix(incident.id) + (person or f"#{channel}"))[:64]
     return int(

@@ -52,8 +52,8 @@ def _severity(alerts: Sequence[Alert], plan: IncidentsSection) -> Severity:
 
 def _title(alerts: Sequence[Alert], group_labels: Mapping[str, str]) -> str:
     first = alerts[0]
-    summary = (first.annotations or {}).get("summary", "")
-    name = first.labels.get("alertname", first.rule)
+    summary = " ".join((first.annotations or {}).get("summary", "").split())
+    name = first.labels.get("alertname", first.rule) or "alert"
     extra = " ".join(v for k, v in sorted(group_labels.items()) if k != "alertname")
     title = summary or name + (f" {extra}" if extra else "")
     if len(alerts) > 1:
@@ -114,6 +114,21 @@ def _group(
         .limit(1)
     )
     if incident is None:
+        # alerts that were in an incident already (resolved by hand while they still fire)
+        # do not open another one; new alerts of the group do
+        seen: set[int] = set()
+        ids = [a.id for a in alerts]
+        for i in range(0, len(ids), 500):
+            seen.update(
+                db.scalars(
+                    select(IncidentAlert.alert_id).where(
+                        IncidentAlert.alert_id.in_(ids[i : i + 500])
+                    )
+                )
+            )
+        alerts = [a for a in alerts if a.id not in seen]
+        if not alerts:
+            return 0
         drill = next((a.labels[DRILL_LABEL] for a in alerts if a.labels.get(DRILL_LABEL)), "")
         rule = _rule_for(alerts, rules)
         if rule is None and not drill:

@@ -32,6 +32,7 @@ class LinkClaim:
     action: Action
     person: str
     expires_at: datetime
+    cycle: int = 0  # the escalation run it was sent in: a reopened incident's are stale
 
 
 def _key(secret_key: str) -> bytes:
@@ -53,10 +54,13 @@ def sign(
     person: str,
     ttl: timedelta,
     now: datetime | None = None,
+    cycle: int = 0,
 ) -> str:
-    """Return the token for ``action`` on the incident by ``person``, valid for ``ttl``."""
+    """Return the token for ``action`` on the incident by ``person``, valid for ``ttl`` and
+    for the escalation run ``cycle`` (its start, in epoch seconds)."""
     expires = int(((now or datetime.now(UTC)) + ttl).timestamp())
-    body = _b64(json.dumps({"i": incident_id, "a": action, "p": person, "e": expires}).encode())
+    data = {"i": incident_id, "a": action, "p": person, "e": expires, "r": cycle}
+    body = _b64(json.dumps(data).encode())
     mac = hmac.new(_key(secret_key), body.encode(), hashlib.sha256).digest()
     return f"{body}.{_b64(mac)}"
 
@@ -74,6 +78,7 @@ def verify(secret_key: str, token: str, now: datetime | None = None) -> LinkClai
             data["a"],
             str(data["p"]),
             datetime.fromtimestamp(int(data["e"]), UTC),
+            int(data.get("r", 0)),
         )
     except LinkError:
         raise

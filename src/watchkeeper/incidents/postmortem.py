@@ -632,13 +632,22 @@ def export_markdown(db: Session, incident_id: int) -> str:
 
 def export_pdf(db: Session, incident_id: int, *, compress: bool = True) -> bytes:
     """Return the postmortem as a PDF document; raise NotFoundError when none."""
+    from fpdf.errors import FPDFException
+
     from watchkeeper.incidents.postmortem_pdf import markdown_to_pdf
 
     view = get(db, incident_id)
     status = "published" if view.status == "published" else "draft"
-    return markdown_to_pdf(
-        current_body(db, incident_id, view.body),
-        title=f"Postmortem: {view.incident_title}",
-        footer=f"Incident #{incident_id} postmortem ({status}, updated {_minute(view.updated_at)})",
-        compress=compress,
-    )
+    try:
+        return markdown_to_pdf(
+            current_body(db, incident_id, view.body),
+            title=f"Postmortem: {view.incident_title}",
+            footer=f"Incident #{incident_id} postmortem ({status}, updated "
+            f"{_minute(view.updated_at)})",
+            compress=compress,
+        )
+    except FPDFException as exc:  # e.g. a table too wide for the page
+        raise ValidationFailed(
+            "the postmortem cannot be laid out as a PDF",
+            [("body", f"{exc} (download it as Markdown instead, or narrow its tables)")],
+        ) from None

@@ -34,8 +34,10 @@ STATUSES = ("triggered", "acknowledged", "resolved")
 _URL = re.compile(r"https?://\S+")
 
 
-def get(db: Session, incident_id: int) -> Incident:
-    incident = db.get(Incident, incident_id)
+def get(db: Session, incident_id: int, lock: bool = False) -> Incident:
+    """The incident; ``lock``: hold its row until commit (PostgreSQL), so that a user's
+    acknowledgement and the engine's next escalation step do not cross."""
+    incident = db.get(Incident, incident_id, with_for_update=lock, populate_existing=lock)
     if incident is None:
         raise NotFoundError(f"no incident #{incident_id}")
     return incident
@@ -59,13 +61,23 @@ def list_incidents(
         query = query.where(Incident.team == team)
     if not drills:
         query = query.where(Incident.drill == "")
-    rows = list(db.scalars(query.order_by(Incident.opened_at.desc(), Incident.id.desc())))
-    if service:
-        rows = [r for r in rows if service in (r.services or [])]
-    return rows[offset : offset + limit], len(rows)
+    query = query.order_by(Incident.opened_at.desc(), Incident.id.desc())
+    if service:  # a JSON list: filtered here (a team has thousands of incidents, not more)
+        rows = [r for r in db.scalars(query) if service in (r.services or [])]
+        return rows[offset : offset + limit], len(rows)
+    total = db.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    return list(db.scalars(query.limit(limit).offset(offset))), int(total or 0)
 
 
-def _check(title: str, severity: str) -> None:
+def _check(
+    title: str,
+    severity: str,
+    team: str = "",
+    commander: str = "",
+    services: Sequence[str] = (),
+    assignees: Sequence[str] = (),
+) -> None:
+    """Raise ValidationFailed naming every field that does not fit."""
     errors = []
     if not title.strip():
         errors.append(("title", "must not be empty"))
@@ -73,6 +85,14 @@ def _check(title: str, severity: str) -> None:
         errors.append(("title", "at most 300 characters"))
     if severity not in SEVERITIES:
         errors.append(("severity", f"must be one of {', '.join(SEVERITIES)}"))
+    for field, value in (("team", team), ("commander", commander)):
+        if len(value) > 128:
+            errors.append((field, "at most 128 characters"))
+    for field, values, most in (("services", services, 50), ("assignees", assignees, 20)):
+        if len(values) > most:
+            errors.append((field, f"at most {most}"))
+        elif any(len(v) > 128 for v in values):
+            errors.append((field, "each at most 128 characters"))
     if errors:
         raise ValidationFailed("invalid incident", errors)
 
@@ -94,7 +114,7 @@ def open_incident(
     now: datetime | None = None,
 ) -> Incident:
     """Open an incident and start its escalation (when a policy is given)."""
-    _check(title, severity)
+    _check(title, severity, team, commander, services, assignees)
     if escalation_policy and escalation_policy not in {
         p.name for p in load_oncall(db).escalation_policies
     }:
@@ -136,7 +156,7 @@ def acknowledge(
     db: Session, incident_id: int, actor: Actor, via: str = "", now: datetime | None = None
 ) -> Incident:
     """Acknowledge: stop the escalation (idempotent on an acknowledged incident)."""
-    incident = get(db, incident_id)
+    incident = get(db, incident_id, lock=True)
     if incident.status == "resolved":
         raise ConflictError(f"incident #{incident_id} is resolved; reopen it first")
     if incident.status == "acknowledged":
@@ -176,7 +196,7 @@ def resolve(
     via: str = "",
     now: datetime | None = None,
 ) -> Incident:
-    incident = get(db, incident_id)
+    incident = get(db, incident_id, lock=True)
     if incident.status == "resolved":
         return incident
     at = now or utcnow()
@@ -227,7 +247,14 @@ def update_fields(
 ) -> Incident:
     """Change the given fields; each change is a timeline entry."""
     incident = get(db, incident_id)
-    _check(title if title is not None else incident.title, severity or incident.severity)
+    _check(
+        title if title is not None else incident.title,
+        severity if severity is not None else incident.severity,
+        team or "",
+        commander or "",
+        services or (),
+        assignees or (),
+    )
     at = now or utcnow()
     changes: dict[str, object] = {}
     if title is not None and title.strip() != incident.title:

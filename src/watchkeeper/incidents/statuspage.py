@@ -20,7 +20,7 @@ from datetime import datetime
 from fnmatch import fnmatchcase
 from typing import Literal, cast
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from watchkeeper.auth import audit
@@ -274,10 +274,19 @@ def page_view(db: Session, page_name: str, now: datetime) -> PublicPage:
     NotFoundError if the plan has no such page."""
     page = find_page(db, page_name)
     since = now - page.history
+    # only what can still show: recent updates, those of open incidents, maintenance not over
+    open_incidents = select(Incident.id).where(Incident.status != "resolved")
     updates = list(
         db.scalars(
             select(StatusUpdate)
-            .where(StatusUpdate.page == page.name)
+            .where(
+                StatusUpdate.page == page.name,
+                or_(
+                    StatusUpdate.posted_at >= since,
+                    StatusUpdate.incident_id.in_(open_incidents),
+                    and_(StatusUpdate.status == "maintenance", StatusUpdate.ends_at >= now),
+                ),
+            )
             .order_by(StatusUpdate.posted_at, StatusUpdate.id)
         )
     )

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 from sqlalchemy import delete, nulls_first, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from watchkeeper.auth import audit
@@ -268,6 +269,7 @@ def _reserve(
                     f'"{tracker_name}" right now'
                 )
             db.delete(link)  # left by a process that stopped half-way
+            db.flush()
         entries = [
             TimelineLine(at=_utc(e.at), actor=e.actor, kind=e.kind, text=e.text)
             for e in timeline.events(db, incident_id)
@@ -282,7 +284,13 @@ def _reserve(
             created_at=now,
         )
         db.add(placeholder)
-        db.flush()
+        try:
+            db.flush()
+        except IntegrityError:  # another request reserved it first (SQLite has no row lock)
+            raise ConflictError(
+                f"an issue for incident {incident_id} is being opened in tracker "
+                f'"{tracker_name}" right now'
+            ) from None
         link_id = placeholder.id
         db.commit()
     except BaseException:

@@ -7,13 +7,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from watchkeeper.incidents.escalation import group_prefix
 from watchkeeper.incidents.service import get
 from watchkeeper.incidents.timeline import events
-from watchkeeper.store.tables import Alert, Escalation, Incident, IncidentAlert, OutboxNotification
+from watchkeeper.store.tables import (
+    Alert,
+    Escalation,
+    Incident,
+    IncidentAlert,
+    IncidentEvent,
+    OutboxNotification,
+)
 
 
 @dataclass(frozen=True)
@@ -87,18 +94,38 @@ def _delivery(row: OutboxNotification, now: datetime) -> Entry:
     )
 
 
-def notifications_of(db: Session, incident: Incident) -> list[OutboxNotification]:
+def _group_keys(incident: Incident, entries: list[IncidentEvent]) -> set[str]:
+    """The outbox groups of the incident's pages and notices, from its timeline (exact
+    keys: the group_key index serves them)."""
+    keys: set[str] = set()
+    for e in entries:
+        data = e.data or {}
+        if e.kind == "escalated":
+            keys.update((group_prefix(incident.id) + p)[:64] for p in data.get("people", []))
+            keys.update(
+                (group_prefix(incident.id) + f"#{c}")[:64] for c in data.get("channels", [])
+            )
+        elif e.kind == "major":
+            keys.update(f"major:{incident.id}:{name}"[:64] for name in data.get("stakeholders", []))
+    return keys
+
+
+def notifications_of(
+    db: Session, incident: Incident, entries: list[IncidentEvent]
+) -> list[OutboxNotification]:
     """The incident's pages and notices, and its alert group's route notifications sent
     while it was open."""
-    conditions = [
-        OutboxNotification.group_key.startswith(group_prefix(incident.id), autoescape=True),
-        OutboxNotification.group_key.startswith(f"major:{incident.id}:", autoescape=True),
-    ]
+    conditions: list[ColumnElement[bool]] = []
+    keys = sorted(_group_keys(incident, entries))
+    if keys:
+        conditions.append(OutboxNotification.group_key.in_(keys))
     if incident.group_key:
         during = OutboxNotification.created_at >= incident.opened_at - timedelta(minutes=1)
         if incident.resolved_at is not None:
             during &= OutboxNotification.created_at <= incident.resolved_at + timedelta(minutes=1)
         conditions.append((OutboxNotification.group_key == incident.group_key) & during)
+    if not conditions:
+        return []
     return list(
         db.scalars(
             select(OutboxNotification).where(or_(*conditions)).order_by(OutboxNotification.id)
@@ -108,10 +135,9 @@ def notifications_of(db: Session, incident: Incident) -> list[OutboxNotification
 
 def incident_view(db: Session, incident_id: int, now: datetime) -> IncidentView:
     incident = get(db, incident_id)
-    timeline = [
-        Entry(e.at, e.kind, e.actor, e.text, dict(e.data or {})) for e in events(db, incident_id)
-    ]
-    timeline += [_delivery(n, now) for n in notifications_of(db, incident)]
+    stored = events(db, incident_id)
+    timeline = [Entry(e.at, e.kind, e.actor, e.text, dict(e.data or {})) for e in stored]
+    timeline += [_delivery(n, now) for n in notifications_of(db, incident, stored)]
     timeline.sort(key=lambda e: e.at)
     alerts = [
         AlertRef(

@@ -367,16 +367,15 @@ def send_test(db: Session, channel_name: str, actor: str | Actor) -> int:
     return int(db.scalar(select(_N.id).where(_N.key == key)) or 0)
 
 
-def cancel_waiting(db: Session, group_key_prefix: str, reason: str, now: datetime) -> int:
-    """Cancel the pending rows of the groups starting with ``group_key_prefix`` whose first
-    attempt has not come yet (an acknowledged incident's delayed pages); return how many."""
+def cancel_waiting(db: Session, group_key_prefix: str, reason: str) -> int:
+    """Cancel the rows of the groups starting with ``group_key_prefix`` that are not being
+    sent (an acknowledged incident's pages: delayed ones, and ones waiting to be retried);
+    return how many."""
     result = db.execute(
         update(_N)
         .where(
             _N.group_key.startswith(group_key_prefix, autoescape=True),
             _N.status == "pending",
-            _N.attempts == 0,
-            _N.next_attempt_at > now,
         )
         .values(status="cancelled", last_error=reason[:1000])
         .execution_options(synchronize_session=False)

@@ -94,6 +94,8 @@ Services: {{ incident.services|join(", ") }}
 {%- endif %}
 {%- if incident.ack_url %}
 Acknowledge: {{ incident.ack_url }}
+{%- endif %}
+{%- if incident.resolve_url %}
 Resolve: {{ incident.resolve_url }}
 {%- endif %}
 Incident: {{ incident.url }}
@@ -161,9 +163,10 @@ is needed.</p>
 {%- if incident and incident.ack_url %}
 <p style="margin:0 0 16px;"><a href="{{ incident.ack_url|web_url }}" style="display:inline-block;\
 padding:8px 16px;background:#1f883d;color:#ffffff;border-radius:6px;font-weight:600;\
-text-decoration:none;">Acknowledge</a> <a href="{{ incident.resolve_url|web_url }}" \
-style="display:inline-block;margin-left:8px;padding:8px 16px;border:1px solid #d0d7de;\
-color:#1f2328;border-radius:6px;text-decoration:none;">Resolve</a> <a href="\
+text-decoration:none;">Acknowledge</a>{% if incident.resolve_url %} <a href="\
+{{ incident.resolve_url|web_url }}" style="display:inline-block;margin-left:8px;\
+padding:8px 16px;border:1px solid #d0d7de;color:#1f2328;border-radius:6px;\
+text-decoration:none;">Resolve</a>{% endif %} <a href="\
 {{ incident.url|web_url }}" style="margin-left:8px;color:#0969da;">Open incident</a></p>
 {%- endif %}
 {%- if custom_text %}

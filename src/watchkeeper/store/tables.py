@@ -465,6 +465,7 @@ class OutboxNotification(Base):
     __table_args__ = (
         Index("ix_notifications_status_next", "status", "next_attempt_at"),
         Index("ix_notifications_channel_group", "channel", "group_key", "status", "id"),
+        Index("ix_notifications_group_key", "group_key"),
     )
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     key: Mapped[str] = mapped_column(String(64), unique=True)
@@ -524,7 +525,7 @@ class IncidentAlert(Base):
         ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     joined_at: Mapped[datetime] = mapped_column()
-    resolved_seen: Mapped[bool] = mapped_column(Boolean, default=False)
+    resolved_seen: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
 
 
 class IncidentEvent(Base):
@@ -598,6 +599,9 @@ class TrackerLink(Base):
     """An issue opened in an external tracker for an incident."""
 
     __tablename__ = "tracker_links"
+    __table_args__ = (
+        UniqueConstraint("incident_id", "tracker", name="uq_tracker_links_incident_tracker"),
+    )
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     incident_id: Mapped[int] = mapped_column(
         ForeignKey("incidents.id", ondelete="CASCADE"), index=True

@@ -15,7 +15,7 @@ from watchkeeper.auth.audit import Actor
 from watchkeeper.auth.roles import role_allows
 from watchkeeper.auth.sessions import SessionInfo
 from watchkeeper.exceptions import ConflictError, NotFoundError, ValidationFailed
-from watchkeeper.incidents import drills, links, service, tracking, views
+from watchkeeper.incidents import drills, escalation, links, service, tracking, views
 from watchkeeper.incidents.config import SEVERITIES
 from watchkeeper.incidents.plan import load_incidents, load_oncall
 from watchkeeper.incidents.trackers.interface import TrackerError
@@ -274,7 +274,7 @@ async def open_tracker_issue(
 
 @router.post("/incidents/{incident_id}/tracker-issues/{link_id}/sync")
 async def sync_tracker_issue(
-    request: Request, incident_id: IncidentId, link_id: int, db: Db, user: PageResponder
+    request: Request, incident_id: IncidentId, link_id: IncidentId, db: Db, user: PageResponder
 ) -> Response:
     async with httpx.AsyncClient(headers={"User-Agent": "Watchkeeper"}) as http:
         try:
@@ -297,14 +297,20 @@ def start_drill(request: Request, name: str, db: Db, user: PageResponder) -> Res
 # -- signed links from notifications (public: the signature is the credential) ----------------
 
 
-def _claim(request: Request, token: str) -> links.LinkClaim:
-    return links.verify(get_ctx(request).settings.secret_key(), token)
+def _claim(request: Request, db: Db, token: str) -> links.LinkClaim:
+    claim = links.verify(get_ctx(request).settings.secret_key(), token)
+    if claim.cycle != escalation.current_cycle(db, claim.incident_id):
+        raise links.LinkError(
+            "this link is from an earlier page of the incident; use the newest page or open "
+            "the incident in Watchkeeper"
+        )
+    return claim
 
 
 @router.get("/i/{token}")
 def signed_link_page(request: Request, token: str, db: Db) -> Response:
     try:
-        claim = _claim(request, token)
+        claim = _claim(request, db, token)
         incident = service.get(db, claim.incident_id)
     except (links.LinkError, NotFoundError) as exc:
         return render(
@@ -323,7 +329,7 @@ def signed_link_page(request: Request, token: str, db: Db) -> Response:
 @router.post("/i/{token}")
 def signed_link_action(request: Request, token: str, db: Db) -> Response:
     try:
-        claim = _claim(request, token)
+        claim = _claim(request, db, token)
         actor = Actor(claim.person, request.client.host if request.client else "")
         if claim.action == "ack":
             incident = service.acknowledge(db, claim.incident_id, actor, via="signed link")

@@ -43,10 +43,12 @@ FIELD_LABELS = {
 
 
 def _start_date(value: str, today: date) -> date:
+    """The calendar's first day: ``value`` when it is a date within a few years of today."""
     try:
-        return date.fromisoformat(value) if value else today
+        chosen = date.fromisoformat(value) if value else today
     except ValueError:
         return today
+    return chosen if abs((chosen - today).days) <= 3660 else today
 
 
 def _names(oncall: OncallSection) -> dict[str, str]:

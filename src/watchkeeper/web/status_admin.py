@@ -3,6 +3,7 @@ with their status now and the updates posted on them, and holds the form to post
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -144,7 +145,7 @@ def post_update(
     end = _when(ends_at, "ends_at", problems)
     incident: int | None = None
     if incident_id.strip():
-        if incident_id.strip().isdigit():
+        if re.fullmatch(r"[0-9]{1,18}", incident_id.strip()):
             incident = int(incident_id)
         else:
             problems.append(("incident_id", f'"{incident_id}" is not an incident number'))

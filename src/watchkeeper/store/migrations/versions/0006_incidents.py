@@ -1,5 +1,5 @@
 """Incidents and their timeline, escalations, on-call overrides, status page updates,
-tracker links, postmortems with action items, and drill runs.
+tracker links, postmortems with action items, and drill runs; notifications by group.
 
 Revision ID: 0006
 Revises: 0005
@@ -69,6 +69,8 @@ def upgrade() -> None:
         sa.Column("resolved_seen", sa.Boolean(), nullable=False),
     )
     op.create_index("ix_incident_alerts_alert_id", "incident_alerts", ["alert_id"])
+    op.create_index("ix_incident_alerts_resolved_seen", "incident_alerts", ["resolved_seen"])
+    op.create_index("ix_notifications_group_key", "notifications", ["group_key"])
     op.create_table(
         "incident_events",
         sa.Column("id", _ID, primary_key=True),
@@ -134,6 +136,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(64), nullable=False),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("synced_at", UTCDateTime(), nullable=True),
+        sa.UniqueConstraint("incident_id", "tracker", name="uq_tracker_links_incident_tracker"),
     )
     op.create_index("ix_tracker_links_incident_id", "tracker_links", ["incident_id"])
     op.create_table(
@@ -180,6 +183,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_notifications_group_key", "notifications")
     for table in (
         "drill_runs",
         "action_items",

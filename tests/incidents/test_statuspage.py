@@ -804,7 +804,7 @@ def test_status_page_in_a_browser(ctx: AppContext, server: LiveServer) -> None:
         expect(page.get_by_role("heading", level=1)).to_have_text("Status pages")
         page.get_by_text("Post an update…").click()
         page.get_by_label("Status").select_option("monitoring")
-        page.get_by_label("Incident").select_option(str(incident_id))
+        page.locator("select[name=incident_id]").select_option(str(incident_id))
         page.get_by_label("Public title").fill("Elevated API errors")
         page.get_by_label("Public message").fill("The rollback is done; watching error rates.")
         page.get_by_label("API", exact=True).check()

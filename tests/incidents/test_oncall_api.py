@@ -4,6 +4,7 @@ with its signed subscription URL."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -254,8 +255,11 @@ def test_a_bad_range_is_a_400_naming_the_end(
 
 
 def test_ical_export_and_signed_subscription(
-    server: LiveServer, plan: None, sign_in: SignIn
+    server: LiveServer, plan: None, sign_in: SignIn, caplog: pytest.LogCaptureFixture
 ) -> None:
+    # httpx logs every URL at INFO, and these carry the feed's token (Watchkeeper itself
+    # keeps httpx at WARNING unless DEBUG)
+    caplog.set_level(logging.WARNING, logger="httpx")
     alice = sign_in("alice", "viewer")  # a user whose name is a person in the plan
     download = alice.get("/api/v1/oncall/people/alice/calendar.ics")
     assert download.status_code == 200, download.text

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -34,7 +34,7 @@ class Pager:
     """What paging needs from the running server: its address and its secret key."""
 
     base_url: str
-    secret_key: str
+    secret_key: str = field(repr=False)
 
 
 def group_prefix(incident_id: int) -> str:

@@ -223,6 +223,9 @@ def test_hosts_pages_in_light_and_dark(live: tuple[str, AppContext], chromium: s
         expect(page.locator("#host-window")).to_contain_text("one point every 600 s")
         expect(page.locator("[data-host-chart] .uplot")).to_have_count(4)
         page.get_by_role("link", name="1h").click()
+        # the 1 h page has loaded (not the 24 h one still on screen) before dragging on it
+        expect(page.locator("#host-window")).to_contain_text("one point every 15 s")
+        expect(page.locator("[data-host-chart] .uplot")).to_have_count(4)
         over = page.locator("[data-host-chart] .u-over").first
         box = over.bounding_box()
         assert box is not None

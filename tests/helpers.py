@@ -15,7 +15,7 @@ import threading
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import uvicorn
 from aiohttp import web
@@ -278,3 +278,32 @@ def chromium_or_skip() -> str:
         pytest.skip(message)
     ARTIFACTS.mkdir(exist_ok=True)
     return path
+
+
+def signed_in_page(
+    browser: Any,
+    base_url: str,
+    username: str,
+    password: str,
+    problems: list[str],
+    width: int = 1280,
+    height: int = 900,
+) -> Any:
+    """A new Playwright page signed in through the login form, noting script errors and
+    4xx/5xx answers (but a missing favicon) in ``problems``, accepting confirm dialogs."""
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.on(
+        "response",
+        lambda r: (
+            problems.append(f"{r.status} {r.url}")
+            if r.status >= 400 and not r.url.endswith("/favicon.ico")
+            else None
+        ),
+    )
+    page.on("dialog", lambda d: d.accept())
+    page.goto(f"{base_url}/login")
+    page.get_by_label("User name").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    return page

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ADMIN_PASSWORD, make_user
-from tests.helpers import ARTIFACTS, CHROMIUM_ARGS, LiveServer, chromium_or_skip
+from tests.helpers import ARTIFACTS, CHROMIUM_ARGS, LiveServer, chromium_or_skip, signed_in_page
 from tests.incidents.test_postmortem import ALICE, make_incident
 from watchkeeper.incidents import postmortem
 from watchkeeper.runtime.context import AppContext
@@ -47,21 +47,7 @@ def test_edit_preview_save_reload(ctx: AppContext, server: LiveServer) -> None:
     problems: list[str] = []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1360, "height": 900})
-        page.on("pageerror", lambda e: problems.append(str(e)))
-        page.on(
-            "response",
-            lambda r: (
-                problems.append(f"{r.status} {r.url}")
-                if r.status >= 400 and not r.url.endswith("/favicon.ico")
-                else None
-            ),
-        )
-        page.on("dialog", lambda d: d.accept())
-        page.goto(f"{server.url}/login")
-        page.get_by_label("User name").fill("rita")
-        page.get_by_label("Password").fill(ADMIN_PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
+        page = signed_in_page(browser, server.url, "rita", ADMIN_PASSWORD, problems, width=1360)
 
         page.goto(f"{server.url}/incidents/{incident_id}/postmortem")
         shot(page, "postmortem-empty")

@@ -11,7 +11,7 @@ import pytest
 
 from tests.alerts.alert_rows import RUNBOOK, add_alert, add_notification
 from tests.conftest import ADMIN_PASSWORD, make_user
-from tests.helpers import ARTIFACTS, CHROMIUM_ARGS, LiveServer
+from tests.helpers import ARTIFACTS, CHROMIUM_ARGS, LiveServer, signed_in_page
 from watchkeeper.alerts import silences
 from watchkeeper.auth.audit import Actor
 from watchkeeper.plan import catalog
@@ -99,21 +99,7 @@ def test_silence_an_alert_from_its_page(ctx: AppContext, server: LiveServer, chr
     problems: list[str] = []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.on("pageerror", lambda e: problems.append(str(e)))
-        page.on(
-            "response",
-            lambda r: (
-                problems.append(f"{r.status} {r.url}")
-                if r.status >= 400 and not r.url.endswith("/favicon.ico")
-                else None
-            ),
-        )
-        page.on("dialog", lambda d: d.accept())
-        page.goto(f"{server.url}/login")
-        page.get_by_label("User name").fill("admin")
-        page.get_by_label("Password").fill(ADMIN_PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
+        page = signed_in_page(browser, server.url, "admin", ADMIN_PASSWORD, problems)
 
         page.goto(f"{server.url}/alerts")
         expect(page.get_by_role("heading", level=1)).to_have_text("Alerts")

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.conftest import ADMIN_PASSWORD, make_user
-from tests.helpers import ARTIFACTS, CHROMIUM_ARGS, LiveServer
+from tests.helpers import ARTIFACTS, CHROMIUM_ARGS, LiveServer, signed_in_page
 from tests.incidents.oncall_plan import seed_oncall
 from watchkeeper.auth.audit import Actor
 from watchkeeper.incidents import overrides
@@ -58,21 +58,7 @@ def test_oncall_page_shows_schedules_and_takes_overrides(
     problems: list[str] = []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.on("pageerror", lambda e: problems.append(str(e)))
-        page.on(
-            "response",
-            lambda r: (
-                problems.append(f"{r.status} {r.url}")
-                if r.status >= 400 and not r.url.endswith("/favicon.ico")
-                else None
-            ),
-        )
-        page.on("dialog", lambda d: d.accept())
-        page.goto(f"{server.url}/login")
-        page.get_by_label("User name").fill("alice")
-        page.get_by_label("Password").fill(ADMIN_PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
+        page = signed_in_page(browser, server.url, "alice", ADMIN_PASSWORD, problems)
 
         page.goto(f"{server.url}/oncall")
         expect(page.get_by_role("heading", level=1)).to_have_text("On call")

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from watchkeeper.api.deps import Db, require
 from watchkeeper.api.problems import PROBLEM, problem
@@ -39,6 +39,7 @@ EndParam = Annotated[
 
 
 class StatsOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
     key: str = Field(
         description='The team, service or severity ("all" when not grouped; '
         '"" for incidents without a team or service).'
@@ -81,6 +82,7 @@ class FiguresOut(BaseModel):
 
 
 class DrillRunOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
     id: int
     name: str
     started_at: datetime
@@ -92,6 +94,7 @@ class DrillRunOut(BaseModel):
 
 
 class DrillStatsOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
     name: str
     runs: int
     acknowledged: int
@@ -102,6 +105,7 @@ class DrillStatsOut(BaseModel):
 
 
 class DrillReportOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
     start: datetime
     end: datetime
     runs: list[DrillRunOut] = Field(description="Oldest first.")
@@ -109,20 +113,7 @@ class DrillReportOut(BaseModel):
 
 
 def _stats(s: figures.Stats) -> StatsOut:
-    return StatsOut(
-        key=s.key,
-        count=s.count,
-        acknowledged=s.acknowledged,
-        resolved=s.resolved,
-        unacknowledged=s.unacknowledged,
-        unresolved=s.unresolved,
-        mtta=s.mtta,
-        median_tta=s.median_tta,
-        p90_tta=s.p90_tta,
-        mttr=s.mttr,
-        median_ttr=s.median_ttr,
-        p90_ttr=s.p90_ttr,
-    )
+    return StatsOut.model_validate(s)
 
 
 def _bad(request: Request, exc: ValidationFailed) -> JSONResponse:
@@ -202,33 +193,4 @@ def drills_report(
         first, last = _range(start, end)
     except ValidationFailed as exc:
         return _bad(request, exc)
-    report = figures.drill_report(db, first, last)
-    return DrillReportOut(
-        start=report.start,
-        end=report.end,
-        runs=[
-            DrillRunOut(
-                id=r.id,
-                name=r.name,
-                started_at=r.started_at,
-                acknowledged_at=r.acknowledged_at,
-                closed_at=r.closed_at,
-                result=r.result,
-                incident_id=r.incident_id,
-                time_to_ack=r.time_to_ack,
-            )
-            for r in report.runs
-        ],
-        drills=[
-            DrillStatsOut(
-                name=d.name,
-                runs=d.runs,
-                acknowledged=d.acknowledged,
-                missed=d.missed,
-                running=d.running,
-                mean_tta=d.mean_tta,
-                median_tta=d.median_tta,
-            )
-            for d in report.drills
-        ],
-    )
+    return DrillReportOut.model_validate(figures.drill_report(db, first, last))

@@ -4,6 +4,7 @@ actions), opening one by hand, and the page behind a notification's signed link.
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import quote
 
 import httpx
 from fastapi import APIRouter, Form, Path, Request
@@ -163,8 +164,6 @@ def _back(incident_id: int, done: str) -> Response:
 
 
 def _refused(incident_id: int, message: str) -> Response:
-    from urllib.parse import quote
-
     return RedirectResponse(f"/incidents/{incident_id}?error={quote(message)}", status_code=303)
 
 
@@ -287,8 +286,6 @@ async def sync_tracker_issue(
 
 @router.post("/incidents/drills/{name}/start")
 def start_drill(request: Request, name: str, db: Db, user: PageResponder) -> Response:
-    from urllib.parse import quote
-
     drills.start(db, name, _actor(request, user), utcnow())
     db.commit()
     return RedirectResponse(f"/incidents/drills?started={quote(name)}", status_code=303)

@@ -101,7 +101,7 @@ def ctx(database_url: str, tmp_path: Path, engine: Engine) -> Iterator[AppContex
     settings = load_settings(env={}, home=tmp_path / "home", database_url=database_url)
     context = AppContext.create(settings, env={})
     yield context
-    context.engine.dispose()
+    context.close()
 
 
 @pytest.fixture

@@ -172,3 +172,57 @@ INCIDENT_ENGINE_PASSES = Counter(
     ["result"],
     registry=REGISTRY,
 )
+
+LOG_LINES = Counter(
+    "watchkeeper_log_lines_total",
+    "Log lines received, by receiver (syslog_udp, syslog_tcp, http, loki, otlp, agent...) "
+    "and outcome (accepted, dropped_queue_full, dropped_pipeline, rejected).",
+    ["source", "outcome"],
+    registry=REGISTRY,
+)
+LOG_BYTES = Counter(
+    "watchkeeper_log_received_bytes_total",
+    "Bytes of log messages accepted, by receiver.",
+    ["source"],
+    registry=REGISTRY,
+)
+LOG_QUEUE = Gauge(
+    "watchkeeper_log_queue_lines",
+    "Lines waiting in the ingest queue for the store.",
+    registry=REGISTRY,
+)
+LOG_STORED_BYTES = Gauge(
+    "watchkeeper_log_stored_bytes",
+    "Bytes the log store holds on disk (chunks, index and write-ahead log).",
+    registry=REGISTRY,
+)
+LOG_CHUNKS_FLUSHED = Counter(
+    "watchkeeper_log_chunks_flushed_total",
+    "Compressed chunks written by the log store.",
+    registry=REGISTRY,
+)
+LOG_FORWARDED = Counter(
+    "watchkeeper_log_forwarded_lines_total",
+    "Log lines forwarded, by forwarder and outcome (sent, dropped, failed).",
+    ["forwarder", "outcome"],
+    registry=REGISTRY,
+)
+LOG_FORWARD_BUFFER = Gauge(
+    "watchkeeper_log_forward_buffer_lines",
+    "Log lines waiting to be forwarded, by forwarder.",
+    ["forwarder"],
+    registry=REGISTRY,
+)
+LOG_PIPELINE_DROPPED = Counter(
+    "watchkeeper_log_pipeline_dropped_total",
+    "Log lines dropped by a `drop` or `keep` stage, by pipeline.",
+    ["pipeline"],
+    registry=REGISTRY,
+)
+LOG_PIPELINE_ERRORS = Counter(
+    "watchkeeper_log_pipeline_errors_total",
+    "Log lines a pipeline stage could not parse (the line is kept unchanged), by pipeline "
+    "and stage (timestamp, json, logfmt, labels).",
+    ["pipeline", "stage"],
+    registry=REGISTRY,
+)

@@ -15,6 +15,7 @@ from watchkeeper.checks.interface import CheckConfig
 from watchkeeper.checks.interface import registry as check_registry
 from watchkeeper.incidents.config import IncidentsSection
 from watchkeeper.incidents.oncall_config import OncallSection
+from watchkeeper.logs.config import LogsSection
 from watchkeeper.metrics.config import MetricsSection
 from watchkeeper.notify.config import NotificationsSection
 from watchkeeper.plan.base import PlanModel
@@ -50,10 +51,6 @@ SECTIONS_SET = frozenset(
         "releases",
     }
 )
-
-
-class LogsSection(PlanModel):
-    """Log sources, pipelines and retention. No keys yet."""
 
 
 class BackupsSection(PlanModel):

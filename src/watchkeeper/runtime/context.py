@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from watchkeeper.auth.audit import Actor
 from watchkeeper.auth.secrets import SecretBox
+from watchkeeper.logs.system import LogSystem
 from watchkeeper.metrics.store import MetricStore
 from watchkeeper.plan.apply import PlanDiff, apply_plan
 from watchkeeper.plan.loader import PlanInvalid, load_plan_file
@@ -39,6 +40,17 @@ class AppContext:
     def metrics(self) -> MetricStore:
         """The metric store: ingest writes through it, queries read through it."""
         return MetricStore(self.engine)
+
+    @cached_property
+    def logs(self) -> LogSystem:
+        """The log system: ingest queue, writer, store (under ``$WATCHKEEPER_HOME/logs``)."""
+        return LogSystem(self.settings.home / "logs", self.sessions)
+
+    def close(self) -> None:
+        """Release what this context opened (the log store's writer and files)."""
+        if "logs" in self.__dict__:
+            self.logs.close()
+        self.engine.dispose()
 
     @cached_property
     def secret_box(self) -> SecretBox:

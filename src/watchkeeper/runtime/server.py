@@ -233,7 +233,10 @@ async def serve(ctx: AppContext, announce: Callable[[str], None]) -> None:
     # Every replica delivers notifications; rows are claimed in the store, never twice.
     notify_worker = DeliveryWorker(ctx.sessions)
     queued_hooks.append(notify_worker.wake)
-    app = create_app(ctx, services=[scheduler, checks, scraper, alerts, incidents, notify_worker])
+    # Every replica receives logs into its own store (see docs/logs-storage.md).
+    app = create_app(
+        ctx, services=[scheduler, checks, scraper, alerts, incidents, notify_worker, ctx.logs]
+    )
     app.state.notify_worker = notify_worker
 
     def nudge_check(name: str) -> bool:
@@ -274,5 +277,5 @@ async def serve(ctx: AppContext, announce: Callable[[str], None]) -> None:
     finally:
         for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
-        ctx.engine.dispose()
+        ctx.close()
     log.info("stopped cleanly")

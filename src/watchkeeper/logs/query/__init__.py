@@ -1,0 +1,1 @@
+"""The log query language (a LogQL dialect): parser and engine."""

@@ -1,0 +1,579 @@
+"""The log store: lines grouped per stream into zstd chunks, with a tantivy index of chunks.
+
+The choice and its figures are in docs/logs-storage.md. Lines of each stream collect in an
+in-memory head (written first to the write-ahead log); a head is cut into a chunk file at
+4,096 lines, 1 MB, or when it grows old. Each chunk has a row in ``meta.db`` (stream, time
+span, line count, sizes) and a document in the tantivy index holding its terms and field
+values, so a term search opens only the chunks that contain every term. Retention deletes
+whole chunks.
+
+:class:`LogStore` is the interface the query engine and the retention job use; a
+distributed backend implements the same methods.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+import logging
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol
+
+import numpy as np
+import tantivy
+
+from watchkeeper.logs import chunk
+from watchkeeper.logs.model import Labels, LogLine
+from watchkeeper.logs.selector import Matcher, matches_all
+from watchkeeper.logs.wal import WriteAheadLog
+from watchkeeper.telemetry import LOG_CHUNKS_FLUSHED
+
+log = logging.getLogger(__name__)
+Direction = Literal["forward", "backward"] | None
+MAX_TOKEN_BYTES = 40  # tantivy's default tokenizer drops longer tokens
+_TOKEN = re.compile(r"[^\W_]+")
+
+
+def tokens(text: str) -> list[str]:
+    """Index terms of ``text``, as tantivy's default tokenizer makes them."""
+    return [t for t in _TOKEN.findall(text.lower()) if len(t.encode()) <= MAX_TOKEN_BYTES]
+
+
+@dataclass(frozen=True)
+class Stream:
+    id: int
+    labels: Labels
+
+
+@dataclass(frozen=True)
+class ChunkRef:
+    id: int
+    stream: int
+    min_ts: int
+    max_ts: int
+    lines: int
+    raw_bytes: int
+    stored_bytes: int
+
+
+@dataclass(frozen=True)
+class StreamUsage:
+    stream: Stream
+    chunks: int
+    lines: int
+    raw_bytes: int
+    stored_bytes: int
+    oldest: int | None
+    newest: int | None
+
+
+class LogStore(Protocol):
+    """What the query engine, the retention job and the UI need from a log store."""
+
+    def append(self, lines: Sequence[LogLine]) -> None: ...
+
+    def streams(self, matchers: Sequence[Matcher] = ()) -> list[Stream]: ...
+
+    def scan(
+        self,
+        matchers: Sequence[Matcher],
+        start: int,
+        end: int,
+        *,
+        terms: Sequence[str] = (),
+        field_terms: Sequence[tuple[str, str]] = (),
+        direction: Direction = "backward",
+    ) -> Iterator[LogLine]: ...
+
+    def count_lines(self, matchers: Sequence[Matcher], start: int, end: int) -> int: ...
+
+    def times(
+        self, matchers: Sequence[Matcher], start: int, end: int
+    ) -> Iterator[tuple[Labels, np.ndarray]]: ...
+
+    def usage(self) -> list[StreamUsage]: ...
+
+    def chunks_of(self, stream: int) -> list[ChunkRef]: ...
+
+    def delete_chunks(self, ids: Iterable[int]) -> int: ...
+
+    def flush(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class _Head:
+    lines: list[LogLine] = field(default_factory=list)
+    raw_bytes: int = 0
+    first_seq: int = 0
+    last_batch: int = 0
+    opened: float = field(default_factory=time.monotonic)
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS streams (
+  id INTEGER PRIMARY KEY, labels TEXT NOT NULL UNIQUE, created REAL NOT NULL,
+  flushed_batch INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS chunks (
+  id INTEGER PRIMARY KEY, stream INTEGER NOT NULL, min_ts INTEGER NOT NULL,
+  max_ts INTEGER NOT NULL, lines INTEGER NOT NULL, raw_bytes INTEGER NOT NULL,
+  stored_bytes INTEGER NOT NULL, indexed INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS chunks_stream_time ON chunks (stream, max_ts, min_ts);
+CREATE INDEX IF NOT EXISTS chunks_unindexed ON chunks (indexed) WHERE indexed = 0;
+"""
+
+
+class ChunkStore:
+    """The single-node log store under one directory."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        chunk_lines: int = 4096,
+        chunk_bytes: int = 1 << 20,
+        head_max_age: float = 900.0,
+        commit_interval: float = 1.0,
+    ) -> None:
+        self.root = root
+        self.chunk_lines = chunk_lines
+        self.chunk_bytes = chunk_bytes
+        self.head_max_age = head_max_age
+        self.commit_interval = commit_interval
+        (root / "chunks").mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(root / "meta.db", check_same_thread=False)
+        self._db.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;" + _SCHEMA)
+        self._streams: dict[Labels, Stream] = {}
+        self._by_id: dict[int, Stream] = {}
+        self._flushed: dict[int, int] = {}  # stream -> last WAL batch cut into a chunk
+        for sid, text, flushed in self._db.execute("SELECT id, labels, flushed_batch FROM streams"):
+            labels: Labels = tuple((k, v) for k, v in json.loads(text))
+            self._streams[labels] = self._by_id[sid] = Stream(sid, labels)
+            self._flushed[sid] = flushed
+        self._heads: dict[int, _Head] = {}
+        self._index, self._writer = self._open_index(root / "index")
+        self._dirty = False
+        self._pending: set[int] = set()  # chunks written but not yet in a committed index
+        self._last_commit = time.monotonic()
+        self._searcher = self._index.searcher()
+        self._wal = WriteAheadLog(root / "wal")
+        self._replay()
+        self._reindex_missing()
+
+    # -- opening -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _open_index(path: Path) -> tuple[tantivy.Index, tantivy.IndexWriter]:
+        path.mkdir(parents=True, exist_ok=True)
+        builder = tantivy.SchemaBuilder()
+        builder.add_integer_field("chunk", stored=True, indexed=True, fast=True)
+        builder.add_text_field("text", index_option="basic")
+        builder.add_text_field("fields", tokenizer_name="raw", index_option="basic")
+        index = tantivy.Index(builder.build(), path=str(path))
+        return index, index.writer(heap_size=64_000_000, num_threads=1)
+
+    def _replay(self) -> None:
+        replayed = 0
+        for seq, batch, lines in self._wal.replay():
+            fresh = [ln for ln in lines if batch > self._flushed.get(self._stream(ln.labels).id, 0)]
+            self._add(fresh, seq, batch)
+            replayed += len(fresh)
+        self._db.commit()
+        if replayed:
+            log.info("log store: %d line(s) recovered from the write-ahead log", replayed)
+        # Everything recovered now lives in heads whose first segment is the oldest one;
+        # new writes go to a fresh segment.
+        self._wal.rotate()
+
+    def _reindex_missing(self) -> None:
+        rows = self._db.execute(
+            "SELECT id, stream FROM chunks WHERE indexed = 0 ORDER BY id"
+        ).fetchall()
+        for cid, sid in rows:
+            try:
+                lines = chunk.decode(self._chunk_path(sid, cid).read_bytes(), ())
+            except (OSError, chunk.ChunkCorrupt) as exc:
+                log.error("log chunk %d cannot be read, removed from the index: %s", cid, exc)
+                self._db.execute("DELETE FROM chunks WHERE id = ?", (cid,))
+                continue
+            self._writer.delete_documents_by_term("chunk", cid)
+            self._index_chunk(cid, lines)
+        if rows:
+            self._commit()
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def _stream(self, labels: Labels) -> Stream:
+        found = self._streams.get(labels)
+        if found is None:
+            text = json.dumps([list(p) for p in labels], separators=(",", ":"))
+            cur = self._db.execute(
+                "INSERT INTO streams (labels, created) VALUES (?, ?)", (text, time.time())
+            )
+            assert cur.lastrowid is not None
+            found = Stream(cur.lastrowid, labels)
+            self._streams[labels] = self._by_id[found.id] = found
+        return found
+
+    def append(self, lines: Sequence[LogLine]) -> None:
+        """Store ``lines`` (any order, any streams): WAL first, then the heads."""
+        if not lines:
+            return
+        with self._lock:
+            seq, batch = self._wal.append(lines)
+            self._add(lines, seq, batch)
+            self._db.commit()
+            self._maybe_commit()
+
+    def _add(self, lines: Iterable[LogLine], seq: int, batch: int) -> None:
+        heads = self._heads
+        full: list[int] = []
+        last_labels: Labels | None = None
+        head: _Head | None = None
+        sid = 0
+        for line in lines:
+            if line.labels != last_labels:
+                last_labels = line.labels
+                sid = self._stream(line.labels).id
+                head = heads.get(sid)
+                if head is None:
+                    head = heads[sid] = _Head(first_seq=seq)
+            assert head is not None
+            head.last_batch = batch
+            head.lines.append(line)
+            head.raw_bytes += len(line.message)
+            if len(head.lines) == self.chunk_lines or head.raw_bytes >= self.chunk_bytes:
+                full.append(sid)
+        for sid in dict.fromkeys(full):
+            self._cut(sid)
+
+    def _chunk_path(self, stream: int, cid: int) -> Path:
+        return self.root / "chunks" / f"{stream % 256:02x}" / f"{cid}.wkc"
+
+    def _cut(self, sid: int) -> None:
+        head = self._heads.pop(sid, None)
+        if head is None or not head.lines:
+            return
+        lines = sorted(head.lines, key=lambda line: line.ts)
+        blob = chunk.encode(lines)
+        cur = self._db.execute(
+            "INSERT INTO chunks (stream, min_ts, max_ts, lines, raw_bytes, stored_bytes)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (sid, lines[0].ts, lines[-1].ts, len(lines), head.raw_bytes, len(blob)),
+        )
+        cid = cur.lastrowid
+        assert cid is not None
+        self._db.execute(
+            "UPDATE streams SET flushed_batch = ? WHERE id = ?", (head.last_batch, sid)
+        )
+        self._flushed[sid] = head.last_batch
+        path = self._chunk_path(sid, cid)
+        path.parent.mkdir(exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(blob)
+        tmp.replace(path)
+        self._index_chunk(cid, lines)
+        LOG_CHUNKS_FLUSHED.inc()
+
+    def _index_chunk(self, cid: int, lines: Sequence[LogLine]) -> None:
+        text = "\n".join([line.message for line in lines])
+        pairs: set[str] = set()
+        for line in lines:
+            if line.fields:
+                for key, value in line.fields.items():
+                    if len(value) <= 64:
+                        pairs.add(f"{key}={value}")
+        self._writer.add_document(tantivy.Document(chunk=cid, text=text, fields=sorted(pairs)))
+        self._pending.add(cid)
+        self._dirty = True
+
+    def _maybe_commit(self) -> None:
+        if self._dirty and time.monotonic() - self._last_commit >= self.commit_interval:
+            self._commit()
+
+    def _commit(self) -> None:
+        self._writer.commit()
+        self._db.execute("UPDATE chunks SET indexed = 1 WHERE indexed = 0")
+        self._db.commit()
+        self._index.reload()
+        self._searcher = self._index.searcher()
+        self._pending.clear()
+        self._dirty = False
+        self._last_commit = time.monotonic()
+        oldest = min((h.first_seq for h in self._heads.values()), default=self._wal.seq)
+        self._wal.remove_before(oldest)
+        self._wal.rotate_if_large()
+
+    def tick(self) -> None:
+        """Periodic upkeep: cut heads that grew old, commit the index, trim the WAL."""
+        with self._lock:
+            now = time.monotonic()
+            for sid in [s for s, h in self._heads.items() if now - h.opened >= self.head_max_age]:
+                self._cut(sid)
+            if self._dirty:
+                self._commit()
+            elif self._heads:
+                oldest = min(h.first_seq for h in self._heads.values())
+                if oldest < self._wal.seq:
+                    self._wal.remove_before(oldest)
+                self._wal.rotate_if_large()
+
+    def flush(self) -> None:
+        """Cut every head into a chunk and commit (tests, shutdown)."""
+        with self._lock:
+            for sid in list(self._heads):
+                self._cut(sid)
+            self._commit()
+            self._wal.rotate()
+            self._wal.remove_before(self._wal.seq)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._dirty:
+                self._commit()
+            self._writer.wait_merging_threads()  # releases the index lock
+            self._wal.close()
+            self._db.close()
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def streams(self, matchers: Sequence[Matcher] = ()) -> list[Stream]:
+        with self._lock:
+            known = list(self._streams.values())
+        return [s for s in known if matches_all(matchers, s.labels)]
+
+    def _chunks(self, sids: Sequence[int], start: int, end: int) -> list[ChunkRef]:
+        if not sids:
+            return []
+        out: list[ChunkRef] = []
+        with self._lock:
+            for at in range(0, len(sids), 500):
+                part = sids[at : at + 500]
+                marks = ",".join("?" * len(part))
+                out += [
+                    ChunkRef(*row)
+                    for row in self._db.execute(
+                        "SELECT id, stream, min_ts, max_ts, lines, raw_bytes, stored_bytes"
+                        f" FROM chunks WHERE stream IN ({marks}) AND max_ts >= ? AND min_ts <= ?",
+                        (*part, start, end),
+                    )
+                ]
+        return out
+
+    def _term_chunks(
+        self, terms: Sequence[str], field_terms: Sequence[tuple[str, str]]
+    ) -> set[int] | None:
+        """Chunks whose index holds every term (None: no term to narrow by)."""
+        schema = self._index.schema
+        clauses = [
+            (tantivy.Occur.Must, tantivy.Query.term_query(schema, "text", t))
+            for t in dict.fromkeys(terms)
+            if t and len(t.encode()) <= MAX_TOKEN_BYTES
+        ]
+        clauses += [
+            (tantivy.Occur.Must, tantivy.Query.term_query(schema, "fields", f"{k}={v}"))
+            for k, v in field_terms
+            if len(v) <= 64
+        ]
+        if not clauses:
+            return None
+        with self._lock:
+            searcher, pending = self._searcher, set(self._pending)
+        query = tantivy.Query.boolean_query(clauses)
+        total = searcher.search(query, 1, count=True).count or 0  # type: ignore[attr-defined]
+        if not total:
+            return pending
+        hits = searcher.search(query, total, count=False, order_by_field="chunk").hits
+        return {int(key) for key, _ in hits} | pending
+
+    def _read(self, ref: ChunkRef) -> list[LogLine]:
+        try:
+            blob = self._chunk_path(ref.stream, ref.id).read_bytes()
+        except FileNotFoundError:  # deleted by retention while we were reading
+            return []
+        return chunk.decode(blob, self._by_id[ref.stream].labels)
+
+    def _head_lines(self, sids: set[int], start: int, end: int) -> list[list[LogLine]]:
+        with self._lock:
+            out = []
+            for sid in sids:
+                head = self._heads.get(sid)
+                if head is not None:
+                    picked = [ln for ln in head.lines if start <= ln.ts <= end]
+                    if picked:
+                        out.append(picked)
+        return out
+
+    def scan(
+        self,
+        matchers: Sequence[Matcher],
+        start: int,
+        end: int,
+        *,
+        terms: Sequence[str] = (),
+        field_terms: Sequence[tuple[str, str]] = (),
+        direction: Direction = "backward",
+    ) -> Iterator[LogLine]:
+        """Lines of matching streams with ``start <= ts <= end`` from chunks that may hold
+        every term (a superset: the caller applies its exact filters). ``direction`` orders
+        the lines by time (newest first for ``backward``); ``None`` leaves them unordered."""
+        sids = {s.id for s in self.streams(matchers)}
+        refs = self._chunks(sorted(sids), start, end)
+        allowed = self._term_chunks(terms, field_terms)
+        if allowed is not None:
+            refs = [r for r in refs if r.id in allowed]
+        groups: list[tuple[int, int, list[LogLine] | ChunkRef]] = [
+            (r.min_ts, r.max_ts, r) for r in refs
+        ]
+        for lines in self._head_lines(sids, start, end):
+            lines.sort(key=lambda line: line.ts)
+            groups.append((lines[0].ts, lines[-1].ts, lines))
+
+        def load(group: list[LogLine] | ChunkRef) -> list[LogLine]:
+            lines = group if isinstance(group, list) else self._read(group)
+            return [ln for ln in lines if start <= ln.ts <= end]
+
+        if direction is None:
+            for _, _, group in groups:
+                yield from load(group)
+            return
+        yield from _merge(groups, load, backward=direction == "backward")
+
+    def count_lines(self, matchers: Sequence[Matcher], start: int, end: int) -> int:
+        """Lines of matching streams in ``[start, end]``: chunk metadata for chunks inside
+        the range, the time column for chunks across its edges."""
+        sids = {s.id for s in self.streams(matchers)}
+        total = 0
+        for ref in self._chunks(sorted(sids), start, end):
+            if start <= ref.min_ts and ref.max_ts <= end:
+                total += ref.lines
+            else:
+                ts = self._times(ref)
+                total += int(np.count_nonzero((ts >= start) & (ts <= end)))
+        for lines in self._head_lines(sids, start, end):
+            total += len(lines)
+        return total
+
+    def times(
+        self, matchers: Sequence[Matcher], start: int, end: int
+    ) -> Iterator[tuple[Labels, np.ndarray]]:
+        """Event times per chunk (and head) of matching streams in ``[start, end]``: what a
+        line count over time buckets needs, without reading the messages."""
+        sids = {s.id for s in self.streams(matchers)}
+        for ref in self._chunks(sorted(sids), start, end):
+            ts = self._times(ref)
+            yield self._by_id[ref.stream].labels, ts[(ts >= start) & (ts <= end)]
+        for lines in self._head_lines(sids, start, end):
+            yield lines[0].labels, np.fromiter((ln.ts for ln in lines), dtype=np.int64)
+
+    def _times(self, ref: ChunkRef) -> np.ndarray:
+        try:
+            return chunk.decode_times(self._chunk_path(ref.stream, ref.id).read_bytes())
+        except FileNotFoundError:
+            return np.empty(0, dtype=np.int64)
+
+    # -- retention and usage ---------------------------------------------------------------
+
+    def chunks_of(self, stream: int) -> list[ChunkRef]:
+        with self._lock:
+            return [
+                ChunkRef(*row)
+                for row in self._db.execute(
+                    "SELECT id, stream, min_ts, max_ts, lines, raw_bytes, stored_bytes"
+                    " FROM chunks WHERE stream = ? ORDER BY max_ts",
+                    (stream,),
+                )
+            ]
+
+    def delete_chunks(self, ids: Iterable[int]) -> int:
+        """Delete whole chunks: files, metadata and index documents."""
+        removed = 0
+        with self._lock:
+            for cid in ids:
+                row = self._db.execute("SELECT stream FROM chunks WHERE id = ?", (cid,)).fetchone()
+                if row is None:
+                    continue
+                self._chunk_path(row[0], cid).unlink(missing_ok=True)
+                self._db.execute("DELETE FROM chunks WHERE id = ?", (cid,))
+                self._writer.delete_documents_by_term("chunk", cid)
+                removed += 1
+            if removed:
+                self._dirty = True
+                self._commit()
+        return removed
+
+    def usage(self) -> list[StreamUsage]:
+        with self._lock:
+            rows = {
+                sid: rest
+                for sid, *rest in self._db.execute(
+                    "SELECT stream, COUNT(*), SUM(lines), SUM(raw_bytes), SUM(stored_bytes),"
+                    " MIN(min_ts), MAX(max_ts) FROM chunks GROUP BY stream"
+                )
+            }
+            heads = {sid: (len(h.lines), h.raw_bytes, h.lines) for sid, h in self._heads.items()}
+            streams = list(self._by_id.values())
+        out = []
+        for stream in streams:
+            chunks, lines, raw, stored, oldest, newest = rows.get(
+                stream.id, (0, 0, 0, 0, None, None)
+            )
+            if stream.id in heads:
+                count, head_raw, head_lines = heads[stream.id]
+                lines, raw = (lines or 0) + count, (raw or 0) + head_raw
+                first = min(ln.ts for ln in head_lines)
+                last = max(ln.ts for ln in head_lines)
+                oldest = first if oldest is None else min(oldest, first)
+                newest = last if newest is None else max(newest, last)
+            if lines:
+                out.append(
+                    StreamUsage(stream, chunks, lines or 0, raw or 0, stored or 0, oldest, newest)
+                )
+        return out
+
+    def disk_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file())
+
+
+def _merge(
+    groups: list[tuple[int, int, list[LogLine] | ChunkRef]],
+    load: Callable[[list[LogLine] | ChunkRef], list[LogLine]],
+    *,
+    backward: bool,
+) -> Iterator[LogLine]:
+    """Lines of possibly overlapping groups (each sorted by time) in global time order,
+    opening a group only when its next line could come before what is already open."""
+
+    def first(group: tuple[int, int, object]) -> int:
+        return -group[1] if backward else group[0]
+
+    order = sorted(groups, key=first)
+    heap: list[tuple[int, int, int, list[LogLine]]] = []
+    tiebreak = itertools.count()
+    at = 0
+    while True:
+        if at < len(order) and (not heap or first(order[at]) <= heap[0][0]):
+            lines = load(order[at][2])
+            at += 1
+            if backward:
+                lines = lines[::-1]
+            if lines:
+                key = -lines[0].ts if backward else lines[0].ts
+                heapq.heappush(heap, (key, next(tiebreak), 0, lines))
+            continue
+        if not heap:
+            return
+        _, _, pos, lines = heapq.heappop(heap)
+        yield lines[pos]
+        if pos + 1 < len(lines):
+            nxt = lines[pos + 1].ts
+            heapq.heappush(heap, (-nxt if backward else nxt, next(tiebreak), pos + 1, lines))

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from watchkeeper import __version__
 from watchkeeper.cli_incidents import drill_app, incident_app, oncall_app
+from watchkeeper.cli_logs import logs_app
 from watchkeeper.exceptions import WatchkeeperError
 from watchkeeper.logging_setup import configure_logging, register_secret
 from watchkeeper.settings import Settings, environment, load_settings
@@ -52,6 +53,7 @@ app.add_typer(rules_app, name="rules")
 app.add_typer(incident_app, name="incident")
 app.add_typer(drill_app, name="drill")
 app.add_typer(oncall_app, name="oncall")
+app.add_typer(logs_app, name="logs")
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 _options: dict[str, str | None] = {}
@@ -173,9 +175,18 @@ def agent(
     once: Annotated[
         bool, typer.Option("--once", help="Collect once, send the spool, and exit.")
     ] = False,
+    tail: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--tail",
+            metavar="GLOB",
+            help="Also tail the files matching GLOB (repeatable; labels source=file and "
+            "filename), besides the plan's logs.files for this host.",
+        ),
+    ] = None,
 ) -> None:
-    """Run the host agent: collect this host's metrics and inventory, push them to the server
-    through an on-disk spool (nothing is lost while the server is away)."""
+    """Run the host agent: collect this host's metrics, inventory and logs, push them to the
+    server through an on-disk spool (nothing is lost while the server is away)."""
     from watchkeeper.agent.config import load_agent_config
     from watchkeeper.agent.run import run_agent
 
@@ -191,6 +202,7 @@ def agent(
             host_name=host_name,
             home=_options.get("home"),
             log_format=_options.get("log_format"),
+            tail=tail,
         )
     except WatchkeeperError as exc:
         fatal(str(exc))

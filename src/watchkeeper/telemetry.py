@@ -196,6 +196,11 @@ LOG_STORED_BYTES = Gauge(
     "Bytes the log store holds on disk (chunks, index and write-ahead log).",
     registry=REGISTRY,
 )
+LOG_STREAMS = Gauge(
+    "watchkeeper_log_streams",
+    "Log streams the store holds (per-stream disk use is on the log explorer's streams page).",
+    registry=REGISTRY,
+)
 LOG_CHUNKS_FLUSHED = Counter(
     "watchkeeper_log_chunks_flushed_total",
     "Compressed chunks written by the log store.",
@@ -224,5 +229,12 @@ LOG_PIPELINE_ERRORS = Counter(
     "Log lines a pipeline stage could not parse (the line is kept unchanged), by pipeline "
     "and stage (timestamp, json, logfmt, labels).",
     ["pipeline", "stage"],
+    registry=REGISTRY,
+)
+LOG_REPAIRED = Counter(
+    "watchkeeper_log_lines_repaired_total",
+    "Log lines accepted after a repair, by receiver and reason (invalid_utf8: bad bytes "
+    "replaced by U+FFFD; truncated: cut at the maximum message size).",
+    ["source", "reason"],
     registry=REGISTRY,
 )

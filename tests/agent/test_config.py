@@ -25,6 +25,10 @@ def test_defaults_and_environment(tmp_path: Path) -> None:
     assert TOKEN not in repr(config)
     home = load_agent_config({**env, "WATCHKEEPER_HOME": str(tmp_path)}, host_name="db-1")
     assert home.spool_dir == tmp_path / "agent-spool"
+    assert home.state_directory == tmp_path / "agent-spool" / "state"
+    assert home.tail == ()
+    tails = load_agent_config(env, host_name="db-1", tail=["/var/log/a/*.log", "/b.log"])
+    assert tails.tail == ("/var/log/a/*.log", "/b.log")
 
 
 def test_the_token_from_a_file(tmp_path: Path) -> None:
@@ -60,6 +64,7 @@ def test_the_token_from_a_file(tmp_path: Path) -> None:
         ({"server": SERVER, "token": TOKEN, "spool_max_bytes": "lots"}, {}, "is not a size"),
         ({"server": SERVER, "token": TOKEN, "spool_max_bytes": "1kB"}, {}, "too small"),
         ({"server": SERVER, "token": TOKEN, "host_name": "my host"}, {}, "--host-name"),
+        ({"server": SERVER, "token": TOKEN, "tail": ["/a.log", " "]}, {}, "--tail needs a file"),
     ],
 )
 def test_bad_settings_name_the_problem_but_not_the_token(

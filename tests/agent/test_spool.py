@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from watchkeeper.agent.spool import Spool
+from watchkeeper.agent.spool import LOGS, METRICS, Spool
 from watchkeeper.exceptions import ConfigError
 
 
@@ -87,3 +87,42 @@ def test_an_unusable_directory_is_a_config_error(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("not a directory")
     with pytest.raises(ConfigError, match=r"spool directory .*file/spool"):
         Spool(tmp_path / "file" / "spool", 1000)
+
+
+def test_log_batches_are_their_own_kind_in_the_same_order_and_bound(tmp_path: Path) -> None:
+    directory = tmp_path / "spool"
+    spool = Spool(directory, 1000)
+    spool.put(b"m" * 300)
+    spool.put(b"l" * 300, LOGS)
+    spool.put(b"m" * 300)
+    assert spool.oldest(LOGS).kind == LOGS  # type: ignore[union-attr]
+    assert spool.oldest().kind == METRICS  # type: ignore[union-attr]
+    assert spool.bytes_of(LOGS) == 300
+    assert sorted(p.name for p in directory.iterdir()) == [
+        "00000000000000000001.batch",  # the name older agents wrote and read
+        "00000000000000000002.logs.batch",
+        "00000000000000000003.batch",
+    ]
+    spool.put(b"l" * 300, LOGS)  # over the bound: the oldest goes, whatever its kind
+    assert spool.dropped_by_kind == {LOGS: 0, METRICS: 1}
+    again = Spool(directory, 1000)
+    assert [(e.seq, e.kind) for e in again.entries()] == [(2, LOGS), (3, METRICS), (4, LOGS)]
+    (directory / "00000000000000000009.traces.batch").write_bytes(b"a newer agent's")
+    assert len(Spool(directory, 1000)) == 3  # left alone
+
+
+def test_a_batch_is_not_seen_before_its_callback_ran_and_is_undone_if_it_fails(
+    tmp_path: Path,
+) -> None:
+    spool = Spool(tmp_path / "spool", 1000)
+    seen: list[object] = []
+    spool.put(b"kept", LOGS, before_visible=lambda: seen.append(spool.oldest()))
+    assert seen == [None] and len(spool) == 1
+
+    def fail() -> None:
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        spool.put(b"undone", LOGS, before_visible=fail)
+    assert bodies(spool) == [b"kept"]
+    assert list((tmp_path / "spool").iterdir()) == []

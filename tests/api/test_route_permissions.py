@@ -211,6 +211,7 @@ def _fixture_objects(ctx: AppContext) -> dict[str, str]:
         "incident_id": "999999",  # no such incident: the routes answer 404, not 401/403
         "item_id": "999999",
         "link_id": "999999",  # no such tracker issue: 404
+        "search_id": "999999",  # no such saved log search: 404
     }
 
 

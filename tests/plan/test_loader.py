@@ -247,7 +247,8 @@ def test_digest_is_sha256_of_the_text() -> None:
         ),
         pytest.param(
             "logs:\n  sources: []\n",
-            "watchkeeper.yaml:2:3 logs.sources: unknown key",
+            "watchkeeper.yaml:2:3 logs.sources: unknown key (allowed: syslog, queue, "
+            "default_retention, mask, pipelines, retention, forward, files, journald)",
             id="unknown-key-in-empty-section",
         ),
         pytest.param(

@@ -44,6 +44,20 @@ class AgentConfig:
     inventory_check_every: float = 60.0
     log_format: str = "text"
     log_level: str = "INFO"
+    tail: tuple[str, ...] = ()
+    """Local ``--tail`` globs, tailed whatever the plan says."""
+    state_dir: Path | None = None
+    """Where log read positions are kept (default: ``state`` inside the spool directory)."""
+    log_poll: float = 0.5
+    log_glob_every: float = 5.0
+    log_close_after: float = 5.0
+    log_sources_every: float = 60.0
+    journalctl: str = "journalctl"
+    journald_restart: float = 5.0
+
+    @property
+    def state_directory(self) -> Path:
+        return self.state_dir if self.state_dir is not None else self.spool_dir / "state"
 
 
 def parse_size(value: str) -> int:
@@ -113,6 +127,7 @@ def load_agent_config(
     host_name: str | None = None,
     home: str | None = None,
     log_format: str | None = None,
+    tail: list[str] | None = None,
 ) -> AgentConfig:
     """Return the agent's settings; raise ConfigError naming the bad flag or variable."""
     server = server or env.get("WATCHKEEPER_AGENT_SERVER")
@@ -149,6 +164,9 @@ def load_agent_config(
     level = (env.get("WATCHKEEPER_LOG_LEVEL") or "INFO").upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f'WATCHKEEPER_LOG_LEVEL: "{level}" is not DEBUG, INFO, WARNING or ERROR')
+    globs = tuple(pattern.strip() for pattern in tail or ())
+    if any(not pattern for pattern in globs):
+        raise ConfigError("--tail needs a file name or glob, e.g. /var/log/app/*.log")
     return AgentConfig(
         server=_server_url(server),
         token=secret,
@@ -158,4 +176,5 @@ def load_agent_config(
         spool_max_bytes=max_bytes,
         log_format=fmt,
         log_level=level,
+        tail=globs,
     )

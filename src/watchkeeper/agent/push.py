@@ -12,6 +12,7 @@ The token is only ever in the Authorization header: never in an error.
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import httpx
 
@@ -20,6 +21,7 @@ from watchkeeper.agent.wire import PushResult
 from watchkeeper.exceptions import WatchkeeperError
 
 PUSH_PATH = "/api/v1/agent/push"
+LOGS_PATH = "/api/v1/logs"
 BODY_REFUSED = frozenset({400, 413, 415, 422})
 
 
@@ -34,11 +36,13 @@ class PushFailed(WatchkeeperError):
         permanent: bool = False,
         refused_credentials: bool = False,
         retry_after: float | None = None,
+        status: int | None = None,
     ) -> None:
         super().__init__(message)
         self.permanent = permanent
         self.refused_credentials = refused_credentials
         self.retry_after = retry_after
+        self.status = status
 
 
 class Pusher:
@@ -50,7 +54,6 @@ class Pusher:
         self._client = httpx.AsyncClient(
             headers={
                 "Authorization": f"Bearer {token}",
-                "Content-Type": "application/json",
                 "User-Agent": f"watchkeeper-agent/{__version__}",
             },
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
@@ -58,20 +61,49 @@ class Pusher:
         )
 
     async def send(self, body: bytes) -> PushResult:
-        """Post one batch; return the server's answer. Raise PushFailed otherwise."""
+        """Post one batch of metrics; return the server's answer. Raise PushFailed
+        otherwise."""
+        response = await self._post(self.url, body, "application/json")
         try:
-            response = await self._client.post(self.url, content=body)
+            return PushResult.model_validate_json(response.content)
+        except ValueError:
+            # Stored all the same: an answer we cannot read must not make us resend.
+            return PushResult(accepted=0, duplicates=0, series_created=0)
+
+    async def send_logs(self, body: bytes) -> None:
+        """Post one batch of log lines (gzip-compressed NDJSON); return once the server
+        stored it. Raise PushFailed otherwise."""
+        await self._request(
+            "POST",
+            self.server + LOGS_PATH,
+            content=body,
+            headers={"Content-Type": "application/x-ndjson", "Content-Encoding": "gzip"},
+        )
+
+    async def get_json(self, path: str, params: dict[str, str]) -> object:
+        """Return the JSON answer of ``GET path``; raise PushFailed as ``send`` does (and
+        a permanent one for an answer that is not JSON)."""
+        response = await self._request("GET", self.server + path, params=params)
+        try:
+            return response.json()
+        except ValueError:
+            raise PushFailed(f"{self.server}{path} answered with no JSON", permanent=True) from None
+
+    async def _post(self, url: str, body: bytes, content_type: str) -> httpx.Response:
+        return await self._request(
+            "POST", url, content=body, headers={"Content-Type": content_type}
+        )
+
+    async def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = await self._client.request(method, url, **kwargs)
         except httpx.TimeoutException:
             raise PushFailed(f"{self.server} did not answer in time") from None
         except httpx.TransportError as exc:
             raise PushFailed(f"cannot reach {self.server}: {type(exc).__name__}") from None
         status = response.status_code
         if 200 <= status < 300:
-            try:
-                return PushResult.model_validate_json(response.content)
-            except ValueError:
-                # Stored all the same: an answer we cannot read must not make us resend.
-                return PushResult(accepted=0, duplicates=0, series_created=0)
+            return response
         reason = f"{self.server} answered {status} {response.reason_phrase}: {_detail(response)}"
         permanent = status in BODY_REFUSED
         if 300 <= status < 400:
@@ -83,6 +115,7 @@ class Pusher:
             permanent=permanent,
             refused_credentials=status in (401, 403),
             retry_after=_retry_after(response),
+            status=status,
         )
 
     async def close(self) -> None:

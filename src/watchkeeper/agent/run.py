@@ -1,5 +1,7 @@
-"""The agent's two loops: collect every interval into the spool, and send the spool, oldest
-first, whenever the server takes it.
+"""The agent's loops: collect metrics every interval into the spool, read the log sources
+into the spool (``logship.py``), and send the spool, oldest first, whenever the server takes
+it: one sender for metric batches and one for log batches, so that either can wait for the
+server without holding the other back.
 
 They are separate so that an absent or slow server never delays a collection: batches pile
 up on disk (bounded, see ``spool.py``) and go out in order when the server is back.
@@ -15,11 +17,13 @@ import time
 from typing import Any
 
 from watchkeeper.agent.batch import BatchBuilder
+from watchkeeper.agent.checkpoint import split_header
 from watchkeeper.agent.collect import Collector, Sample
 from watchkeeper.agent.config import AgentConfig
 from watchkeeper.agent.inventory import gather_inventory
+from watchkeeper.agent.logship import LogShipper
 from watchkeeper.agent.push import Backoff, Pusher, PushFailed
-from watchkeeper.agent.spool import Entry, Spool
+from watchkeeper.agent.spool import KINDS, LOGS, METRICS, Entry, Spool
 
 log = logging.getLogger(__name__)
 STOP_GRACE = 5.0
@@ -34,16 +38,19 @@ class Agent:
         self.collector = Collector()
         self.builder = BatchBuilder(config.host_name)
         self.pusher = Pusher(config.server, config.token, config.timeout)
-        self.backoff = Backoff(config.retry_initial, config.retry_max)
+        self.logs = LogShipper(config, self.spool, self.pusher)
+        self.backoffs = {kind: Backoff(config.retry_initial, config.retry_max) for kind in KINDS}
+        self.backoff = self.backoffs[METRICS]
         self.collections = 0
         self.refused = 0
         self.push_failures = 0
         self._stop = asyncio.Event()
-        self._wake = asyncio.Event()
+        self._wakes = {kind: asyncio.Event() for kind in KINDS}
+        self._wake = self._wakes[METRICS]
         self._inventory: dict[str, Any] | None = None
         self._inventory_sent_at = 0.0
         self._inventory_checked_at = 0.0
-        self._server_down = False
+        self._server_down = dict.fromkeys(KINDS, False)
 
     async def run(self) -> None:
         """Collect and send until ``stop()``; batches not yet sent stay in the spool."""
@@ -55,20 +62,27 @@ class Agent:
             self.spool.directory,
             len(self.spool),
         )
-        sender = asyncio.create_task(self._send_loop(), name="agent-send")
+        senders = [
+            asyncio.create_task(self._send_loop(kind), name=f"agent-send-{kind}") for kind in KINDS
+        ]
+        reader = asyncio.create_task(
+            self.logs.run(self._stop, self._wakes[LOGS].set), name="agent-logs"
+        )
         try:
             await self._collect_loop()
         finally:
             self.stop()
             # A send in flight may wait for a slow server; it is resent next time anyway.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(sender, STOP_GRACE)
+                await asyncio.wait_for(asyncio.gather(reader, *senders), STOP_GRACE)
 
     def stop(self) -> None:
         self._stop.set()
-        self._wake.set()
+        for wake in self._wakes.values():
+            wake.set()
 
     async def close(self) -> None:
+        await self.logs.close()
         await self.pusher.close()
         self.collector.close()
 
@@ -126,7 +140,20 @@ class Agent:
 
     def _self_metrics(self) -> list[Sample]:
         """The agent's own health, sent with the host's metrics."""
+        logs, read = self.logs, self.logs.counters
         return [
+            Sample("watchkeeper_agent_log_files", (), float(logs.files_tailed())),
+            Sample("watchkeeper_agent_log_lines_read_total", (), float(read.lines)),
+            Sample("watchkeeper_agent_log_lines_spooled_total", (), float(logs.lines_spooled)),
+            Sample("watchkeeper_agent_log_lines_repaired_total", (), float(read.repaired)),
+            Sample("watchkeeper_agent_log_lines_cut_total", (), float(read.cut)),
+            Sample("watchkeeper_agent_log_truncations_total", (), float(read.truncations)),
+            Sample(
+                "watchkeeper_agent_log_dropped_batches_total",
+                (),
+                float(self.spool.dropped_by_kind[LOGS]),
+            ),
+            Sample("watchkeeper_agent_log_reading_paused", (), float(logs.paused)),
             Sample("watchkeeper_agent_collections_total", (), float(self.collections)),
             Sample("watchkeeper_agent_spool_bytes", (), float(self.spool.size_bytes)),
             Sample("watchkeeper_agent_spool_batches", (), float(len(self.spool))),
@@ -135,57 +162,66 @@ class Agent:
             Sample("watchkeeper_agent_push_failures_total", (), float(self.push_failures)),
         ]
 
-    async def _send_loop(self) -> None:
+    async def _send_loop(self, kind: str) -> None:
+        wake = self._wakes[kind]
         while not self._stop.is_set():
-            if self.spool.oldest() is None:
-                self._wake.clear()
-                await self._wake.wait()
+            if self.spool.oldest(kind) is None:
+                wake.clear()
+                await wake.wait()
                 continue
-            delay = await self.send_oldest()
+            delay = await self.send_oldest(kind)
             if delay:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), delay)
 
-    async def send_oldest(self) -> float:
-        """Send the oldest spooled batch; return 0 when it is done with (stored, or refused
-        for good and dropped), else the seconds to wait before trying again."""
-        entry = self.spool.oldest()
+    async def send_oldest(self, kind: str | None = None) -> float:
+        """Send the oldest spooled batch (of ``kind``, or of any kind); return 0 when it is
+        done with (stored, or refused for good and dropped), else the seconds to wait
+        before trying again."""
+        entry = self.spool.oldest(kind)
         if entry is None:
             return 0.0
+        backoff = self.backoffs[entry.kind]
         try:
             body = await asyncio.to_thread(self.spool.read, entry)
         except OSError as exc:
             log.error("cannot read spooled batch %s: %s", entry.path, exc)
-            return self.backoff.next_delay()
+            return backoff.next_delay()
         if body is None:  # dropped by the bound while we looked
             return 0.0
+        what = "log batch" if entry.kind == LOGS else "batch"
         try:
-            result = await self.pusher.send(body)
+            if entry.kind == LOGS:
+                await self.pusher.send_logs(split_header(body)[1])
+                result = None
+            else:
+                result = await self.pusher.send(body)
         except PushFailed as exc:
             if exc.permanent:
                 self.refused += 1
-                log.error("batch refused, dropped: %s", exc)
+                log.error("%s refused, dropped: %s", what, exc)
                 await asyncio.to_thread(self.spool.remove, entry)
                 return 0.0
             self.push_failures += 1
-            delay = self.backoff.next_delay(exc.retry_after)
-            if not self._server_down:
+            delay = backoff.next_delay(exc.retry_after)
+            if not self._server_down[entry.kind]:
                 # Refused credentials need a person (a new token); an absent server does not.
                 level = logging.ERROR if exc.refused_credentials else logging.WARNING
-                log.log(level, "%s; batches stay in the spool until it answers", exc)
-                self._server_down = True
+                log.log(level, "%s; %ses stay in the spool until it answers", exc, what)
+                self._server_down[entry.kind] = True
             log.debug("%s; next attempt in %.1fs", exc, delay)
             return delay
         await asyncio.to_thread(self.spool.remove, entry)
-        self.backoff.reset()
-        if self._server_down:
-            self._server_down = False
+        backoff.reset()
+        if self._server_down[entry.kind]:
+            self._server_down[entry.kind] = False
             log.info(
-                "%s is reachable again; sending %d spooled batch(es)",
+                "%s is reachable again; sending %d spooled %s(es)",
                 self.config.server,
-                len(self.spool),
+                len(self.spool.entries(entry.kind)),
+                what,
             )
-        if result.rejected:
+        if result is not None and result.rejected:
             log.warning(
                 "%s refused %d series of a batch, e.g. %s: %s",
                 self.config.server,
@@ -212,6 +248,7 @@ async def run_agent(config: AgentConfig, *, once: bool = False) -> int:
     try:
         if once:
             await agent.collect_once()
+            await agent.logs.once()
             return 0 if await agent.flush() else 1
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, agent.stop)

@@ -9,6 +9,11 @@ deleting sends it again; the server ignores samples it already stores.
 The spool is bounded: when a new batch takes it over ``max_bytes``, the oldest batches are
 dropped (the newest data is the most useful after a long outage), counted, and reported
 in one warning per overflow.
+
+Entries have a kind: host metrics (``00000000000000000001.batch``, the name older agents
+wrote) or log lines (``00000000000000000002.logs.batch``). They share the directory, the
+order and the bound, and each kind is sent on its own, so that a server which does not take
+one kind yet does not hold the other back.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,15 +31,19 @@ log = logging.getLogger(__name__)
 
 SUFFIX = ".batch"
 TMP_SUFFIX = ".tmp"
+METRICS = "metrics"
+LOGS = "logs"
+KINDS = frozenset({METRICS, LOGS})
 
 
 @dataclass(frozen=True)
 class Entry:
-    """One spooled batch: its sequence number, file and size on disk."""
+    """One spooled batch: its sequence number, file, size on disk and kind."""
 
     seq: int
     path: Path
     size: int
+    kind: str = METRICS
 
 
 class Spool:
@@ -44,6 +54,7 @@ class Spool:
         self.directory = directory
         self.max_bytes = max_bytes
         self.dropped_total = 0
+        self.dropped_by_kind: dict[str, int] = dict.fromkeys(sorted(KINDS), 0)
         self._lock = threading.Lock()
         try:
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -58,11 +69,14 @@ class Spool:
     def _scan(self) -> list[Entry]:
         entries = []
         for path in self.directory.glob(f"*{SUFFIX}"):
+            number, _, kind = path.name.removesuffix(SUFFIX).partition(".")
             try:
-                seq = int(path.name.removesuffix(SUFFIX))
+                seq = int(number)
             except ValueError:
                 continue  # not ours
-            entries.append(Entry(seq, path, path.stat().st_size))
+            if (kind or METRICS) not in KINDS:
+                continue  # written by a newer agent: left alone
+            entries.append(Entry(seq, path, path.stat().st_size, kind or METRICS))
         return sorted(entries, key=lambda e: e.seq)
 
     @property
@@ -74,14 +88,36 @@ class Spool:
         with self._lock:
             return len(self._entries)
 
-    def put(self, body: bytes) -> Entry:
-        """Store ``body`` durably as the newest batch, then drop the oldest batches while
-        the spool is over its bound (never the one just stored). Raise OSError when the
-        disk refuses the write."""
+    def bytes_of(self, kind: str) -> int:
+        """Bytes held by batches of ``kind``."""
+        with self._lock:
+            return sum(e.size for e in self._entries if e.kind == kind)
+
+    def entries(self, kind: str | None = None) -> list[Entry]:
+        """The batches (of ``kind``, or all), oldest first."""
+        with self._lock:
+            return [e for e in self._entries if kind is None or e.kind == kind]
+
+    def put(
+        self,
+        body: bytes,
+        kind: str = METRICS,
+        before_visible: Callable[[], None] | None = None,
+    ) -> Entry:
+        """Store ``body`` durably as the newest batch of ``kind``, then drop the oldest
+        batches while the spool is over its bound (never the one just stored). Raise
+        OSError when the disk refuses the write.
+
+        ``before_visible`` runs once the batch is on disk and before a sender can see it
+        (and so send and delete it): the log shipper saves its read positions there. If it
+        raises, the batch is removed again and the error propagates."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown spool entry kind {kind!r}")
         with self._lock:
             seq = self._next
             self._next += 1
-        path = self.directory / f"{seq:020d}{SUFFIX}"
+        name = f"{seq:020d}" if kind == METRICS else f"{seq:020d}.{kind}"
+        path = self.directory / f"{name}{SUFFIX}"
         tmp = path.with_suffix(TMP_SUFFIX)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
@@ -94,7 +130,13 @@ class Spool:
             tmp.unlink(missing_ok=True)
             raise
         self._fsync_directory()
-        entry = Entry(seq, path, len(body))
+        if before_visible is not None:
+            try:
+                before_visible()
+            except BaseException:
+                path.unlink(missing_ok=True)
+                raise
+        entry = Entry(seq, path, len(body), kind)
         with self._lock:
             self._entries.append(entry)
             self._bytes += entry.size
@@ -118,12 +160,16 @@ class Spool:
             oldest = self._entries.pop(0)
             self._bytes -= oldest.size
             oldest.path.unlink(missing_ok=True)
+            self.dropped_by_kind[oldest.kind] += 1
             dropped += 1
         return dropped
 
-    def oldest(self) -> Entry | None:
+    def oldest(self, kind: str | None = None) -> Entry | None:
+        """The oldest batch (of ``kind``, or of any kind); None when there is none."""
         with self._lock:
-            return self._entries[0] if self._entries else None
+            if kind is None:
+                return self._entries[0] if self._entries else None
+            return next((e for e in self._entries if e.kind == kind), None)
 
     def read(self, entry: Entry) -> bytes | None:
         """Return the batch's bytes; None if it was dropped meanwhile."""

@@ -11,6 +11,8 @@ from pydantic_core import PydanticCustomError
 
 from watchkeeper.alerts.matchers import LabelMatcher, LabelName
 from watchkeeper.alerts.templating import Template, go_float
+from watchkeeper.logs.query.parser import parse_metric
+from watchkeeper.logs.selector import QuerySyntaxError
 from watchkeeper.metrics.promql import ast
 from watchkeeper.metrics.promql.errors import PromQLError
 from watchkeeper.metrics.promql.parser import parse
@@ -18,7 +20,8 @@ from watchkeeper.plan.base import PlanModel, PlanObject
 from watchkeeper.plan.types import Cron, Duration, TimeZone
 
 Severity = Literal["critical", "warning", "info"]
-RULE_KINDS = ("expr", "check", "heartbeat", "absent", "forecast")
+RULE_KINDS = ("expr", "check", "heartbeat", "absent", "forecast", "logs")
+INTERVAL_KINDS = ("expr", "absent", "forecast", "logs")  # evaluated on their interval
 
 
 def _check_promql(value: Any) -> Any:
@@ -33,6 +36,20 @@ def _check_promql(value: Any) -> Any:
 
 
 PromQL = Annotated[str, AfterValidator(_check_promql)]
+
+
+def _check_log_metric(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            parse_metric(value)
+        except QuerySyntaxError as exc:
+            raise PydanticCustomError(
+                "log_query", "not a valid log metric query: {reason}", {"reason": str(exc)}
+            ) from None
+    return value
+
+
+LogMetricQuery = Annotated[str, AfterValidator(_check_log_metric)]
 
 
 class Forecast(PlanModel):
@@ -66,8 +83,8 @@ class Forecast(PlanModel):
 
 
 class AlertRule(PlanObject):
-    """An alert rule. Give exactly one of `expr`, `check`, `heartbeat`, `absent` or
-    `forecast`; the rule's name is the alert's `alertname` label."""
+    """An alert rule. Give exactly one of `expr`, `check`, `heartbeat`, `absent`,
+    `forecast` or `logs`; the rule's name is the alert's `alertname` label."""
 
     expr: PromQL | None = Field(
         None, description="PromQL: one alert per series the expression returns."
@@ -93,6 +110,13 @@ class AlertRule(PlanObject):
         None, description="Fires when this selector returns no data (`absent()`)."
     )
     forecast: Forecast | None = Field(None, description="Fires on a predicted threshold.")
+    logs: LogMetricQuery | None = Field(
+        None,
+        description="A metric query over the logs: one alert per series it returns, e.g. "
+        '`sum by (app) (count_over_time({level="error"}[5m])) > 10`, or '
+        '`absent_over_time({app="backup"} |= "backup done" [25h])` for an expected line '
+        "that did not come.",
+    )
     for_: Duration = Field(
         timedelta(0),
         alias="for",
@@ -104,7 +128,7 @@ class AlertRule(PlanObject):
     )
     interval: Duration | None = Field(
         None,
-        description="Evaluation interval of PromQL rules (default: "
+        description="Evaluation interval of PromQL and log rules (default: "
         "`alerts.evaluation_interval`). Check rules fire on the state change.",
     )
     severity: Severity = Field("warning", description="`critical`, `warning` or `info`.")
@@ -124,8 +148,8 @@ class AlertRule(PlanObject):
         given = [k for k in RULE_KINDS if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError(
-                "give exactly one of `expr`, `check`, `heartbeat`, `absent` or `forecast`"
-                + (f" (found {', '.join(given)})" if given else "")
+                "give exactly one of `expr`, `check`, `heartbeat`, `absent`, `forecast` or "
+                "`logs`" + (f" (found {', '.join(given)})" if given else "")
             )
         if self.when == "latency" and self.latency_above is None:
             raise ValueError("`when: latency` needs `latency_above`")
@@ -144,6 +168,15 @@ class AlertRule(PlanObject):
     @property
     def is_promql(self) -> bool:
         return self.kind in ("expr", "absent", "forecast")
+
+    @property
+    def on_interval(self) -> bool:
+        """PromQL and log rules run on their interval; check rules follow check states."""
+        return self.kind in INTERVAL_KINDS
+
+    def condition(self) -> str:
+        """The query an interval rule evaluates (PromQL, or a log metric query)."""
+        return self.logs if self.logs is not None else self.promql()
 
     def promql(self) -> str:
         """The PromQL expression of an `expr`, `absent` or `forecast` rule."""

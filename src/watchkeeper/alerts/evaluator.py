@@ -2,7 +2,8 @@
 
 Check-state rules are judged on every check state change (the check runner's event bus
 wakes the evaluator at once) and at least every second (latency and certificate rules, and
-changes made by another replica). PromQL rules run on their own interval. Alert state lives
+changes made by another replica). PromQL rules and log rules (``logs:``, over the log
+store) run on their own interval. Alert state lives
 in memory and in the store (``alerts``, ``alert_events``), so a restart resumes where it
 stopped; one evaluator runs per cluster (see ``runtime/leader.py``).
 """
@@ -27,8 +28,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from watchkeeper.alerts.config import AlertRule, AlertsSection
 from watchkeeper.alerts.dispatch import Dispatcher, RoutingConfig, load_config
 from watchkeeper.alerts.internal import INTERNAL_RULE
+from watchkeeper.alerts.log_rules import LogRuleError, log_results
 from watchkeeper.alerts.rules import Active, Transition, query_results, step
 from watchkeeper.checks.events import EventBus
+from watchkeeper.logs.store import LogStore
 from watchkeeper.metrics.promql.engine import Engine
 from watchkeeper.metrics.promql.errors import EvaluationError, PromQLError
 from watchkeeper.metrics.source import SeriesSource
@@ -116,9 +119,11 @@ class AlertEvaluator:
         clock: Callable[[], datetime] = utcnow,
         tick: float = 1.0,
         reload_interval: float = 5.0,
+        logs: LogStore | None = None,
     ) -> None:
         self._sessions = sessions
         self._engine = Engine(source)
+        self._logs = logs  # for `logs:` rules; without it they report an error each pass
         self._bus = bus
         self._base_url = base_url
         self._on_queued = on_queued
@@ -165,7 +170,7 @@ class AlertEvaluator:
         }
         for name, rule in rules.items():
             old = self._rules.get(name)
-            if rule.is_promql and (old is None or old.promql() != rule.promql()):
+            if rule.on_interval and (old is None or old.condition() != rule.condition()):
                 self._due.pop(name, None)  # new or changed: evaluate at once
         self._rules = rules
         self._routing = load_config(db)
@@ -353,7 +358,7 @@ class AlertEvaluator:
                         self._reload(db)
                         for gone in set(self._active) - set(self._rules):
                             self._apply(db, gone, None, now)
-                    check_rules = [r for r in self._rules.values() if not r.is_promql]
+                    check_rules = [r for r in self._rules.values() if not r.on_interval]
                     if check_rules:
                         status = {row.name: row for row in db.scalars(select(CheckStatus))}
                         for rule in check_rules:
@@ -370,13 +375,13 @@ class AlertEvaluator:
         return queued
 
     def promql_pass(self) -> tuple[int, float]:
-        """Evaluate the PromQL rules that are due, record them and dispatch once; return
+        """Evaluate the PromQL and log rules that are due, record them and dispatch once; return
         (notifications queued, seconds until the next rule is due)."""
         now_mono = time.monotonic()
         due = [
             r
             for r in self._rules.values()
-            if r.is_promql and self._due.get(r.name, 0.0) <= now_mono
+            if r.on_interval and self._due.get(r.name, 0.0) <= now_mono
         ]
         evaluated: list[tuple[AlertRule, Results, datetime]] = []
         for rule in due:
@@ -384,14 +389,19 @@ class AlertEvaluator:
             self._due[rule.name] = max(self._due.get(rule.name, now_mono) + interval, now_mono)
             started = time.perf_counter()
             now = self._clock()
+            kind = "logs" if rule.logs is not None else "promql"
             try:
-                results = query_results(self._engine, rule.promql(), int(now.timestamp() * 1000))
-            except (PromQLError, EvaluationError) as exc:
-                RULE_EVALUATIONS.labels("promql", "error").inc()
+                if rule.logs is not None:
+                    results = log_results(self._logs, rule.logs, now)
+                else:
+                    at_ms = int(now.timestamp() * 1000)
+                    results = query_results(self._engine, rule.promql(), at_ms)
+            except (PromQLError, EvaluationError, LogRuleError) as exc:
+                RULE_EVALUATIONS.labels(kind, "error").inc()
                 log.warning("alert rule %s: %s", rule.name, exc)
                 continue
-            RULE_EVALUATION_DURATION.labels("promql").observe(time.perf_counter() - started)
-            RULE_EVALUATIONS.labels("promql", "ok").inc()
+            RULE_EVALUATION_DURATION.labels(kind).observe(time.perf_counter() - started)
+            RULE_EVALUATIONS.labels(kind, "ok").inc()
             evaluated.append((rule, results, now))
         queued = 0
         if evaluated:
@@ -408,7 +418,7 @@ class AlertEvaluator:
                 except BaseException:
                     self._resync()
                     raise
-        upcoming = [self._due.get(r.name, now_mono) for r in self._rules.values() if r.is_promql]
+        upcoming = [self._due.get(r.name, now_mono) for r in self._rules.values() if r.on_interval]
         return queued, max(0.0, min(upcoming) - time.monotonic()) if upcoming else 5.0
 
     # -- service -------------------------------------------------------------------------------

@@ -478,7 +478,8 @@ class _Group:
         self.engine = Engine(self.source, subquery_step_ms=self.eval_ms)
         external = self.group.external_labels
         self.rules = [_bind_external_labels(r, external) for r in tests.rules if r.is_promql]
-        self.check_rules = {r.name for r in tests.rules if not r.is_promql}
+        self.check_rules = {r.name for r in tests.rules if not r.on_interval}
+        self.log_rules = {r.name for r in tests.rules if r.logs is not None}
         title = f"tests[{index}]"
         self.result = GroupResult(f"{title} {self.group.name}" if self.group.name else title)
 
@@ -518,6 +519,9 @@ class _Group:
                 f'skipped: "{name}" is a check-state rule (check: or heartbeat:); its '
                 "alerts follow check results, which rule unit tests do not simulate"
             )
+            return Outcome(title, "skip", (note,))
+        if not rules and name in self.log_rules:
+            note = f'skipped: "{name}" is a log rule (logs:); rule unit tests do not simulate logs'
             return Outcome(title, "skip", (note,))
         alerts = [a for i in rules for a in active[i].values()]
         got = sorted(

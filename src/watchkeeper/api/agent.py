@@ -1,16 +1,18 @@
-"""Agent pushes: host metrics and inventory from ``watchkeeper agent``."""
+"""Agent pushes (host metrics and inventory from ``watchkeeper agent``) and the log sources
+each agent collects."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
+from watchkeeper.agent.log_sources import LogSources, sources_for_host
 from watchkeeper.agent.receive import receive
-from watchkeeper.agent.wire import AgentPush, PushResult
+from watchkeeper.agent.wire import HOST_RE, AgentPush, PushResult
 from watchkeeper.api.deps import get_ctx, require
 from watchkeeper.api.ingest import read_body
 from watchkeeper.api.problems import problem
@@ -42,3 +44,32 @@ async def push(request: Request, _: Operator) -> Any:
         raise RequestValidationError(exc.errors(include_url=False)) from None
     ctx = get_ctx(request)
     return await asyncio.to_thread(receive, ctx.sessions, ctx.metrics, body)
+
+
+@router.get(
+    "/agent/log-sources",
+    response_model=LogSources,
+    summary="The plan's log sources (files, journald) for one agent's host",
+    description="The `logs.files` and `logs.journald` sources whose `hosts` patterns match "
+    "`host`. Agents ask at start and every minute.",
+)
+async def log_sources(
+    request: Request,
+    _: Operator,
+    host: Annotated[
+        str,
+        Query(
+            min_length=1,
+            max_length=200,
+            pattern=HOST_RE.pattern,
+            description="The agent's host name (its `--host-name`).",
+        ),
+    ],
+) -> Any:
+    ctx = get_ctx(request)
+
+    def read() -> LogSources:
+        with ctx.sessions() as db:
+            return sources_for_host(db, host)
+
+    return await asyncio.to_thread(read)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hmac
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -14,12 +15,14 @@ from starlette.concurrency import run_in_threadpool
 from watchkeeper.auth.audit import Actor
 from watchkeeper.auth.roles import role_allows
 from watchkeeper.auth.sessions import COOKIE_NAME, SessionInfo, resolve_session
-from watchkeeper.auth.tokens import resolve_token
+from watchkeeper.auth.tokens import TOKEN_PREFIX, resolve_token
 from watchkeeper.runtime.context import AppContext
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
+TOKEN_PATHS = ("/api/", "/loki/api/")
+"""Paths that take API tokens: the API, and the Loki-compatible log push endpoint."""
 
 
 def get_ctx(request: Request) -> AppContext:
@@ -61,10 +64,24 @@ def bearer_token(request: Request) -> str | None:
     return value.strip() if scheme.lower() == "bearer" else None
 
 
+def basic_token(request: Request) -> str | None:
+    """Return the password of an ``Authorization: Basic`` header when it is an API token
+    (``wk_...``; the user name is ignored), else None."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode()
+    except (ValueError, UnicodeDecodeError):  # binascii.Error is a ValueError
+        return None
+    _, colon, password = decoded.partition(":")
+    return password if colon and password.startswith(TOKEN_PREFIX) else None
+
+
 async def current_session(request: Request, db: Db) -> SessionInfo | None:
-    """Who calls: an API token (``Authorization: Bearer``, on /api/ paths only) or the
+    """Who calls: an API token (``Authorization: Bearer``, on TOKEN_PATHS only) or the
     session cookie. A bearer token that is not valid is refused outright (401)."""
-    bearer = bearer_token(request) if request.url.path.startswith("/api/") else None
+    bearer = bearer_token(request) if request.url.path.startswith(TOKEN_PATHS) else None
     if bearer is not None:
         info = await run_in_threadpool(_resolve_bearer, db, bearer)
         if info is None:
@@ -77,6 +94,32 @@ async def current_session(request: Request, db: Db) -> SessionInfo | None:
         return info
     token = request.cookies.get(COOKIE_NAME, "")
     info = await run_in_threadpool(_resolve, db, token) if token else None
+    request.state.user = info
+    return info
+
+
+async def session_or_basic_token(
+    request: Request, db: Db, info: Annotated[SessionInfo | None, Depends(current_session)]
+) -> SessionInfo | None:
+    """``current_session``, or else an API token sent as the password of HTTP basic auth.
+
+    Only for the push endpoints of log shippers (Promtail, Alloy, Vector often cannot send
+    a bearer token); see ``require(basic=True)``. Elsewhere basic auth stays refused: a
+    browser that cached basic credentials would send them with cross-site requests, and
+    token calls skip the CSRF check. A token that is not valid is refused (401), without a
+    ``Basic`` challenge, so that browsers never offer to remember one."""
+    if info is not None:
+        return info
+    token = basic_token(request)
+    if token is None:
+        return None
+    info = await run_in_threadpool(_resolve_bearer, db, token)
+    if info is None:
+        raise HTTPException(
+            401,
+            "the API token is not valid (unknown, expired or revoked)",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
     request.state.user = info
     return info
 
@@ -108,15 +151,14 @@ async def check_csrf(request: Request, info: SessionInfo) -> None:
         raise HTTPException(403, "missing or wrong CSRF token (send the X-CSRF-Token header)")
 
 
-def require(role: str, *, page: bool = False) -> Any:
+def require(role: str, *, page: bool = False, basic: bool = False) -> Any:
     """Return a dependency that needs a signed-in user with at least ``role``.
 
     API routes answer 401/403 problems; pages (``page=True``) redirect to the login page.
+    ``basic=True`` also takes an API token as the password of HTTP basic auth (log push).
     """
 
-    async def dependency(
-        request: Request, info: Annotated[SessionInfo | None, Depends(current_session)]
-    ) -> SessionInfo:
+    async def allowed(request: Request, info: SessionInfo | None) -> SessionInfo:
         if info is None:
             if page:
                 raise LoginRequired()
@@ -125,6 +167,22 @@ def require(role: str, *, page: bool = False) -> Any:
             raise HTTPException(403, f"this needs the {role} role; you are {info.role}")
         await check_csrf(request, info)
         return info
+
+    # Two definitions, not one naming a variable: FastAPI reads these (string) annotations
+    # in the module's globals, where a local would not be found.
+    if basic:
+
+        async def dependency(
+            request: Request, info: Annotated[SessionInfo | None, Depends(session_or_basic_token)]
+        ) -> SessionInfo:
+            return await allowed(request, info)
+
+    else:
+
+        async def dependency(
+            request: Request, info: Annotated[SessionInfo | None, Depends(current_session)]
+        ) -> SessionInfo:
+            return await allowed(request, info)
 
     dependency.required_role = role  # type: ignore[attr-defined]
     return Depends(dependency)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 

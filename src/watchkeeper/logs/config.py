@@ -6,11 +6,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from watchkeeper.checks.http import Secret
 from watchkeeper.plan.base import PlanModel, PlanObject
-from watchkeeper.plan.types import Duration, Regex
+from watchkeeper.plan.types import Duration, Regex, TimeZone
 
 
 def _size(value: object) -> object:
@@ -26,6 +27,20 @@ def _size(value: object) -> object:
 
 Size = Annotated[int, BeforeValidator(_size), Field(ge=0)]
 Listen = Annotated[str, Field(pattern=r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]*):\d{1,5}$")]
+
+
+def _check_selector(value: str) -> str:
+    from watchkeeper.logs.selector import QuerySyntaxError, parse_selector
+
+    try:
+        parse_selector(value)
+    except QuerySyntaxError as exc:
+        raise PydanticCustomError(
+            "selector", "not a stream selector: {reason}", {"reason": str(exc)}
+        ) from None
+    return value
+
+
 Selector = Annotated[
     str,
     Field(
@@ -33,6 +48,8 @@ Selector = Annotated[
         "(`{}` for every stream)."
     ),
 ]
+CheckedSelector = Annotated[Selector, AfterValidator(_check_selector)]
+"""A selector checked when the plan is loaded (a bad one is a file:line error)."""
 
 
 class TlsListener(PlanModel):
@@ -80,7 +97,7 @@ class TimestampStage(PlanModel):
         description="`rfc3339`, `unix`, `unix_ms`, `unix_us`, `unix_ns`, or a strptime "
         "format such as `%d/%b/%Y:%H:%M:%S %z`.",
     )
-    timezone: str = Field("UTC", description="Zone of times that carry none.")
+    timezone: TimeZone = Field("UTC", description="Zone of times that carry none.")
 
 
 class LevelStage(PlanModel):
@@ -110,13 +127,16 @@ class FilterStage(PlanModel):
 class MaskStage(PlanModel):
     """Replace personal data or secrets before the line is stored."""
 
-    pattern: str = Field(
+    pattern: Regex = Field(
         description="A built-in pattern (`email`, `card_number`, `ipv4`, `bearer_token`, "
         "`password_field`, `iban`) or a regular expression."
     )
-    replace: str = Field("[masked]", description="Replacement text.")
+    replace: str = Field(
+        "[masked]", description="Replacement text (a built-in's default is its own, `[email]`)."
+    )
     fields: list[str] = Field(
-        default_factory=list, description="Fields to mask too (the message always is)."
+        default_factory=list,
+        description="Fields to mask too, `*` for all (the message always is).",
     )
 
 
@@ -160,7 +180,7 @@ class Stage(PlanModel):
 class Pipeline(PlanObject):
     """Parsing steps applied to the lines of matching streams, in plan order."""
 
-    match: Selector = Field("{}", description="Streams this pipeline applies to.")
+    match: CheckedSelector = Field("{}", description="Streams this pipeline applies to.")
     stages: list[Stage] = Field(default_factory=list)
 
 
@@ -184,12 +204,16 @@ class Forwarder(PlanObject):
     url: str = Field(description="Endpoint base URL, e.g. `http://loki:3100`.")
     match: Selector = Field("{}", description="Streams to forward.")
     index: str = Field("watchkeeper-logs", description="Elasticsearch/OpenSearch index.")
-    headers: dict[str, Secret] = Field(default_factory=dict)
-    username: str | None = None
-    password: Secret | None = None
-    bearer_token: Secret | None = None
-    batch_lines: int = Field(1000, ge=1, le=100_000)
-    flush_interval: Duration = Field(timedelta(seconds=1))
+    headers: dict[str, Secret] = Field(
+        default_factory=dict, description="Extra request headers (e.g. `X-Scope-OrgID`)."
+    )
+    username: str | None = Field(None, description="Basic-auth user.")
+    password: Secret | None = Field(None, description="Basic-auth password.")
+    bearer_token: Secret | None = Field(None, description="Sent as `Authorization: Bearer`.")
+    batch_lines: int = Field(1000, ge=1, le=100_000, description="Lines per request at most.")
+    flush_interval: Duration = Field(
+        timedelta(seconds=1), description="Send a partial batch after this long."
+    )
     buffer_lines: int = Field(
         100_000, ge=1000, description="Lines held while the target is away; older are dropped."
     )
@@ -227,6 +251,9 @@ class JournaldSource(PlanObject):
     labels: dict[str, str] = Field(default_factory=dict)
 
 
+MaskName = Literal["email", "card_number", "iban", "ipv4", "bearer_token", "password_field"]
+
+
 class LogsSection(PlanModel):
     """Log receivers, parsing pipelines, retention, forwarding and agent sources."""
 
@@ -235,7 +262,7 @@ class LogsSection(PlanModel):
     default_retention: Duration = Field(
         timedelta(days=30), description="Retention of streams no rule matches."
     )
-    mask: list[str] = Field(
+    mask: list[MaskName] = Field(
         default_factory=list,
         description="Built-in masks applied to every line before storage "
         "(`email`, `card_number`, `bearer_token`, `password_field`, `iban`, `ipv4`).",

@@ -13,8 +13,6 @@ distributed backend implements the same methods.
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import json
 import logging
 import re
@@ -37,13 +35,14 @@ from watchkeeper.telemetry import LOG_CHUNKS_FLUSHED
 
 log = logging.getLogger(__name__)
 Direction = Literal["forward", "backward"] | None
-MAX_TOKEN_BYTES = 40  # tantivy's default tokenizer drops longer tokens
+MAX_TOKEN_BYTES = 40  # tantivy's default tokenizer drops tokens of 40 bytes and more
 _TOKEN = re.compile(r"[^\W_]+")
 
 
 def tokens(text: str) -> list[str]:
-    """Index terms of ``text``, as tantivy's default tokenizer makes them."""
-    return [t for t in _TOKEN.findall(text.lower()) if len(t.encode()) <= MAX_TOKEN_BYTES]
+    """Index terms of ``text``, as tantivy's default tokenizer makes them: it drops a token
+    of 40 bytes or more (measured before lower-casing), then lower-cases the rest."""
+    return [t.lower() for t in _TOKEN.findall(text) if len(t.encode()) < MAX_TOKEN_BYTES]
 
 
 @dataclass(frozen=True)
@@ -90,7 +89,18 @@ class LogStore(Protocol):
         terms: Sequence[str] = (),
         field_terms: Sequence[tuple[str, str]] = (),
         direction: Direction = "backward",
+        prefilter: Callable[[chunk.Block], np.ndarray] | None = None,
     ) -> Iterator[LogLine]: ...
+
+    def blocks(
+        self,
+        matchers: Sequence[Matcher],
+        start: int,
+        end: int,
+        *,
+        terms: Sequence[str] = (),
+        field_terms: Sequence[tuple[str, str]] = (),
+    ) -> Iterator[chunk.Block]: ...
 
     def count_lines(self, matchers: Sequence[Matcher], start: int, end: int) -> int: ...
 
@@ -166,6 +176,9 @@ class ChunkStore:
         self._last_commit = time.monotonic()
         self._searcher = self._index.searcher()
         self._wal = WriteAheadLog(root / "wal")
+        # Batch ids come from the clock; never reuse one already cut into a chunk (a replay
+        # would skip its lines) even if the clock went back while the WAL was empty.
+        self._wal.last_batch = max(self._flushed.values(), default=0)
         self._replay()
         self._reindex_missing()
 
@@ -235,26 +248,25 @@ class ChunkStore:
             self._maybe_commit()
 
     def _add(self, lines: Iterable[LogLine], seq: int, batch: int) -> None:
-        heads = self._heads
-        full: list[int] = []
-        last_labels: Labels | None = None
-        head: _Head | None = None
-        sid = 0
+        # Group by labels first: one dict lookup per line instead of a labels comparison,
+        # a stream lookup and head bookkeeping per line (receivers interleave streams).
+        groups: dict[Labels, list[LogLine]] = {}
         for line in lines:
-            if line.labels != last_labels:
-                last_labels = line.labels
-                sid = self._stream(line.labels).id
-                head = heads.get(sid)
-                if head is None:
-                    head = heads[sid] = _Head(first_seq=seq)
-            assert head is not None
+            group = groups.get(line.labels)
+            if group is None:
+                group = groups[line.labels] = []
+            group.append(line)
+        heads = self._heads
+        for labels, group in groups.items():
+            sid = self._stream(labels).id
+            head = heads.get(sid)
+            if head is None:
+                head = heads[sid] = _Head(first_seq=seq)
             head.last_batch = batch
-            head.lines.append(line)
-            head.raw_bytes += len(line.message)
-            if len(head.lines) == self.chunk_lines or head.raw_bytes >= self.chunk_bytes:
-                full.append(sid)
-        for sid in dict.fromkeys(full):
-            self._cut(sid)
+            head.lines += group
+            head.raw_bytes += sum([len(line.message) for line in group])
+            if len(head.lines) >= self.chunk_lines or head.raw_bytes >= self.chunk_bytes:
+                self._cut(sid)
 
     def _chunk_path(self, stream: int, cid: int) -> Path:
         return self.root / "chunks" / f"{stream % 256:02x}" / f"{cid}.wkc"
@@ -377,7 +389,7 @@ class ChunkStore:
         clauses = [
             (tantivy.Occur.Must, tantivy.Query.term_query(schema, "text", t))
             for t in dict.fromkeys(terms)
-            if t and len(t.encode()) <= MAX_TOKEN_BYTES
+            if t and len(t.encode()) < MAX_TOKEN_BYTES
         ]
         clauses += [
             (tantivy.Occur.Must, tantivy.Query.term_query(schema, "fields", f"{k}={v}"))
@@ -395,23 +407,59 @@ class ChunkStore:
         hits = searcher.search(query, total, count=False, order_by_field="chunk").hits
         return {int(key) for key, _ in hits} | pending
 
-    def _read(self, ref: ChunkRef) -> list[LogLine]:
+    def _block(self, ref: ChunkRef) -> chunk.Block | None:
         try:
             blob = self._chunk_path(ref.stream, ref.id).read_bytes()
         except FileNotFoundError:  # deleted by retention while we were reading
-            return []
-        return chunk.decode(blob, self._by_id[ref.stream].labels)
+            return None
+        return chunk.read_block(blob, self._by_id[ref.stream].labels)
 
-    def _head_lines(self, sids: set[int], start: int, end: int) -> list[list[LogLine]]:
+    def _head_blocks(self, sids: set[int], start: int, end: int) -> list[chunk.Block]:
         with self._lock:
-            out = []
-            for sid in sids:
-                head = self._heads.get(sid)
-                if head is not None:
-                    picked = [ln for ln in head.lines if start <= ln.ts <= end]
-                    if picked:
-                        out.append(picked)
+            picked = [
+                [ln for ln in head.lines if start <= ln.ts <= end]
+                for sid, head in self._heads.items()
+                if sid in sids
+            ]
+        out = []
+        for lines in picked:
+            if lines:
+                lines.sort(key=lambda line: line.ts)
+                out.append(chunk.block_of(lines))
         return out
+
+    def _candidates(
+        self,
+        matchers: Sequence[Matcher],
+        start: int,
+        end: int,
+        terms: Sequence[str],
+        field_terms: Sequence[tuple[str, str]],
+    ) -> tuple[list[ChunkRef], list[chunk.Block]]:
+        sids = {s.id for s in self.streams(matchers)}
+        refs = self._chunks(sorted(sids), start, end)
+        allowed = self._term_chunks(terms, field_terms)
+        if allowed is not None:
+            refs = [r for r in refs if r.id in allowed]
+        return refs, self._head_blocks(sids, start, end)
+
+    def blocks(
+        self,
+        matchers: Sequence[Matcher],
+        start: int,
+        end: int,
+        *,
+        terms: Sequence[str] = (),
+        field_terms: Sequence[tuple[str, str]] = (),
+    ) -> Iterator[chunk.Block]:
+        """Column blocks (one per candidate chunk, plus the heads) cut to ``[start, end]``,
+        in no particular order: what counting and aggregation read."""
+        refs, heads = self._candidates(matchers, start, end, terms, field_terms)
+        for ref in refs:
+            block = self._block(ref)
+            if block is not None:
+                yield block.slice(start, end)
+        yield from heads
 
     def scan(
         self,
@@ -422,31 +470,58 @@ class ChunkStore:
         terms: Sequence[str] = (),
         field_terms: Sequence[tuple[str, str]] = (),
         direction: Direction = "backward",
+        prefilter: Callable[[chunk.Block], np.ndarray] | None = None,
     ) -> Iterator[LogLine]:
         """Lines of matching streams with ``start <= ts <= end`` from chunks that may hold
         every term (a superset: the caller applies its exact filters). ``direction`` orders
-        the lines by time (newest first for ``backward``); ``None`` leaves them unordered."""
-        sids = {s.id for s in self.streams(matchers)}
-        refs = self._chunks(sorted(sids), start, end)
-        allowed = self._term_chunks(terms, field_terms)
-        if allowed is not None:
-            refs = [r for r in refs if r.id in allowed]
-        groups: list[tuple[int, int, list[LogLine] | ChunkRef]] = [
-            (r.min_ts, r.max_ts, r) for r in refs
-        ]
-        for lines in self._head_lines(sids, start, end):
-            lines.sort(key=lambda line: line.ts)
-            groups.append((lines[0].ts, lines[-1].ts, lines))
+        the lines by time (newest first for ``backward``); ``None`` leaves them unordered.
+        ``prefilter`` returns a mask of the block's lines worth materialising.
 
-        def load(group: list[LogLine] | ChunkRef) -> list[LogLine]:
-            lines = group if isinstance(group, list) else self._read(group)
-            return [ln for ln in lines if start <= ln.ts <= end]
+        Ordered scans walk time windows from one end, doubling in width, so that a page of
+        the newest lines reads only the newest part of each chunk."""
+        refs, heads = self._candidates(matchers, start, end, terms, field_terms)
+
+        def lines(block: chunk.Block) -> list[LogLine]:
+            return block.lines(prefilter(block) if prefilter is not None else None)
 
         if direction is None:
-            for _, _, group in groups:
-                yield from load(group)
+            for ref in refs:
+                block = self._block(ref)
+                if block is not None:
+                    yield from lines(block.slice(start, end))
+            for block in heads:
+                yield from lines(block)
             return
-        yield from _merge(groups, load, backward=direction == "backward")
+        cache: dict[int, chunk.Block | None] = {}
+        budget = 256 << 20
+        width = max((end - start + 1) // 64, 1_000_000_000)
+        backward = direction == "backward"
+        lo, hi = (
+            (max(start, end - width + 1), end) if backward else (start, min(end, start + width - 1))
+        )
+        while lo <= hi:
+            window: list[LogLine] = []
+            for ref in refs:
+                if ref.max_ts < lo or ref.min_ts > hi:
+                    continue
+                if ref.id in cache:
+                    block = cache[ref.id]
+                else:
+                    block = self._block(ref)
+                    if block is not None and budget > len(block.data):
+                        budget -= len(block.data)
+                        cache[ref.id] = block
+                if block is not None:
+                    window += lines(block.slice(lo, hi))
+            for block in heads:
+                window += lines(block.slice(lo, hi))
+            window.sort(key=lambda line: line.ts, reverse=backward)
+            yield from window
+            width *= 2
+            if backward:
+                lo, hi = max(start, lo - width), lo - 1
+            else:
+                lo, hi = hi + 1, min(end, hi + width)
 
     def count_lines(self, matchers: Sequence[Matcher], start: int, end: int) -> int:
         """Lines of matching streams in ``[start, end]``: chunk metadata for chunks inside
@@ -459,8 +534,8 @@ class ChunkStore:
             else:
                 ts = self._times(ref)
                 total += int(np.count_nonzero((ts >= start) & (ts <= end)))
-        for lines in self._head_lines(sids, start, end):
-            total += len(lines)
+        for block in self._head_blocks(sids, start, end):
+            total += len(block)
         return total
 
     def times(
@@ -472,8 +547,8 @@ class ChunkStore:
         for ref in self._chunks(sorted(sids), start, end):
             ts = self._times(ref)
             yield self._by_id[ref.stream].labels, ts[(ts >= start) & (ts <= end)]
-        for lines in self._head_lines(sids, start, end):
-            yield lines[0].labels, np.fromiter((ln.ts for ln in lines), dtype=np.int64)
+        for block in self._head_blocks(sids, start, end):
+            yield block.labels, block.ts
 
     def _times(self, ref: ChunkRef) -> np.ndarray:
         try:
@@ -542,38 +617,3 @@ class ChunkStore:
 
     def disk_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file())
-
-
-def _merge(
-    groups: list[tuple[int, int, list[LogLine] | ChunkRef]],
-    load: Callable[[list[LogLine] | ChunkRef], list[LogLine]],
-    *,
-    backward: bool,
-) -> Iterator[LogLine]:
-    """Lines of possibly overlapping groups (each sorted by time) in global time order,
-    opening a group only when its next line could come before what is already open."""
-
-    def first(group: tuple[int, int, object]) -> int:
-        return -group[1] if backward else group[0]
-
-    order = sorted(groups, key=first)
-    heap: list[tuple[int, int, int, list[LogLine]]] = []
-    tiebreak = itertools.count()
-    at = 0
-    while True:
-        if at < len(order) and (not heap or first(order[at]) <= heap[0][0]):
-            lines = load(order[at][2])
-            at += 1
-            if backward:
-                lines = lines[::-1]
-            if lines:
-                key = -lines[0].ts if backward else lines[0].ts
-                heapq.heappush(heap, (key, next(tiebreak), 0, lines))
-            continue
-        if not heap:
-            return
-        _, _, pos, lines = heapq.heappop(heap)
-        yield lines[pos]
-        if pos + 1 < len(lines):
-            nxt = lines[pos + 1].ts
-            heapq.heappush(heap, (-nxt if backward else nxt, next(tiebreak), pos + 1, lines))

@@ -20,14 +20,19 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
 from watchkeeper.logs.config import LogsSection
+from watchkeeper.logs.forward import Forwarding
 from watchkeeper.logs.model import LogLine
 from watchkeeper.logs.pipeline import Processor
-from watchkeeper.logs.queue import IngestQueue, count_accepted
+from watchkeeper.logs.queue import Batch, IngestQueue, count_accepted
+from watchkeeper.logs.retention import describe, enforce_retention
 from watchkeeper.logs.store import ChunkStore
+from watchkeeper.logs.syslog.server import SyslogServer
 from watchkeeper.plan.stored import stored_section
-from watchkeeper.telemetry import LOG_STORED_BYTES
+from watchkeeper.telemetry import LOG_STORED_BYTES, LOG_STREAMS
 
 log = logging.getLogger(__name__)
+RETENTION_FIRST = 300.0  # seconds after start
+RETENTION_EVERY = 3600.0
 Listener = Callable[[Sequence[LogLine]], None]
 
 
@@ -56,7 +61,9 @@ class LogSystem:
         self._stopping = asyncio.Event()
         self._thread = threading.Thread(target=self._write_loop, name="log-writer", daemon=True)
         self._thread.start()
-        self._services: list[object] = []
+        self.forwarding = Forwarding()
+        self.syslog = SyslogServer(self.queue)
+        self._forwarding_task: asyncio.Task[None] | None = None
 
     def _load(self) -> LogsSection:
         if self._sessions is None:
@@ -81,15 +88,18 @@ class LogSystem:
                 try:
                     self.store.tick()
                     LOG_STORED_BYTES.set(self.store.disk_bytes())
+                    LOG_STREAMS.set(len(self.store.streams()))
                 except Exception:
                     log.exception("log store upkeep failed")
 
-    def _write(self, batches: list) -> None:  # type: ignore[type-arg]
-        lines: list[LogLine] = []
-        for batch in batches:
-            lines.extend(batch.lines)
+    def _write(self, batches: list[Batch]) -> None:
+        kept: list[LogLine] = []
+        per_batch: list[tuple[Batch, list[LogLine]]] = []
         try:
-            kept = self.processor.process(lines)
+            for batch in batches:
+                stored = self.processor.process(list(batch.lines), source=batch.source)
+                per_batch.append((batch, stored))
+                kept.extend(stored)
             self.store.append(kept)
         except Exception as exc:
             log.exception("log lines could not be stored")
@@ -97,8 +107,8 @@ class LogSystem:
                 if batch.done is not None and not batch.done.done():
                     batch.done.set_exception(exc)
             return
-        for batch in batches:
-            count_accepted(batch.source, batch.lines)
+        for batch, stored in per_batch:
+            count_accepted(batch.source, stored)
             if batch.done is not None and not batch.done.done():
                 batch.done.set_result(None)
         for listener in list(self._listeners):
@@ -147,18 +157,43 @@ class LogSystem:
     # -- the service -------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Follow the plan's ``logs`` section until stopped."""
-        while not self._stopping.is_set():
-            section = await asyncio.to_thread(self._load)
-            if section != self.section:
-                self.reconfigure(section)
-            await self._apply(section)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=5.0)
+        """Follow the plan's ``logs`` section until stopped: receivers and forwarders."""
+        unsubscribe = self.subscribe(self.forwarding.offer)
+        self._forwarding_task = asyncio.create_task(self.forwarding.run(), name="log-forwarding")
+        applied: LogsSection | None = None
+        retention_due = time.monotonic() + RETENTION_FIRST
+        try:
+            while not self._stopping.is_set():
+                if time.monotonic() >= retention_due:
+                    retention_due = time.monotonic() + RETENTION_EVERY
+                    await asyncio.to_thread(self.enforce_retention)
+                section = await asyncio.to_thread(self._load)
+                if section != self.section:
+                    self.reconfigure(section)
+                if section != applied:
+                    for problem in self.forwarding.configure(section.forward):
+                        log.error("logs.forward: %s", problem)
+                    applied = section
+                # Idempotent; a listener that could not start (port taken) is retried.
+                await self.syslog.apply(section.syslog)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), timeout=5.0)
+        finally:
+            unsubscribe()
+            await self.syslog.stop()
 
-    async def _apply(self, section: LogsSection) -> None:
-        """Start, restart or stop the receivers and forwarders the section asks for."""
+    def enforce_retention(self) -> None:
+        """Delete the chunks past their stream's retention. Every replica holds its own log
+        store, so every replica runs this on its own (not as a cluster-wide job)."""
+        report = enforce_retention(self.store, self.section, time.time_ns())
+        for removal in report.streams:
+            log.info("logs retention: %s", describe(removal))
 
     async def stop(self) -> None:
         self._stopping.set()
+        await self.syslog.stop()
+        await asyncio.to_thread(self.drain)
+        await self.forwarding.stop()
+        if self._forwarding_task is not None:
+            await asyncio.gather(self._forwarding_task, return_exceptions=True)
         await asyncio.to_thread(self.close)

@@ -22,6 +22,9 @@ from watchkeeper.api import checks as checks_api
 from watchkeeper.api import incident_figures as incident_figures_api
 from watchkeeper.api import incidents as incidents_api
 from watchkeeper.api import ingest as ingest_api
+from watchkeeper.api import logs as logs_api
+from watchkeeper.api import logs_ingest as logs_ingest_api
+from watchkeeper.api import logs_tail as logs_tail_api
 from watchkeeper.api import notifications as notifications_api
 from watchkeeper.api import oncall as oncall_api
 from watchkeeper.api import pings as pings_api
@@ -48,6 +51,7 @@ from watchkeeper.web import escalation_policies as escalation_policies_web
 from watchkeeper.web import hosts as hosts_web
 from watchkeeper.web import incident_figures as incident_figures_web
 from watchkeeper.web import incidents as incidents_web
+from watchkeeper.web import logs as logs_web
 from watchkeeper.web import notifications as notifications_web
 from watchkeeper.web import oncall as oncall_web
 from watchkeeper.web import postmortems as postmortems_web
@@ -108,9 +112,12 @@ def create_app(ctx: AppContext, *, services: Sequence[Service] = ()) -> FastAPI:
     app.include_router(audit_api.router)
     app.include_router(checks_api.router)
     app.include_router(ingest_api.router)
+    app.include_router(logs_ingest_api.router)
     app.include_router(pings_api.router)
     app.include_router(agent_api.router)
     app.include_router(query_api.router)
+    app.include_router(logs_api.router)
+    app.include_router(logs_tail_api.router)
     app.include_router(alerts_api.router)
     app.include_router(silences_api.router)
     app.include_router(notifications_api.router)
@@ -128,6 +135,7 @@ def create_app(ctx: AppContext, *, services: Sequence[Service] = ()) -> FastAPI:
     app.include_router(checks_web.router)  # before pages: its /{slug} catches the rest
     app.include_router(hosts_web.router)  # before pages: its /{slug} catches the rest
     app.include_router(query_web.router)  # before pages: its /{slug} catches the rest
+    app.include_router(logs_web.router)  # before pages: its /{slug} catches the rest
     app.include_router(audit_web.router)  # before pages: its /{slug} catches the rest
     app.include_router(mfa.router)  # before pages: its /{slug} catches the rest
     app.include_router(account_web.router)  # before pages: its /{slug} catches the rest

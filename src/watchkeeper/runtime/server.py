@@ -25,6 +25,7 @@ from watchkeeper.checks.runner import CheckRunner
 from watchkeeper.incidents import tracking
 from watchkeeper.incidents.engine import IncidentEngine
 from watchkeeper.incidents.escalation import Pager
+from watchkeeper.logs.audit_stream import AuditStream
 from watchkeeper.metrics.compaction import Retention, compact, enforce_retention
 from watchkeeper.metrics.scrape import Scraper
 from watchkeeper.notify import outbox
@@ -218,6 +219,7 @@ async def serve(ctx: AppContext, announce: Callable[[str], None]) -> None:
             bus=bus,
             base_url=ctx.settings.base_url,
             on_queued=lambda: _call_all(queued_hooks),
+            logs=ctx.logs.store,
         ),
     )
     # Incidents from alert groups, escalation timers and drills: one engine per cluster.
@@ -233,9 +235,21 @@ async def serve(ctx: AppContext, announce: Callable[[str], None]) -> None:
     # Every replica delivers notifications; rows are claimed in the store, never twice.
     notify_worker = DeliveryWorker(ctx.sessions)
     queued_hooks.append(notify_worker.wake)
-    # Every replica receives logs into its own store (see docs/logs-storage.md).
+    # Every replica receives logs into its own store (see docs/logs-storage.md), and copies
+    # the audit trail into it (stopped before the log system, which closes the store).
+    audit_stream = AuditStream(ctx.sessions, ctx.logs)
     app = create_app(
-        ctx, services=[scheduler, checks, scraper, alerts, incidents, notify_worker, ctx.logs]
+        ctx,
+        services=[
+            scheduler,
+            checks,
+            scraper,
+            alerts,
+            incidents,
+            notify_worker,
+            audit_stream,
+            ctx.logs,
+        ],
     )
     app.state.notify_worker = notify_worker
 

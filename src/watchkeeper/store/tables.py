@@ -666,3 +666,28 @@ class DrillRun(Base):
     result: Mapped[str] = mapped_column(
         String(12), default="running"
     )  # running|acknowledged|missed
+
+
+class LogSavedSearch(Base):
+    """A log query saved by a user from the explorer; ``shared`` ones are visible to all."""
+
+    __tablename__ = "log_saved_searches"
+    __table_args__ = (Index("ix_log_saved_searches_user", "user_id"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    query: Mapped[str] = mapped_column(Text)
+    time_range: Mapped[str] = mapped_column(String(100), default="")  # "1h" or "start,end"
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LogQueryHistory(Base):
+    """A query a user ran in the log explorer (the last 50 per user are kept)."""
+
+    __tablename__ = "log_query_history"
+    __table_args__ = (Index("ix_log_query_history_user_at", "user_id", "ran_at"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    query: Mapped[str] = mapped_column(Text)
+    ran_at: Mapped[datetime] = mapped_column(default=utcnow)

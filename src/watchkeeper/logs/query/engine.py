@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from watchkeeper.logs.chunk import Block
 from watchkeeper.logs.model import LogLine
 from watchkeeper.logs.query import ast
 from watchkeeper.logs.query.parser import parse_log_query, parse_metric
@@ -157,6 +158,29 @@ def _test(stage: ast.Stage) -> Callable[[LogLine], bool] | None:
     return None
 
 
+def prefilter(query: ast.LogQuery) -> Callable[[Block], np.ndarray] | None:
+    """The ``|=`` and ``!=`` filters as one mask over a column block: a bytes search per
+    block instead of a test per line (the other stages still run on each kept line)."""
+    needles = [
+        (s.value, s.op == "|=")
+        for s in query.stages
+        if isinstance(s, ast.LineFilter) and s.op in ("|=", "!=")
+    ]
+    if not needles:
+        return None
+
+    def mask(block: Block) -> np.ndarray:
+        keep = np.ones(len(block), dtype=bool)
+        for needle, wanted in needles:
+            found = block.contains(needle)
+            keep &= found if wanted else ~found
+            if not keep.any():
+                break
+        return keep
+
+    return mask
+
+
 def line_test(query: ast.LogQuery) -> LineTest:
     """One function applying every filter of ``query`` to a line, in order."""
     tests = [t for t in map(_test, query.stages) if t is not None]
@@ -186,6 +210,7 @@ def index_hints(
             isinstance(stage, ast.FieldFilter)
             and stage.op in ("=", "==")
             and isinstance(stage.value, str)
+            and stage.value  # `| user=""` matches lines without the field: not indexed
             and stage.name not in labels
         ):
             pairs.append((stage.name, stage.value))
@@ -231,6 +256,7 @@ def select_lines(
         terms=terms,
         field_terms=pairs,
         direction="forward" if direction == "forward" else "backward",
+        prefilter=prefilter(query),
     ):
         scanned += 1
         if test(line):
@@ -268,6 +294,8 @@ def _gather(
         return {k: (np.sort(np.concatenate(v)), None) for k, v in parts.items()}
     names = {k for s in store.streams(query.matchers) for k, _ in s.labels}
     terms, pairs = index_hints(query, names)
+    if not query.unwrap and all(isinstance(s, ast.LineFilter) for s in query.stages):
+        return _gather_blocks(store, query, lo, hi, terms, pairs, needs_values)
     test = line_test(query)
     unwrap = query.unwrap
     with_fields = query.labels_from_fields
@@ -294,6 +322,51 @@ def _gather(
         ts = np.asarray(ts_list, dtype=np.int64)
         order = np.argsort(ts, kind="stable")
         vals = np.asarray(values[key], dtype=np.float64)[order] if needs_values else None
+        out[key] = (ts[order], vals)
+    return out
+
+
+def _gather_blocks(
+    store: LogStore,
+    query: ast.LogQuery,
+    lo: int,
+    hi: int,
+    terms: list[str],
+    pairs: list[tuple[str, str]],
+    needs_values: bool,
+) -> dict[tuple[tuple[str, str], ...], tuple[np.ndarray, np.ndarray | None]]:
+    """The line-filter-only case, on column blocks: no LogLine is made; regex and term
+    filters decode only the messages the substring filters kept."""
+    fast = prefilter(query)
+    slow = [
+        s.rx.search
+        for s in query.stages
+        if isinstance(s, ast.LineFilter) and s.op in ("|~", "term") and s.rx is not None
+    ]
+    slow_not = [
+        s.rx.search
+        for s in query.stages
+        if isinstance(s, ast.LineFilter) and s.op == "!~" and s.rx is not None
+    ]
+    parts: dict[tuple[tuple[str, str], ...], list[tuple[np.ndarray, np.ndarray | None]]] = {}
+    for block in store.blocks(query.matchers, lo, hi, terms=terms, field_terms=pairs):
+        keep = fast(block) if fast is not None else np.ones(len(block), dtype=bool)
+        if (slow or slow_not) and keep.any():
+            idx = np.flatnonzero(keep)
+            data, starts, ends = block.data, block.starts, block.ends
+            for i in idx.tolist():
+                text = data[starts[i] : ends[i]].decode("utf-8", "replace")
+                if not all(s(text) for s in slow) or any(s(text) for s in slow_not):
+                    keep[i] = False
+        if not keep.any():
+            continue
+        values = block.message_bytes()[keep].astype(np.float64) if needs_values else None
+        parts.setdefault(block.labels, []).append((block.ts[keep], values))
+    out: dict[tuple[tuple[str, str], ...], tuple[np.ndarray, np.ndarray | None]] = {}
+    for key, pieces in parts.items():
+        ts = np.concatenate([p[0] for p in pieces])
+        order = np.argsort(ts, kind="stable")
+        vals = np.concatenate([p[1] for p in pieces])[order] if needs_values else None
         out[key] = (ts[order], vals)
     return out
 

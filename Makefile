@@ -40,7 +40,7 @@ typecheck: dev
 	$(BIN)/mypy
 
 pytest: dev
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(or $(PYTEST_WORKERS),auto)
 
 test: lint typecheck pytest
 

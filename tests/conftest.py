@@ -25,6 +25,10 @@ from watchkeeper.settings import load_settings
 from watchkeeper.store.engine import make_engine, normalise_url, session_factory
 from watchkeeper.store.migrate import upgrade
 
+# Rich reads COLUMNS when a console is made, often at import: wide from the start, so that
+# CLI output is not wrapped whichever test (or xdist worker) imports a CLI module first.
+os.environ.setdefault("COLUMNS", "1000")
+
 PG_ENV = "WATCHKEEPER_TEST_DATABASE_URL"
 ADMIN_PASSWORD = "correct horse battery staple"
 

@@ -115,7 +115,7 @@ ALERTS_ACTIVE = Gauge(
 )
 RULE_EVALUATIONS = Counter(
     "watchkeeper_rule_evaluations_total",
-    "Alert rule evaluations, by kind (promql, check) and result (ok, error).",
+    "Alert rule evaluations, by kind (promql, check, logs) and result (ok, error).",
     ["kind", "result"],
     registry=REGISTRY,
 )

@@ -187,7 +187,7 @@ def test_ndjson_lines_are_stored_and_searchable(ctx: AppContext, pusher: httpx.C
         ("no time", {}),
     ]
     assert lines[0].ts == NS and lines[1].ts == NS + 1
-    assert lines[2].ts == lines[2].received  # no event time: the time it arrived
+    assert lines[2].ts == lines[2].received + 2  # no event time: arrival + its index
 
 
 def test_a_bad_line_in_the_middle_is_named_and_the_rest_kept(

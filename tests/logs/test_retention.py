@@ -125,6 +125,16 @@ def test_bad_selector_is_skipped_not_fatal(
     assert "bad match selector" in caplog.text
 
 
+@pytest.mark.parametrize("key", ["retention", "forward"])
+def test_the_plan_loader_refuses_a_bad_retention_or_forward_selector(key: str) -> None:
+    # A skipped rule would hand its streams to the default retention: a 365d stream kept 30d.
+    rule = {"name": "audit", "match": '{app="audit"', "keep": "365d"}
+    if key == "forward":
+        rule = {"name": "loki", "type": "loki", "url": "http://127.0.0.1:1", "match": "{app"}
+    with pytest.raises(ValueError, match="not a stream selector"):
+        LogsSection.model_validate({key: [rule]})
+
+
 def test_the_log_system_applies_the_plans_retention(
     ctx: AppContext, caplog: pytest.LogCaptureFixture
 ) -> None:

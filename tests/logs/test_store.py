@@ -217,3 +217,38 @@ def test_count_lines_and_times_read_no_messages_but_count_exactly(store: ChunkSt
     assert store.count_lines(parse_selector('{app="api"}'), 4, 9) == 3  # 5, 7, 9
     total = sum(len(ts) for _, ts in store.times((), 3, 12))
     assert total == 10
+
+
+def test_a_chunk_that_cannot_be_written_keeps_the_heads_lines(tmp_path: Path) -> None:
+    store = ChunkStore(tmp_path, chunk_lines=8)
+    try:
+        store.append([line(i, f"m{i}") for i in range(5)])  # acknowledged, in the head
+        blocker = tmp_path / "chunks" / "01"  # stream 1's chunk folder cannot be made
+        blocker.write_bytes(b"")  # (as on a full disk: the chunk file cannot be written)
+        with pytest.raises(OSError):
+            store.append([line(i, f"m{i}") for i in range(5, 10)])
+        blocker.unlink()
+        store.append([line(10, "m10")])  # the cut works now; the database is committed
+
+        assert [ln.ts for ln in everything(store, "forward")] == list(range(11))
+    finally:
+        store._wal.close()  # a crash: the write-ahead log decides what comes back
+        store._db.close()
+        store._writer.wait_merging_threads()
+    again = ChunkStore(tmp_path, chunk_lines=8)
+    try:
+        assert [ln.ts for ln in everything(again, "forward")] == list(range(11))
+    finally:
+        again.close()
+
+
+def test_heads_past_the_memory_budget_are_cut_oldest_first(tmp_path: Path) -> None:
+    store = ChunkStore(tmp_path / "logs", head_budget=1000)
+    try:
+        for i in range(20):
+            labels = make_labels({"app": f"a{i}"})
+            store.append([LogLine(i + 1, i + 1, labels, "x" * 100)])
+        assert sum(len(store.chunks_of(s.id)) for s in store.streams()) > 0
+        assert len(list(store.scan((), 0, 100))) == 20  # nothing lost, heads or chunks
+    finally:
+        store.close()

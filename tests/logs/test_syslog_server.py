@@ -121,6 +121,22 @@ def test_udp_datagrams_are_messages() -> None:
     run(main)
 
 
+def test_udp_stray_line_ends_are_no_messages() -> None:
+    async def main() -> None:
+        queue = IngestQueue(1000)
+        server, addresses = await started(queue, SyslogConfig(udp=LOCAL))
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.sendto(b"\n", addresses["udp"])
+            sock.sendto(b"<13>Oct 11 22:14:15 h app: real", addresses["udp"])
+            sock.sendto(b"\r\n", addresses["udp"])
+        lines = await collect(queue, 1)
+        await server.stop()  # flushes what is pending
+        lines += [ln for batch in queue.take(timeout=0) for ln in batch.lines]
+        assert [ln.message for ln in lines] == ["real"]
+
+    run(main)
+
+
 def test_udp_oversized_datagram_is_cut_and_counted() -> None:
     async def main() -> None:
         queue = IngestQueue(1000)

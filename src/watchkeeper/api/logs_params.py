@@ -18,6 +18,8 @@ from watchkeeper.logs.model import LogLine
 from watchkeeper.plan.types import parse_duration
 
 MAX_LIMIT = 5000
+MAX_TIME = 2**62
+"""Largest time accepted (2116): the store and numpy keep times in signed 64 bits."""
 _RELATIVE = re.compile(r"^now(?:\s*([+-])\s*(\S+))?$")
 _RFC3339 = re.compile(
     r"^(\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d(?::\d\d)?)(?:\.(\d{1,9}))?(Z|z|[+-]\d\d:?\d\d)?$"
@@ -40,9 +42,17 @@ def now_ns() -> int:
 
 
 def parse_time(field: str, raw: str | None, default: int, now: int | None = None) -> int:
-    """Return ``raw`` as ns since the epoch (``default`` when empty); raise BadParam."""
+    """Return ``raw`` as ns since the epoch (``default`` when empty); raise BadParam, also
+    for a time past what 64-bit ns can hold with room for ranges around it."""
     if raw is None or not raw.strip():
         return default
+    value = _parse_time(field, raw, now)
+    if not -MAX_TIME <= value <= MAX_TIME:
+        raise BadParam(field, f'"{raw.strip()[:40]}" is out of range (before 1824 or after 2116)')
+    return value
+
+
+def _parse_time(field: str, raw: str, now: int | None) -> int:
     text = raw.strip()
     now = now_ns() if now is None else now
     rel = _RELATIVE.match(text)

@@ -187,7 +187,7 @@ class Pipeline(PlanObject):
 class RetentionRule(PlanObject):
     """How long the lines of matching streams are kept (first matching rule wins)."""
 
-    match: Selector = Field(description="Streams the rule applies to.")
+    match: CheckedSelector = Field(description="Streams the rule applies to.")
     keep: Duration = Field(description="Age after which whole chunks are deleted.")
     max_size: Size | None = Field(
         None, description="Size cap per stream; the oldest chunks go first past it."
@@ -202,7 +202,7 @@ class Forwarder(PlanObject):
         "(OTLP/HTTP logs, JSON)."
     )
     url: str = Field(description="Endpoint base URL, e.g. `http://loki:3100`.")
-    match: Selector = Field("{}", description="Streams to forward.")
+    match: CheckedSelector = Field("{}", description="Streams to forward.")
     index: str = Field("watchkeeper-logs", description="Elasticsearch/OpenSearch index.")
     headers: dict[str, Secret] = Field(
         default_factory=dict, description="Extra request headers (e.g. `X-Scope-OrgID`)."
@@ -257,8 +257,12 @@ MaskName = Literal["email", "card_number", "iban", "ipv4", "bearer_token", "pass
 class LogsSection(PlanModel):
     """Log receivers, parsing pipelines, retention, forwarding and agent sources."""
 
-    syslog: SyslogConfig = Field(default_factory=SyslogConfig)
-    queue: QueueConfig = Field(default_factory=QueueConfig)
+    syslog: SyslogConfig = Field(
+        default_factory=SyslogConfig, description="Syslog listeners (none by default)."
+    )
+    queue: QueueConfig = Field(
+        default_factory=QueueConfig, description="The bounded queue in front of the store."
+    )
     default_retention: Duration = Field(
         timedelta(days=30), description="Retention of streams no rule matches."
     )
@@ -267,8 +271,16 @@ class LogsSection(PlanModel):
         description="Built-in masks applied to every line before storage "
         "(`email`, `card_number`, `bearer_token`, `password_field`, `iban`, `ipv4`).",
     )
-    pipelines: list[Pipeline] = Field(default_factory=list)
-    retention: list[RetentionRule] = Field(default_factory=list)
-    forward: list[Forwarder] = Field(default_factory=list)
-    files: list[FileSource] = Field(default_factory=list)
-    journald: list[JournaldSource] = Field(default_factory=list)
+    pipelines: list[Pipeline] = Field(
+        default_factory=list, description="Parsing pipelines, applied in plan order."
+    )
+    retention: list[RetentionRule] = Field(
+        default_factory=list, description="Retention per stream (first matching rule wins)."
+    )
+    forward: list[Forwarder] = Field(
+        default_factory=list, description="Copies of matching lines sent to other systems."
+    )
+    files: list[FileSource] = Field(default_factory=list, description="Files agents tail.")
+    journald: list[JournaldSource] = Field(
+        default_factory=list, description="Journals agents read."
+    )

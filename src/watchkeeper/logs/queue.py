@@ -34,12 +34,19 @@ class IngestQueue:
         self.overflow = overflow
         self._batches: deque[Batch] = deque()
         self._lines = 0
+        self._taken = 0  # lines taken by the writer and not yet reported finished
         self._cond = threading.Condition()
         self._closed = False
 
     @property
     def lines(self) -> int:
         return self._lines
+
+    @property
+    def pending(self) -> int:
+        """Lines queued or taken by the writer and not yet stored (what ``drain`` awaits)."""
+        with self._cond:
+            return self._lines + self._taken
 
     def _room(self, count: int) -> bool:
         # An oversized batch is let in when the queue is empty, or it could never enter.
@@ -118,9 +125,15 @@ class IngestQueue:
                 out.append(batch)
                 taken += len(batch.lines)
             self._lines -= taken
+            self._taken += taken
             LOG_QUEUE.set(self._lines)
             self._cond.notify_all()
         return out
+
+    def finished(self, batches: Sequence[Batch]) -> None:
+        """The writer is done with ``batches`` (stored or failed)."""
+        with self._cond:
+            self._taken -= sum(len(batch.lines) for batch in batches)
 
     def close(self) -> None:
         with self._cond:

@@ -13,8 +13,10 @@ distributed backend implements the same methods.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import re
 import sqlite3
 import threading
@@ -76,7 +78,7 @@ class StreamUsage:
 class LogStore(Protocol):
     """What the query engine, the retention job and the UI need from a log store."""
 
-    def append(self, lines: Sequence[LogLine]) -> None: ...
+    def append(self, lines: Sequence[LogLine], *, sync: bool = False) -> None: ...
 
     def streams(self, matchers: Sequence[Matcher] = ()) -> list[Stream]: ...
 
@@ -151,12 +153,15 @@ class ChunkStore:
         chunk_lines: int = 4096,
         chunk_bytes: int = 1 << 20,
         head_max_age: float = 900.0,
+        head_budget: int = 256 << 20,
         commit_interval: float = 1.0,
     ) -> None:
         self.root = root
         self.chunk_lines = chunk_lines
         self.chunk_bytes = chunk_bytes
         self.head_max_age = head_max_age
+        self.head_budget = head_budget
+        self._unsynced: list[Path] = []  # chunk files written since the last fsync
         self.commit_interval = commit_interval
         (root / "chunks").mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
@@ -237,12 +242,15 @@ class ChunkStore:
             self._streams[labels] = self._by_id[found.id] = found
         return found
 
-    def append(self, lines: Sequence[LogLine]) -> None:
-        """Store ``lines`` (any order, any streams): WAL first, then the heads."""
+    def append(self, lines: Sequence[LogLine], *, sync: bool = False) -> None:
+        """Store ``lines`` (any order, any streams): WAL first, then the heads. ``sync``:
+        fsync the WAL before returning (the lines survive a power loss)."""
         if not lines:
             return
         with self._lock:
             seq, batch = self._wal.append(lines)
+            if sync:
+                self._wal.sync_now()
             self._add(lines, seq, batch)
             self._db.commit()
             self._maybe_commit()
@@ -267,6 +275,19 @@ class ChunkStore:
             head.raw_bytes += sum([len(line.message) for line in group])
             if len(head.lines) >= self.chunk_lines or head.raw_bytes >= self.chunk_bytes:
                 self._cut(sid)
+        self._enforce_head_budget()
+
+    def _enforce_head_budget(self) -> None:
+        """Many streams (high-cardinality labels) must not hold unbounded memory in their
+        heads: past the budget, the oldest heads are cut into (small) chunks."""
+        total = sum(h.raw_bytes for h in self._heads.values())
+        if total <= self.head_budget:
+            return
+        for sid, head in sorted(self._heads.items(), key=lambda item: item[1].opened):
+            if total <= self.head_budget * 3 // 4:
+                break
+            total -= head.raw_bytes
+            self._cut(sid)
 
     def _chunk_path(self, stream: int, cid: int) -> Path:
         return self.root / "chunks" / f"{stream % 256:02x}" / f"{cid}.wkc"
@@ -277,23 +298,43 @@ class ChunkStore:
             return
         lines = sorted(head.lines, key=lambda line: line.ts)
         blob = chunk.encode(lines)
-        cur = self._db.execute(
-            "INSERT INTO chunks (stream, min_ts, max_ts, lines, raw_bytes, stored_bytes)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (sid, lines[0].ts, lines[-1].ts, len(lines), head.raw_bytes, len(blob)),
-        )
-        cid = cur.lastrowid
-        assert cid is not None
-        self._db.execute(
-            "UPDATE streams SET flushed_batch = ? WHERE id = ?", (head.last_batch, sid)
-        )
-        self._flushed[sid] = head.last_batch
-        path = self._chunk_path(sid, cid)
-        path.parent.mkdir(exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(blob)
-        tmp.replace(path)
-        self._index_chunk(cid, lines)
+        flushed = self._flushed.get(sid, 0)
+        cid: int | None = None
+        try:
+            cur = self._db.execute(
+                "INSERT INTO chunks (stream, min_ts, max_ts, lines, raw_bytes, stored_bytes)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (sid, lines[0].ts, lines[-1].ts, len(lines), head.raw_bytes, len(blob)),
+            )
+            cid = cur.lastrowid
+            assert cid is not None
+            self._db.execute(
+                "UPDATE streams SET flushed_batch = ? WHERE id = ?", (head.last_batch, sid)
+            )
+            self._flushed[sid] = head.last_batch
+            path = self._chunk_path(sid, cid)
+            path.parent.mkdir(exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(blob)
+            tmp.replace(path)
+            self._unsynced.append(path)
+            # A crash between an index commit and the meta.db commit can leave a document
+            # under an id that is given out again: replace it rather than add a second one.
+            self._writer.delete_documents_by_term("chunk", cid)
+            self._index_chunk(cid, lines)
+        except BaseException:
+            # A disk full or a bad directory: undo the row and the flushed batch, which the
+            # next commit would otherwise keep (a replay would then skip lines that are in
+            # no file), and keep the head, whose lines were acknowledged.
+            if cid is not None:
+                self._db.execute("DELETE FROM chunks WHERE id = ?", (cid,))
+                with contextlib.suppress(OSError):
+                    self._chunk_path(sid, cid).with_suffix(".tmp").unlink(missing_ok=True)
+                    self._chunk_path(sid, cid).unlink(missing_ok=True)
+            self._db.execute("UPDATE streams SET flushed_batch = ? WHERE id = ?", (flushed, sid))
+            self._flushed[sid] = flushed
+            self._heads[sid] = head
+            raise
         LOG_CHUNKS_FLUSHED.inc()
 
     def _index_chunk(self, cid: int, lines: Sequence[LogLine]) -> None:
@@ -322,7 +363,14 @@ class ChunkStore:
         self._dirty = False
         self._last_commit = time.monotonic()
         oldest = min((h.first_seq for h in self._heads.values()), default=self._wal.seq)
-        self._wal.remove_before(oldest)
+        if oldest > min(self._wal.segments(), default=oldest):
+            # Chunk files reach the disk before the write-ahead log that also holds their
+            # lines is deleted (a power loss must not take both).
+            for path in self._unsynced:
+                with contextlib.suppress(OSError), open(path, "rb") as f:
+                    os.fsync(f.fileno())
+            self._unsynced.clear()
+            self._wal.remove_before(oldest)
         self._wal.rotate_if_large()
 
     def tick(self) -> None:
@@ -382,9 +430,13 @@ class ChunkStore:
         return out
 
     def _term_chunks(
-        self, terms: Sequence[str], field_terms: Sequence[tuple[str, str]]
+        self,
+        terms: Sequence[str],
+        field_terms: Sequence[tuple[str, str]],
+        snapshot: tuple[tantivy.Searcher, set[int]] | None = None,
     ) -> set[int] | None:
-        """Chunks whose index holds every term (None: no term to narrow by)."""
+        """Chunks whose index holds every term (None: no term to narrow by), searched in
+        ``snapshot`` (a searcher and the chunks not yet in it) or the current index."""
         schema = self._index.schema
         clauses = [
             (tantivy.Occur.Must, tantivy.Query.term_query(schema, "text", t))
@@ -398,8 +450,10 @@ class ChunkStore:
         ]
         if not clauses:
             return None
-        with self._lock:
-            searcher, pending = self._searcher, set(self._pending)
+        if snapshot is None:
+            with self._lock:
+                snapshot = self._searcher, set(self._pending)
+        searcher, pending = snapshot
         query = tantivy.Query.boolean_query(clauses)
         total = searcher.search(query, 1, count=True).count or 0  # type: ignore[attr-defined]
         if not total:
@@ -414,13 +468,15 @@ class ChunkStore:
             return None
         return chunk.read_block(blob, self._by_id[ref.stream].labels)
 
-    def _head_blocks(self, sids: set[int], start: int, end: int) -> list[chunk.Block]:
+    def _head_lines(self, sids: set[int], start: int, end: int) -> list[list[LogLine]]:
         with self._lock:
-            picked = [
+            return [
                 [ln for ln in head.lines if start <= ln.ts <= end]
                 for sid, head in self._heads.items()
                 if sid in sids
             ]
+
+    def _head_blocks(self, picked: list[list[LogLine]]) -> list[chunk.Block]:
         out = []
         for lines in picked:
             if lines:
@@ -436,12 +492,23 @@ class ChunkStore:
         terms: Sequence[str],
         field_terms: Sequence[tuple[str, str]],
     ) -> tuple[list[ChunkRef], list[chunk.Block]]:
-        sids = {s.id for s in self.streams(matchers)}
-        refs = self._chunks(sorted(sids), start, end)
-        allowed = self._term_chunks(terms, field_terms)
+        refs, picked, snapshot = self._snapshot(matchers, start, end)
+        allowed = self._term_chunks(terms, field_terms, snapshot)
         if allowed is not None:
             refs = [r for r in refs if r.id in allowed]
-        return refs, self._head_blocks(sids, start, end)
+        return refs, self._head_blocks(picked)
+
+    def _snapshot(
+        self, matchers: Sequence[Matcher], start: int, end: int
+    ) -> tuple[list[ChunkRef], list[list[LogLine]], tuple[tantivy.Searcher, set[int]]]:
+        """The chunks, head lines and index of matching streams at one moment: a head cut
+        into a chunk between reading the chunks and the heads would hide its lines (or
+        count them twice)."""
+        with self._lock:
+            sids = {s.id for s in self.streams(matchers)}
+            refs = self._chunks(sorted(sids), start, end)
+            picked = self._head_lines(sids, start, end)
+            return refs, picked, (self._searcher, set(self._pending))
 
     def blocks(
         self,
@@ -526,28 +593,26 @@ class ChunkStore:
     def count_lines(self, matchers: Sequence[Matcher], start: int, end: int) -> int:
         """Lines of matching streams in ``[start, end]``: chunk metadata for chunks inside
         the range, the time column for chunks across its edges."""
-        sids = {s.id for s in self.streams(matchers)}
+        refs, picked, _ = self._snapshot(matchers, start, end)
         total = 0
-        for ref in self._chunks(sorted(sids), start, end):
+        for ref in refs:
             if start <= ref.min_ts and ref.max_ts <= end:
                 total += ref.lines
             else:
                 ts = self._times(ref)
                 total += int(np.count_nonzero((ts >= start) & (ts <= end)))
-        for block in self._head_blocks(sids, start, end):
-            total += len(block)
-        return total
+        return total + sum(len(lines) for lines in picked)
 
     def times(
         self, matchers: Sequence[Matcher], start: int, end: int
     ) -> Iterator[tuple[Labels, np.ndarray]]:
         """Event times per chunk (and head) of matching streams in ``[start, end]``: what a
         line count over time buckets needs, without reading the messages."""
-        sids = {s.id for s in self.streams(matchers)}
-        for ref in self._chunks(sorted(sids), start, end):
+        refs, picked, _ = self._snapshot(matchers, start, end)
+        for ref in refs:
             ts = self._times(ref)
             yield self._by_id[ref.stream].labels, ts[(ts >= start) & (ts <= end)]
-        for block in self._head_blocks(sids, start, end):
+        for block in self._head_blocks(picked):
             yield block.labels, block.ts
 
     def _times(self, ref: ChunkRef) -> np.ndarray:
@@ -616,4 +681,11 @@ class ChunkStore:
         return out
 
     def disk_bytes(self) -> int:
-        return sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file())
+        total = 0
+        for path in self.root.rglob("*"):
+            # index segments and chunk files come and go while this walks (merges, cuts,
+            # retention): a file gone since it was listed counts nothing
+            with contextlib.suppress(OSError):
+                if path.is_file():
+                    total += path.stat().st_size
+        return total

@@ -33,6 +33,7 @@ from watchkeeper.telemetry import LOG_STORED_BYTES, LOG_STREAMS
 log = logging.getLogger(__name__)
 RETENTION_FIRST = 300.0  # seconds after start
 RETENTION_EVERY = 3600.0
+USAGE_EVERY = 30.0  # seconds between walks of the store's files for the disk-use gauge
 Listener = Callable[[Sequence[LogLine]], None]
 
 
@@ -75,6 +76,7 @@ class LogSystem:
 
     def _write_loop(self) -> None:
         last_tick = time.monotonic()
+        last_usage = float("-inf")
         while not self._stop.is_set() or self.queue.lines:
             batches = self.queue.take()
             if batches:
@@ -82,12 +84,15 @@ class LogSystem:
                 try:
                     self._write(batches)
                 finally:
+                    self.queue.finished(batches)
                     self._busy = False
             if time.monotonic() - last_tick >= 1.0:
                 last_tick = time.monotonic()
                 try:
                     self.store.tick()
-                    LOG_STORED_BYTES.set(self.store.disk_bytes())
+                    if last_tick - last_usage >= USAGE_EVERY:  # a walk of every chunk file
+                        last_usage = last_tick
+                        LOG_STORED_BYTES.set(self.store.disk_bytes())
                     LOG_STREAMS.set(len(self.store.streams()))
                 except Exception:
                     log.exception("log store upkeep failed")
@@ -100,7 +105,8 @@ class LogSystem:
                 stored = self.processor.process(list(batch.lines), source=batch.source)
                 per_batch.append((batch, stored))
                 kept.extend(stored)
-            self.store.append(kept)
+            # A receiver waiting for durability gets it: fsync the WAL for its batch.
+            self.store.append(kept, sync=any(b.done is not None for b in batches))
         except Exception as exc:
             log.exception("log lines could not be stored")
             for batch in batches:
@@ -128,7 +134,9 @@ class LogSystem:
     def drain(self, timeout: float = 10.0) -> None:
         """Wait until every queued line is stored (tests, shutdown)."""
         deadline = time.monotonic() + timeout
-        while (self.queue.lines or self._busy) and time.monotonic() < deadline:
+        # ``pending`` counts the lines the writer took too: between taking a batch and
+        # storing it, neither the queue's lines nor ``_busy`` show it.
+        while (self.queue.pending or self._busy) and time.monotonic() < deadline:
             time.sleep(0.005)
 
     def search(self, query: str, start: int, end: int, limit: int = 100) -> list[LogLine]:

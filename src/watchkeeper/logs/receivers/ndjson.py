@@ -113,22 +113,25 @@ def _whole_object(text: bytes) -> Any:
 
 def _add(out: Decoded, item: Any, received: int, where: str, number: int | None) -> None:
     try:
-        out.lines.append(entry(item, received))
+        # Lines without a time keep their order: each gets the receive time plus its index
+        # in nanoseconds (the store orders lines by event time).
+        out.lines.append(entry(item, received, received + len(out.lines)))
     except Refused as exc:
         out.reject(where, str(exc), number)
     except RecursionError:
         out.reject(where, "nested too deeply", number)
 
 
-def entry(item: Any, received: int) -> LogLine:
-    """Return the line of one JSON object; raise Refused naming what is wrong with it."""
+def entry(item: Any, received: int, default_ts: int | None = None) -> LogLine:
+    """Return the line of one JSON object; raise Refused naming what is wrong with it.
+    ``default_ts`` is its event time when it gives none (the receive time by default)."""
     if not isinstance(item, dict):
         raise Refused(f"expected a JSON object, got {_kind(item)}")
     message_key = next((k for k in MESSAGE_KEYS if item.get(k) is not None), None)
     if message_key is None:
         raise Refused("no message (give message, msg, log or line)")
     time_key = next((k for k in TIME_KEYS if item.get(k) is not None), None)
-    ts = received
+    ts = received if default_ts is None else default_ts
     if time_key is not None:
         try:
             ts = timestamp_ns(item[time_key])

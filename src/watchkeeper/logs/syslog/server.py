@@ -77,9 +77,9 @@ class _UdpProtocol(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
         if not data:
             return
-        self._pending.append((data, str(addr[0])))
         if len(data) < 3 and not data.strip(b"\r\n\0 "):
             return  # a stray line end is no message
+        self._pending.append((data, str(addr[0])))
         if len(self._pending) >= UDP_BATCH_MAX:
             self.flush()
         elif self._timer is None:

@@ -68,6 +68,16 @@ def broken_references(plan: Plan) -> list[tuple[Path_, str]]:
             (("notifications", "fallback"), f'no notification channel is named "{fallback}"')
         )
     problems += _oncall_references(plan, channels)
+    repositories = {r.name for r in plan.backups.repositories}
+    for i, policy in enumerate(plan.backups.policies):
+        for j, name in enumerate(policy.repositories):
+            if name not in repositories:
+                problems.append(
+                    (
+                        ("backups", "policies", i, "repositories", j),
+                        f'no backup repository is named "{name}"',
+                    )
+                )
     return problems
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 from pydantic import Discriminator, Field, model_validator
 
 from watchkeeper.alerts.config import AlertsSection
+from watchkeeper.backups.config import BackupsSection
 from watchkeeper.checks.interface import CheckConfig
 from watchkeeper.checks.interface import registry as check_registry
 from watchkeeper.incidents.config import IncidentsSection
@@ -51,10 +52,6 @@ SECTIONS_SET = frozenset(
         "releases",
     }
 )
-
-
-class BackupsSection(PlanModel):
-    """Backup policies, repositories and restore verification. No keys yet."""
 
 
 class DatabasesSection(PlanModel):

@@ -691,3 +691,35 @@ class LogQueryHistory(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     query: Mapped[str] = mapped_column(Text)
     ran_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BackupRun(Base):
+    """One run of a backup policy's work against one repository: a backup, a copy, a
+    retention pass (`forget`), an integrity check, a restore drill or a restore.
+
+    ``details`` holds what the kind measures: the snapshot's row counts and sizes (backup),
+    the snapshots removed (forget), the verification results and measured RTO/RPO (drill),
+    and the live progress while ``status`` is ``running``."""
+
+    __tablename__ = "backup_runs"
+    __table_args__ = (
+        Index("ix_backup_runs_policy_kind_started", "policy", "kind", "started_at"),
+        Index("ix_backup_runs_status", "status"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    policy: Mapped[str] = mapped_column(String(128))
+    repository: Mapped[str] = mapped_column(String(128), default="")
+    kind: Mapped[str] = mapped_column(String(16))  # backup copy forget check drill restore
+    status: Mapped[str] = mapped_column(String(16), default="running")  # + succeeded failed
+    trigger: Mapped[str] = mapped_column(String(64), default="schedule")  # or a user name
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    snapshot_id: Mapped[str] = mapped_column(String(64), default="")
+    bytes_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes_added: Mapped[int] = mapped_column(BigInteger, default=0)
+    files: Mapped[int] = mapped_column(BigInteger, default=0)
+    duration_s: Mapped[float | None] = mapped_column(Float, default=None)
+    rto_s: Mapped[float | None] = mapped_column(Float, default=None)
+    rpo_s: Mapped[float | None] = mapped_column(Float, default=None)
+    error: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

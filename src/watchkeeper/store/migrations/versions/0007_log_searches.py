@@ -2,7 +2,7 @@
 
 Revision ID: 0007
 Revises: 0006
-Create Date: 2026-12-18
+Create Date: 2026-12-05
 """
 
 from __future__ import annotations

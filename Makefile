@@ -4,12 +4,18 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PLAN   ?= examples/watchkeeper.yaml
 
-.PHONY: up install dev assets test lint typecheck pytest docs clean
+.PHONY: up install dev assets tools test lint typecheck pytest docs clean
 
 up: install
 	exec $(BIN)/watchkeeper up --plan $(PLAN)
 
-install: $(VENV)/.installed assets
+install: $(VENV)/.installed assets tools
+
+# restic drives the backups; installed from the distribution when missing (as root).
+tools:
+	@command -v restic >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	  && { apt-get install -y -qq restic >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq restic >/dev/null; }; } ; } \
+	  || echo "note: backups need restic; install the restic package"
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed")'
@@ -18,7 +24,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
-dev: $(VENV)/.dev-installed assets
+dev: $(VENV)/.dev-installed assets tools
 
 $(VENV)/.dev-installed: $(VENV)/.installed pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'

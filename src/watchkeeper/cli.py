@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from watchkeeper import __version__
+from watchkeeper.cli_backup import backup_app
 from watchkeeper.cli_incidents import drill_app, incident_app, oncall_app
 from watchkeeper.cli_logs import logs_app
 from watchkeeper.exceptions import WatchkeeperError
@@ -54,6 +55,7 @@ app.add_typer(incident_app, name="incident")
 app.add_typer(drill_app, name="drill")
 app.add_typer(oncall_app, name="oncall")
 app.add_typer(logs_app, name="logs")
+app.add_typer(backup_app, name="backup")
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 _options: dict[str, str | None] = {}

@@ -238,3 +238,30 @@ LOG_REPAIRED = Counter(
     ["source", "reason"],
     registry=REGISTRY,
 )
+
+BACKUP_RUNS = Counter(
+    "watchkeeper_backup_runs_total",
+    "Backup policy runs per repository, by policy, kind (backup, forget, check, drill) and "
+    "status (succeeded, failed).",
+    ["policy", "kind", "status"],
+    registry=REGISTRY,
+)
+BACKUP_LAST_SUCCESS = Gauge(
+    "watchkeeper_backup_last_success_timestamp_seconds",
+    "Unix time the latest successful backup of a policy into a repository finished.",
+    ["policy", "repository"],
+    registry=REGISTRY,
+)
+BACKUP_LAST_SIZE = Gauge(
+    "watchkeeper_backup_last_size_bytes",
+    "Bytes the latest successful backup of a policy into a repository read from its source.",
+    ["policy", "repository"],
+    registry=REGISTRY,
+)
+BACKUP_AGE_LIMIT = Gauge(
+    "watchkeeper_backup_max_age_seconds",
+    "How old a policy's latest successful backup may be before it alerts (freshness.max_age, "
+    "default twice the schedule's interval, at least 1 h).",
+    ["policy"],
+    registry=REGISTRY,
+)

@@ -212,6 +212,7 @@ def _fixture_objects(ctx: AppContext) -> dict[str, str]:
         "item_id": "999999",
         "link_id": "999999",  # no such tracker issue: 404
         "search_id": "999999",  # no such saved log search: 404
+        "policy": "no-such-policy",  # no backup policy in the plan: 404
     }
 
 

@@ -16,6 +16,15 @@ from typing import Protocol
 from watchkeeper.exceptions import WatchkeeperError
 
 
+def tool_environment() -> dict[str, str]:
+    """The environment for the tools and hooks backups run: the server's, without
+    Watchkeeper's own settings (its secret key, store URL and tokens are no business of
+    ``pg_dump`` or a user's hook)."""
+    from watchkeeper.settings import environment
+
+    return {k: v for k, v in environment().items() if not k.startswith("WATCHKEEPER_")}
+
+
 class EngineError(WatchkeeperError):
     """The tool failed; ``detail`` is its own message (never containing secrets)."""
 

@@ -18,6 +18,8 @@ from watchkeeper.alerts.history import prune_history
 from watchkeeper.auth import throttle
 from watchkeeper.auth.sessions import purge_expired_sessions
 from watchkeeper.auth.setup import issue_setup_token
+from watchkeeper.backups.restic import Restic
+from watchkeeper.backups.schedule import BackupScheduler
 from watchkeeper.checks.events import EventBus
 from watchkeeper.checks.history import rollup_and_prune
 from watchkeeper.checks.pings import prune_pings
@@ -232,6 +234,16 @@ async def serve(ctx: AppContext, announce: Callable[[str], None]) -> None:
             on_queued=lambda: _call_all(queued_hooks),
         ),
     )
+    # The plan's backups, retention passes, checks and drills: one scheduler per cluster.
+    backups = Leadership(
+        ctx.engine,
+        "backups",
+        lambda: BackupScheduler(
+            ctx.sessions,
+            Restic(cache_dir=ctx.settings.home / "cache" / "restic"),
+            settings=ctx.settings,
+        ),
+    )
     # Every replica delivers notifications; rows are claimed in the store, never twice.
     notify_worker = DeliveryWorker(ctx.sessions)
     queued_hooks.append(notify_worker.wake)
@@ -246,6 +258,7 @@ async def serve(ctx: AppContext, announce: Callable[[str], None]) -> None:
             scraper,
             alerts,
             incidents,
+            backups,
             notify_worker,
             audit_stream,
             ctx.logs,

@@ -1,0 +1,46 @@
+"""Backup sources, one module per ``source.type`` of the plan; :func:`for_policy` picks one."""
+
+from __future__ import annotations
+
+from watchkeeper.backups.config import (
+    FilesSource,
+    MariadbSource,
+    Policy,
+    PostgresSource,
+    SqliteSource,
+)
+from watchkeeper.backups.sources.base import (
+    DEFAULT_COMPARE_TABLES,
+    DEFAULT_SAMPLE_FILES,
+    BackupSource,
+    Inventory,
+    SourceError,
+)
+from watchkeeper.backups.sources.files import FilesBackup
+from watchkeeper.backups.sources.mariadb import MariadbBackup
+from watchkeeper.backups.sources.postgres import PostgresBackup
+from watchkeeper.backups.sources.sqlite import SqliteBackup
+from watchkeeper.backups.sources.watchkeeper import WatchkeeperBackup
+from watchkeeper.settings import Settings
+
+
+def for_policy(policy: Policy, settings: Settings | None = None) -> BackupSource:
+    """Return the source that backs up ``policy``; raise SourceError if it cannot be built
+    (a bad URL, or the ``watchkeeper`` source without the process's settings)."""
+    tables = policy.drill.compare_tables if policy.drill else DEFAULT_COMPARE_TABLES
+    files = policy.drill.sample_files if policy.drill else DEFAULT_SAMPLE_FILES
+    source = policy.source
+    if isinstance(source, PostgresSource):
+        return PostgresBackup(source, tables)
+    if isinstance(source, MariadbSource):
+        return MariadbBackup(source, tables)
+    if isinstance(source, SqliteSource):
+        return SqliteBackup(source, tables)
+    if isinstance(source, FilesSource):
+        return FilesBackup(source, files)
+    if settings is None:
+        raise SourceError("the watchkeeper source needs the server's settings")
+    return WatchkeeperBackup(settings, tables, files)
+
+
+__all__ = ["BackupSource", "Inventory", "SourceError", "for_policy"]

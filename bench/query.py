@@ -6,7 +6,8 @@ Generates counters (10 jobs, one series per instance) in memory and, unless --me
 a metric store (SQLite in a temporary directory by default), compacted into hourly chunks as
 `watchkeeper up` would. Then times range queries over the whole period at a 60 s step and
 prints p50/p95 per query and source: the engine alone over the in-memory source, and the
-engine reading the store. JSON rendering of the result (to_prometheus) is timed separately.
+engine reading the store. Rendering the result is timed separately: the API's response body
+(render_success, what /api/v1/query_range sends) and the ``data`` dict (to_prometheus).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from watchkeeper.metrics.chunks import CHUNK_MS
 from watchkeeper.metrics.compaction import compact
 from watchkeeper.metrics.labels import Labels, make_labels
 from watchkeeper.metrics.promql import Engine, Matrix, to_prometheus
+from watchkeeper.metrics.promql.format import render_success
 from watchkeeper.metrics.source import MemorySource
 from watchkeeper.metrics.store import MetricStore
 from watchkeeper.store.engine import make_engine
@@ -81,9 +83,11 @@ def bench(label: str, engine: Engine, start: int, end: int, runs: int) -> None:
         times, result = timed(partial(engine.range, query, start, end, STEP_MS), runs)
         report(query, times)
         assert isinstance(result, Matrix)
-        render, _ = timed(partial(to_prometheus, result), max(3, runs // 4))
         points = sum(len(s.ts) for s in result.series)
-        report(f"  to_prometheus ({len(result.series)} series, {points:,} points)", render)
+        render, _ = timed(partial(render_success, result), max(3, runs // 4))
+        report(f"  API JSON body ({len(result.series)} series, {points:,} points)", render)
+        render, _ = timed(partial(to_prometheus, result), max(3, runs // 4))
+        report("  to_prometheus (data as Python objects)", render)
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from watchkeeper.metrics.chunks import decode, decode_many, encode
+from watchkeeper.metrics.chunks import decode, decode_all, decode_many, encode
 from watchkeeper.metrics.labels import STALE_NAN, is_stale
 
 
@@ -43,3 +43,18 @@ def test_many_chunks_decode_like_their_concatenation(sizes: list[int]) -> None:
 def test_an_unknown_format_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown metric chunk format"):
         decode_many([b"\x09abc", b"\x09abc"])
+
+
+def test_chunks_of_different_lengths_decode_all_at_once_in_order() -> None:
+    ts, values = sample_data(240 * 3 + 17 + 1)
+    sizes = [240, 17, 240, 1, 240]
+    bounds = np.cumsum([0, *sizes])
+    packed = [encode(ts[a:b], values[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)]
+    got_ts, got_values, counts = decode_all(packed)
+    assert counts.tolist() == sizes
+    assert got_ts.tolist() == ts.tolist()
+    assert got_values.view(np.uint64).tolist() == values.view(np.uint64).tolist()
+    empty_ts, empty_values, no_counts = decode_all([])
+    assert len(empty_ts) == len(empty_values) == len(no_counts) == 0
+    with pytest.raises(ValueError, match="unknown metric chunk format"):
+        decode_all([packed[0], b"\x09abc"])

@@ -9,7 +9,7 @@ import numpy as np
 from sqlalchemy import func, select
 
 from watchkeeper.metrics.chunks import CHUNK_MS
-from watchkeeper.metrics.compaction import Retention, compact, enforce_retention
+from watchkeeper.metrics.compaction import GRACE_MS, Retention, compact, enforce_retention
 from watchkeeper.metrics.labels import STALE_NAN, Matcher, is_stale, make_labels
 from watchkeeper.metrics.source import SeriesData
 from watchkeeper.metrics.store import MetricStore
@@ -158,3 +158,41 @@ def test_series_created_by_another_process_are_found(ctx: AppContext) -> None:
     report = second.write([(UP_A, [(T0 + 15_000, 1.0)])])
     assert report.series_created == 0
     assert np.array_equal(first.select([], T0, T0 + 15_000)[0].ts, [T0, T0 + 15_000])
+
+
+def test_a_large_batch_with_repeats_is_written_in_pieces_and_counted_exactly(
+    ctx: AppContext,
+) -> None:
+    """Thousands of one-sample series (remote-write's shape) and a sample repeated in the
+    same batch: every row is stored once, the repeat counts as a duplicate."""
+    store = MetricStore(ctx.engine)
+    many = [make_labels({"__name__": "m", "i": str(i)}) for i in range(3_001)]
+    batch = [(labels, [(T0, float(i))]) for i, labels in enumerate(many)]
+    batch.append((many[7], [(T0, -1.0)]))
+    report = store.write(batch)
+    assert (report.accepted, report.duplicates, report.series_created) == (3_001, 1, 3_001)
+    again = store.write([(labels, [(T0, 0.0), (T0 + 15_000, 1.0)]) for labels in many[:5]])
+    assert (again.accepted, again.duplicates) == (5, 5)
+    found = {dict(s.labels)["i"]: s.values.tolist() for s in store.select([], T0, T0)}
+    assert len(found) == 3_001 and found["8"] == [8.0] and found["3000"] == [3000.0]
+
+
+def test_chunks_of_many_series_and_the_head_read_back_together(ctx: AppContext) -> None:
+    """Reads decode every chunk of a batch of series at once: hours of different lengths and
+    series with head samples after their chunks must come back exactly as written."""
+    store = MetricStore(ctx.engine)
+    rng = np.random.default_rng(2)
+    written: dict[str, tuple[list[int], list[float]]] = {}
+    for job in "abcde":
+        stamps = sorted(rng.choice(3 * CHUNK_MS // 1000, 400, replace=False).tolist())
+        ts = [T0 + 1000 * s for s in stamps]
+        values = rng.normal(0, 100, len(ts)).tolist()
+        labels = make_labels({"__name__": "x", "job": job})
+        store.write([(labels, list(zip(ts, values, strict=True)))])
+        written[job] = (ts, values)
+    compact(store, T0 + 2 * CHUNK_MS + GRACE_MS)  # two hours into chunks, the third stays
+    assert store.counts()["metric_chunks"] == 10
+    late = make_labels({"__name__": "x", "job": "f"})
+    store.write([(late, [(T0 + 5, 1.0)])])
+    written["f"] = ([T0 + 5], [1.0])
+    assert by_job(store.select([Matcher("__name__", "=", "x")], T0, T0 + 3 * CHUNK_MS)) == written

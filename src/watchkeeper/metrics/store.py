@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from functools import cache
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -97,6 +100,7 @@ class MetricStore:
         self.engine = engine
         self._postgres = engine.dialect.name == "postgresql"
         self._index = _SeriesIndex()
+        self._sqlite_writer = threading.Lock()
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -111,25 +115,22 @@ class MetricStore:
         if not pending:
             return WriteReport(0, 0, 0)
         fresh: list[tuple[int, str, Labels]] = []
-        with self.engine.begin() as conn:
+        with self._writer(), self.engine.begin() as conn:
             ids, created = self._series_ids(conn, [labels for labels, _ in pending], fresh)
-            series_col: list[int] = []
-            ts_col: list[int] = []
-            values: list[float] = []
-            for labels, samples in pending:
-                series_col.extend([ids[labels]] * len(samples))
-                stamps, vals = zip(*samples, strict=True)
-                ts_col.extend(stamps)
-                values.extend(vals)
-            bits = np.asarray(values, dtype=np.float64).view(np.int64).tolist()
-            rows = list(zip(series_col, ts_col, bits, strict=True))
-            inserted = self._insert_samples(conn, rows)
+            table = _sample_table(ids, pending)
+            inserted = self._insert_samples(conn, table)
         # Only now that the series rows are committed may the index (shared by this
         # process's threads) hand out their ids: a rolled-back id may be reused by SQLite.
         with self._index.lock:
             for sid, fp, labels in fresh:
                 self._index.add(sid, fp, labels)
-        return WriteReport(inserted, len(rows) - inserted, created)
+        return WriteReport(inserted, len(table) - inserted, created)
+
+    def _writer(self) -> AbstractContextManager[object]:
+        """SQLite takes one writer at a time and makes the others poll for the lock, sleeping
+        up to 100 ms between tries: concurrent ingest requests queue here instead, each
+        starting the moment the previous one commits. PostgreSQL writes in parallel."""
+        return nullcontext() if self._postgres else self._sqlite_writer
 
     def _series_ids(
         self, conn: Connection, labelsets: list[Labels], fresh: list[tuple[int, str, Labels]]
@@ -181,13 +182,12 @@ class MetricStore:
             ids[labels] = found_ids[fp] if fp in found_ids else index.by_fingerprint[fp]
         return ids, created
 
-    def _insert_samples(self, conn: Connection, rows: list[tuple[int, int, int]]) -> int:
+    def _insert_samples(self, conn: Connection, table: npt.NDArray[np.int64]) -> int:
+        """Insert (series_id, ts, bits) rows, skipping those already stored; return how many
+        were new."""
         if not self._postgres:
-            result = conn.exec_driver_sql(
-                "INSERT OR IGNORE INTO metric_samples (series_id, ts, bits) VALUES (?, ?, ?)",
-                rows,
-            )
-            return max(result.rowcount, 0)
+            return _insert_sqlite(conn, table)
+        rows = table.tolist()
         # PostgreSQL: COPY into a session-local table, then one INSERT ... ON CONFLICT.
         raw: Any = conn.connection.driver_connection
         with raw.cursor() as cur:
@@ -232,8 +232,7 @@ class MetricStore:
         parts: dict[int, list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]]] = {}
         with self.engine.connect() as conn:
             for ids in id_batches(sorted(series)):
-                packed: dict[int, list[bytes]] = {}
-                for sid, data in conn.execute(
+                found = conn.execute(
                     select(MetricChunk.series_id, MetricChunk.data)
                     .where(
                         MetricChunk.series_id.in_(ids),
@@ -241,10 +240,18 @@ class MetricStore:
                         MetricChunk.start_ts <= end_ms,
                     )
                     .order_by(MetricChunk.series_id, MetricChunk.start_ts)
-                ):
-                    packed.setdefault(sid, []).append(data)
-                for sid, datas in packed.items():
-                    parts[sid] = [chunks.decode_many(datas)]
+                ).all()
+                if found:
+                    # Decode the whole batch at once, then cut it per series.
+                    ts, values, counts = chunks.decode_all([data for _, data in found])
+                    owners = np.fromiter((sid for sid, _ in found), np.int64, len(found))
+                    first = np.flatnonzero(np.diff(owners, prepend=owners[0] - 1))
+                    ends = np.cumsum(counts)[np.append(first[1:], len(owners)) - 1]
+                    begins = np.append(0, ends[:-1])
+                    for sid, lo, hi in zip(
+                        owners[first].tolist(), begins.tolist(), ends.tolist(), strict=True
+                    ):
+                        parts[sid] = [(ts[lo:hi], values[lo:hi])]
                 head = conn.execute(
                     select(MetricSample.series_id, MetricSample.ts, MetricSample.bits)
                     .where(
@@ -254,8 +261,8 @@ class MetricStore:
                     )
                     .order_by(MetricSample.series_id, MetricSample.ts)
                 ).all()
-                for sid, ts, bits in split_rows(head):
-                    parts.setdefault(sid, []).append((ts, bits.view(np.float64)))
+                for sid, ts_head, bits in split_rows(head):
+                    parts.setdefault(sid, []).append((ts_head, bits.view(np.float64)))
         out = []
         for sid, pieces in parts.items():
             ts, values = merge_pieces(pieces)
@@ -288,6 +295,59 @@ class MetricStore:
         for part in id_batches(ids):
             conn.execute(delete(MetricSeries).where(MetricSeries.id.in_(part)))
         self._index.forget(ids)
+
+
+_SQLITE_ROWS_PER_INSERT = 2048  # 6,144 bound parameters: below SQLite's limit of 32,766
+
+
+def _sample_table(
+    ids: dict[Labels, int], pending: list[tuple[Labels, Sequence[tuple[int, float]]]]
+) -> npt.NDArray[np.int64]:
+    """The rows to insert, (series_id, ts, value bits) one per sample, built column-wise:
+    a remote-write request of thousands of one-sample series must not cost a Python tuple
+    per sample and column."""
+    counts = [len(samples) for _, samples in pending]
+    flat = list(chain.from_iterable(samples for _, samples in pending))
+    stamps, values = zip(*flat, strict=True)
+    table = np.empty((len(flat), 3), dtype=np.int64)
+    table[:, 0] = np.repeat(
+        np.array([ids[labels] for labels, _ in pending], dtype=np.int64), counts
+    )
+    table[:, 1] = np.array(stamps, dtype=np.int64)
+    table[:, 2] = np.asarray(values, dtype=np.float64).view(np.int64)
+    return table
+
+
+@cache
+def _sqlite_insert(rows: int) -> str:
+    return "INSERT OR IGNORE INTO metric_samples (series_id, ts, bits) VALUES " + ",".join(
+        ["(?,?,?)"] * rows
+    )
+
+
+def _insert_sqlite(conn: Connection, table: npt.NDArray[np.int64]) -> int:
+    """Insert with multi-row statements rather than ``executemany``: SQLite then does the
+    work of thousands of rows in one call, which releases Python's GIL once instead of once
+    per row (with other request threads busy, each re-acquisition can wait milliseconds).
+    Pieces are 2,048 rows or a power of two below, so that a few statement texts cover every
+    batch size and stay in the driver's statement cache."""
+    params = table.ravel().tolist()
+    total, start, inserted = len(table), 0, 0
+    cursor = conn.connection.cursor()
+    try:
+        while start < total:
+            left = total - start
+            rows = (
+                _SQLITE_ROWS_PER_INSERT
+                if left >= _SQLITE_ROWS_PER_INSERT
+                else 1 << (left.bit_length() - 1)
+            )
+            cursor.execute(_sqlite_insert(rows), params[3 * start : 3 * (start + rows)])
+            inserted += max(cursor.rowcount, 0)
+            start += rows
+    finally:
+        cursor.close()
+    return inserted
 
 
 def id_batches(ids: Sequence[int]) -> Iterator[list[int]]:

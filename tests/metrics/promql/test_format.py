@@ -20,7 +20,7 @@ from watchkeeper.metrics.promql import (
     Vector,
     to_prometheus,
 )
-from watchkeeper.metrics.promql.format import format_plain, format_value
+from watchkeeper.metrics.promql.format import format_plain, format_value, render_success
 
 
 @pytest.mark.parametrize(
@@ -82,3 +82,31 @@ def test_engine_results_serialise_to_json() -> None:
         "resultType": "matrix",
         "result": [{"metric": {"__name__": "up", "job": "api"}, "values": [[0, "1"], [120, "1"]]}],
     }
+
+
+def test_the_api_body_is_the_generic_json_encoding_of_the_result() -> None:
+    """render_success writes matrices from their arrays; it must give the very bytes that
+    encoding to_prometheus() generically gives, for every kind of value and time."""
+    rng = np.random.default_rng(4)
+    awkward = [0.0, -0.0, 7.0, 1e-4, 9.5e-5, 1e-5, 1e-6, 9.9e-7, 1e15, 1e16, 9999999999999998.0]
+    awkward += [1e20, 1e21, 5e-324, math.nan, math.inf, -math.inf, 2.0**60, 0.1, 1 / 3]
+    series = [
+        Series(
+            make_labels({"__name__": "x", "i": 'ü"\\\n'}),
+            np.array([1_000, 2_500]),
+            np.array([1.0, 2.5]),
+        ),
+        Series(make_labels({"i": "2"}), np.arange(len(awkward)) * 60_000, np.array(awkward)),
+        Series(make_labels({"i": "3"}), np.array([], dtype=np.int64), np.array([])),
+        Series(
+            make_labels({"i": "4"}),
+            np.sort(rng.choice(10**9, 300, replace=False)) - 10**8,
+            rng.integers(-(2**63), 2**63 - 1, 300, dtype=np.int64).view(np.float64),
+        ),
+    ]
+    results = [Matrix(series), Matrix([]), Scalar(1_500, math.inf), String(0, "s")]
+    results.append(Vector([Sample(make_labels({"a": "b"}), 1_000, 1e-7)]))
+    for result in results:
+        expected = {"status": "success", "data": to_prometheus(result)}
+        body = render_success(result)
+        assert body == json.dumps(expected, ensure_ascii=False, separators=(",", ":")).encode()

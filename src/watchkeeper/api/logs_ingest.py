@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from watchkeeper.api.deps import get_ctx, require
-from watchkeeper.api.ingest import read_body
+from watchkeeper.api.ingest import _unsupported, read_body
 from watchkeeper.api.problems import problem
 from watchkeeper.auth.sessions import SessionInfo
 from watchkeeper.logs.receivers import loki, ndjson, otlp
@@ -106,10 +106,6 @@ async def _submit(request: Request, source: str, decoded: Decoded) -> None:
             instance=request.url.path,
         )
     )
-
-
-def _unsupported(request: Request, detail: str) -> JSONResponse:
-    return problem(415, detail, instance=request.url.path)
 
 
 def _named(decoded: Decoded) -> list[dict[str, Any]]:

@@ -122,31 +122,6 @@ def in_range(ns: int) -> int:
     return ns
 
 
-_LEVELS = {
-    "warning": "warn",
-    "err": "error",
-    "eror": "error",
-    "fatal": "critical",
-    "crit": "critical",
-    "emerg": "critical",
-    "emergency": "critical",
-    "alert": "critical",
-    "panic": "critical",
-    "information": "info",
-    "informational": "info",
-    "notice": "info",
-    "dbg": "debug",
-    "trc": "trace",
-}
-
-
-def normal_level(text: str) -> str:
-    """Return a level in the words every receiver uses (``critical``, ``error``, ``warn``,
-    ``info``, ``debug``, ``trace``); other values are only lower-cased."""
-    lowered = text.strip().lower()
-    return _LEVELS.get(lowered, lowered)
-
-
 def check_line(labels: Labels, message: str, fields: dict[str, str]) -> None:
     """Raise Refused when the line is over the size limit or has too many labels."""
     if len(labels) > MAX_LABELS:

@@ -14,13 +14,13 @@ import json
 from decimal import Decimal
 from typing import Any
 
+from watchkeeper.logs.extract import level_label
 from watchkeeper.logs.model import LogLine, make_labels
 from watchkeeper.logs.receivers.common import (
     Decoded,
     ReceiverError,
     Refused,
     check_line,
-    normal_level,
     timestamp_ns,
 )
 
@@ -157,7 +157,7 @@ def entry(item: Any, received: int, default_ts: int | None = None) -> LogLine:
                 raise Refused(f"labels.{key} must be a string, number or boolean")
             labels[key] = _text(value)
     if "level" in labels:
-        labels["level"] = normal_level(labels["level"])
+        labels["level"] = level_label(labels["level"])
     stream = make_labels(labels)
     message = _message(item[message_key])
     check_line(stream, message, fields)

@@ -30,6 +30,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
+from watchkeeper.logs.extract import level_label
 from watchkeeper.logs.model import LogLine, make_labels
 from watchkeeper.logs.receivers.common import (
     Decoded,
@@ -37,7 +38,6 @@ from watchkeeper.logs.receivers.common import (
     Refused,
     check_line,
     in_range,
-    normal_level,
 )
 from watchkeeper.metrics.otlp import Encoding, any_value_text, encoding_of
 
@@ -147,7 +147,7 @@ def _line(
 
 def _level(record: LogRecord) -> str:
     if record.severity_text:
-        return normal_level(record.severity_text)
+        return level_label(record.severity_text)
     number = record.severity_number
     if number <= 0:
         return ""

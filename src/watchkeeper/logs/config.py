@@ -6,26 +6,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from watchkeeper.checks.http import Secret
 from watchkeeper.plan.base import PlanModel, PlanObject
-from watchkeeper.plan.types import Duration, Regex, TimeZone
+from watchkeeper.plan.types import Duration, Regex, Size, TimeZone
 
-
-def _size(value: object) -> object:
-    if isinstance(value, str):
-        from watchkeeper.agent.config import parse_size
-
-        try:
-            return parse_size(value)
-        except ValueError:
-            raise ValueError(f'"{value}" is not a size (use 500MB, 10GB, 1GiB)') from None
-    return value
-
-
-Size = Annotated[int, BeforeValidator(_size), Field(ge=0)]
 Listen = Annotated[str, Field(pattern=r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]*):\d{1,5}$")]
 
 

@@ -78,6 +78,25 @@ def broken_references(plan: Plan) -> list[tuple[Path_, str]]:
                         f'no backup repository is named "{name}"',
                     )
                 )
+    problems += _database_references(plan)
+    return problems
+
+
+def _database_references(plan: Plan) -> list[tuple[Path_, str]]:
+    """Maintenance tasks name maintenance windows."""
+    problems: list[tuple[Path_, str]] = []
+    windows = {w.name for w in plan.alerts.maintenance_windows}
+    for i, target in enumerate(plan.databases.targets):
+        for j, task in enumerate(target.maintenance):
+            for k, window in enumerate(task.windows):
+                if window not in windows:
+                    problems.append(
+                        (
+                            ("databases", "targets", i, "maintenance", j, "windows", k),
+                            f'no maintenance window is named "{window}" '
+                            "(declare it in `alerts.maintenance_windows`)",
+                        )
+                    )
     return problems
 
 

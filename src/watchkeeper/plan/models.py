@@ -14,6 +14,7 @@ from watchkeeper.alerts.config import AlertsSection
 from watchkeeper.backups.config import BackupsSection
 from watchkeeper.checks.interface import CheckConfig
 from watchkeeper.checks.interface import registry as check_registry
+from watchkeeper.dbmaint.config import DatabasesSection
 from watchkeeper.incidents.config import IncidentsSection
 from watchkeeper.incidents.oncall_config import OncallSection
 from watchkeeper.logs.config import LogsSection
@@ -52,10 +53,6 @@ SECTIONS_SET = frozenset(
         "releases",
     }
 )
-
-
-class DatabasesSection(PlanModel):
-    """Databases to watch and maintain. No keys yet."""
 
 
 class SecuritySection(PlanModel):

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadCronError, CroniterBadDateError, croniter
-from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -128,3 +128,18 @@ def _check_zone(value: str) -> str:
 
 TimeZone = Annotated[str, AfterValidator(_check_zone)]
 """An IANA time zone name such as ``Europe/Berlin``."""
+
+
+def _size(value: object) -> object:
+    if isinstance(value, str):
+        from watchkeeper.agent.config import parse_size
+
+        try:
+            return parse_size(value)
+        except ValueError:
+            raise ValueError(f'"{value}" is not a size (use 500MB, 10GB, 1GiB)') from None
+    return value
+
+
+Size = Annotated[int, BeforeValidator(_size), Field(ge=0)]
+"""Bytes, written as a number or with a unit: ``500MB``, ``10GB``, ``1GiB``."""

@@ -723,3 +723,68 @@ class BackupRun(Base):
     rpo_s: Mapped[float | None] = mapped_column(Float, default=None)
     error: Mapped[str] = mapped_column(Text, default="")
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class DbHealth(Base):
+    """The latest health collection of one database of the plan's ``databases`` section.
+
+    ``details`` holds what the collector read (tables, indexes, queries, sessions, locks,
+    settings) and ``findings`` what the thresholds made of it; their history lives in the
+    metrics store as ``watchkeeper_db_*`` series."""
+
+    __tablename__ = "db_health"
+    database: Mapped[str] = mapped_column(String(128), primary_key=True)
+    type: Mapped[str] = mapped_column(String(16))  # postgres mariadb mysql sqlite
+    collected_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ok: Mapped[bool] = mapped_column(Boolean, default=True)
+    error: Mapped[str] = mapped_column(Text, default="")
+    duration_s: Mapped[float] = mapped_column(Float, default=0.0)
+    queries: Mapped[int] = mapped_column(Integer, default=0)  # statements the collection ran
+    size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    score: Mapped[int] = mapped_column(Integer, default=100)  # 0..100
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    findings: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+
+class DbQueryText(Base):
+    """The text of a statement seen in ``pg_stat_statements`` (or a MariaDB digest); its
+    counters are metrics series labelled with ``queryid``."""
+
+    __tablename__ = "db_query_texts"
+    database: Mapped[str] = mapped_column(String(128), primary_key=True)
+    queryid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    query: Mapped[str] = mapped_column(Text)
+    first_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DbMaintenanceRun(Base):
+    """One run of a maintenance task (or a dry run): the statements it ran, each with its
+    target, SQL, before/after figures (size, bloat, dead tuples), duration and outcome."""
+
+    __tablename__ = "db_maintenance_runs"
+    __table_args__ = (Index("ix_db_maintenance_runs_db_started", "database", "started_at"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    database: Mapped[str] = mapped_column(String(128))
+    task: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="running")  # succeeded failed skipped
+    trigger: Mapped[str] = mapped_column(String(64), default="schedule")  # or a user name
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    duration_s: Mapped[float | None] = mapped_column(Float, default=None)
+    error: Mapped[str] = mapped_column(Text, default="")
+    steps: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+
+class DbDismissal(Base):
+    """A recommendation of the advisor dismissed with a reason (until it changes)."""
+
+    __tablename__ = "db_dismissals"
+    database: Mapped[str] = mapped_column(String(128), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    reason: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(128))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    until: Mapped[datetime | None] = mapped_column(default=None)

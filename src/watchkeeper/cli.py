@@ -19,6 +19,7 @@ from watchkeeper import __version__
 from watchkeeper.cli_backup import backup_app
 from watchkeeper.cli_incidents import drill_app, incident_app, oncall_app
 from watchkeeper.cli_logs import logs_app
+from watchkeeper.cli_restore import restore_app
 from watchkeeper.exceptions import WatchkeeperError
 from watchkeeper.logging_setup import configure_logging, register_secret
 from watchkeeper.settings import Settings, environment, load_settings
@@ -56,6 +57,7 @@ app.add_typer(drill_app, name="drill")
 app.add_typer(oncall_app, name="oncall")
 app.add_typer(logs_app, name="logs")
 app.add_typer(backup_app, name="backup")
+app.add_typer(restore_app, name="restore")
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 _options: dict[str, str | None] = {}

@@ -56,6 +56,8 @@ class Progress:
 
 
 ProgressCallback = Callable[[Progress], None]
+WrittenCallback = Callable[[int], None]
+"""Told the bytes a restore has written so far (about once a second)."""
 
 
 @dataclass(frozen=True)
@@ -153,7 +155,12 @@ class Engine(Protocol):
         target: Path,
         *,
         include: Sequence[str] = (),
+        written: WrittenCallback | None = None,
     ) -> None: ...
+
+    async def restore_size(self, repo: RepositoryAccess, snapshot_id: str) -> int:
+        """Bytes a full restore of ``snapshot_id`` writes."""
+        ...
 
     async def dump_to_command(
         self,
@@ -163,6 +170,7 @@ class Engine(Protocol):
         argv: Sequence[str],
         *,
         env: Mapping[str, str] | None = None,
+        written: WrittenCallback | None = None,
     ) -> None:
         """Stream ``filename`` of the snapshot into the standard input of ``argv`` (a
         restore such as ``pg_restore``); fail if either side fails."""

@@ -35,6 +35,7 @@ from watchkeeper.backups.engine import (
     ProgressCallback,
     RepositoryAccess,
     Snapshot,
+    WrittenCallback,
     tool_environment,
 )
 from watchkeeper.logging_setup import redact
@@ -265,11 +266,18 @@ class Restic:
         target: Path,
         *,
         include: Sequence[str] = (),
+        written: WrittenCallback | None = None,
     ) -> None:
         args = ["restore", snapshot_id, "--target", str(target)]
         for pattern in include:
             args += ["--include", pattern]
-        await self._run(repo, args, limits=True, json_output=False)
+        await self._run(repo, args, limits=True, json_output=False, written=written)
+
+    async def restore_size(self, repo: RepositoryAccess, snapshot_id: str) -> int:
+        """Bytes a full restore of ``snapshot_id`` writes (``restic stats --mode restore-size``)."""
+        done = await self._run(repo, ["stats", "--mode", "restore-size", snapshot_id])
+        data = _json(done.stdout, repo)
+        return int(data.get("total_size", 0)) if isinstance(data, dict) else 0
 
     async def dump_to_command(
         self,
@@ -279,6 +287,7 @@ class Restic:
         argv: Sequence[str],
         *,
         env: Mapping[str, str] | None = None,
+        written: WrittenCallback | None = None,
     ) -> None:
         path = filename if filename.startswith("/") else f"/{filename}"
         read_end, write_end = os.pipe()
@@ -308,6 +317,7 @@ class Restic:
                     limits=True,
                     stdout=write_end,
                     json_output=False,
+                    written=written,
                 )
             except BaseException:
                 await _finish(sink, self.grace)
@@ -377,6 +387,7 @@ class Restic:
         stdout: int | None = None,
         extra_env: Mapping[str, str] | None = None,
         on_line: Callable[[str], None] | None = None,
+        written: WrittenCallback | None = None,
     ) -> _Done:
         """Run restic on ``repo``; return its exit code, stdout lines and stderr tail.
 
@@ -403,6 +414,7 @@ class Restic:
             raise EngineError(f"cannot run {self.binary}", exc.strerror or "") from None
         lines: list[str] = []
         errors = asyncio.create_task(_tail(proc.stderr))
+        watcher = asyncio.create_task(_watch_writes(proc.pid, written)) if written else None
         try:
             if proc.stdout is not None:
                 await _read_lines(proc.stdout, lines, on_line)
@@ -411,6 +423,9 @@ class Restic:
             await _finish(proc, self.grace)
             errors.cancel()
             raise
+        finally:
+            if watcher is not None:
+                watcher.cancel()
         try:  # a child restic started (ssh) may hold stderr open a moment longer
             stderr = await asyncio.wait_for(errors, self.grace)
         except TimeoutError:
@@ -434,6 +449,31 @@ class Restic:
             if secret and len(secret) >= 4 and secret != repo.url:
                 text = text.replace(secret, "••••••••")
         return redact(text)
+
+
+def written_bytes(pid: int) -> int | None:
+    """Bytes process ``pid`` has written so far (``wchar`` of ``/proc/PID/io``: to files and
+    pipes alike), or None when the system does not tell."""
+    try:
+        with open(f"/proc/{pid}/io", "rb") as f:
+            for line in f:
+                if line.startswith(b"wchar:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+async def _watch_writes(pid: int, written: WrittenCallback, every: float = 1.0) -> None:
+    """Tell ``written`` how many bytes restic has written, every ``every`` seconds: restic
+    0.14's restore and dump report no progress of their own, and reading the kernel's count
+    costs nothing on the data's path."""
+    while True:
+        await asyncio.sleep(every)
+        count = await asyncio.to_thread(written_bytes, pid)
+        if count is None:
+            return
+        written(count)
 
 
 async def _read_lines(

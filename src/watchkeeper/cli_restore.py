@@ -1,0 +1,262 @@
+"""The ``watchkeeper restore`` commands: list a policy's restore points, restore a database
+dump into a new database, restore files into an empty directory. They read the snapshots
+from the repositories themselves, so ``--plan FILE`` is enough when the store was lost."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+
+from watchkeeper.cli_backup import PlanOpt, PolicyArg, RepoOpt, _call, _escape, _size, _time
+
+if TYPE_CHECKING:
+    from watchkeeper.backups.config import BackupsSection
+    from watchkeeper.backups.engine import Progress
+    from watchkeeper.backups.restore import RestorePoint, Restorer
+
+restore_app = typer.Typer(
+    help="Restore a backup: list restore points, restore a database under a new name, "
+    "restore files into an empty directory. Never writes over existing data.",
+    no_args_is_help=True,
+)
+SnapshotOpt = Annotated[
+    str | None, typer.Option("--snapshot", "-s", help="Snapshot ID (or its first characters).")
+]
+AtOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--at",
+        help="Point in time: the latest snapshot taken at or before it. An ISO time "
+        '("2026-12-01T03:00", UTC unless it has an offset) or an age ("36h", "7d").',
+    ),
+]
+_AGE = re.compile(r"^\d+(\.\d+)?[smhdw]$")
+
+
+def parse_at(value: str | None, now: datetime) -> datetime | None:
+    """Return the moment ``--at`` names; raise ValueError with a hint if it names none."""
+    if value is None:
+        return None
+    text = value.strip()
+    if _AGE.match(text):
+        from watchkeeper.plan.types import parse_duration
+
+        return now - parse_duration(text)
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f'--at "{value}" is neither a time (2026-12-01T03:00) nor an age (36h, 7d)'
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@contextmanager
+def _restorer(plan: Path | None) -> Iterator[tuple[BackupsSection, Restorer]]:
+    from watchkeeper.backups.restic import Restic
+    from watchkeeper.backups.restore import Restorer
+    from watchkeeper.backups.views import load_section
+    from watchkeeper.cli import _load, _store
+
+    with _store(migrate=False) as ctx:
+        if plan is not None:
+            section = _load(plan).plan.backups
+        else:
+            with ctx.sessions() as db:
+                section = load_section(db)
+        engine = Restic(cache_dir=ctx.settings.home / "cache" / "restic")
+        yield section, Restorer(engine, sessions=ctx.sessions, settings=ctx.settings)
+
+
+def _pick(
+    section: BackupsSection,
+    restorer: Restorer,
+    policy: str,
+    repository: str | None,
+    *,
+    kind: str,
+    database: str | None = None,
+    snapshot: str | None = None,
+    at: str | None = None,
+) -> RestorePoint:
+    from watchkeeper.backups.restore import choose, restore_points
+    from watchkeeper.cli import err, fatal
+
+    try:
+        moment = parse_at(at, datetime.now(UTC))
+    except ValueError as exc:
+        fatal(str(exc))
+    points, errors = _call(lambda: restore_points(restorer.engine, section, policy, repository))
+    for repo, error in errors.items():
+        err.print(f"[yellow]{repo} did not answer:[/] {_escape(error)}", highlight=False)
+    return _call_sync(
+        lambda: choose(points, kind=kind, database=database, snapshot=snapshot, at=moment)
+    )
+
+
+def _call_sync(work: Callable[[], RestorePoint]) -> RestorePoint:
+    from watchkeeper.cli import fatal
+    from watchkeeper.exceptions import WatchkeeperError
+
+    try:
+        return work()
+    except WatchkeeperError as exc:
+        fatal(str(exc))
+
+
+@contextmanager
+def _bar(description: str) -> Iterator[Callable[[Progress], None]]:
+    """A transient progress bar on stderr, fed with the restore's Progress."""
+    from rich.progress import BarColumn, DownloadColumn, TextColumn, TimeRemainingColumn
+    from rich.progress import Progress as Bar
+
+    from watchkeeper.cli import err
+
+    bar = Bar(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    )
+    task = bar.add_task(description, total=None)
+
+    def update(p: Progress) -> None:
+        bar.update(task, completed=p.bytes_done, total=p.bytes_total or None)
+
+    with bar:
+        yield update
+
+
+@restore_app.command("points")
+def restore_points_cmd(policy: PolicyArg, repository: RepoOpt = None, plan: PlanOpt = None) -> None:
+    """List POLICY's restore points (oldest first): what each snapshot restores as."""
+    from watchkeeper.backups.restore import restore_points
+    from watchkeeper.cli import err, out
+
+    with _restorer(plan) as (section, restorer):
+        points, errors = _call(lambda: restore_points(restorer.engine, section, policy, repository))
+    for repo, error in errors.items():
+        err.print(f"[yellow]{repo} did not answer:[/] {_escape(error)}", highlight=False)
+    if not points:
+        out.print(f"policy {policy} has no snapshots yet", highlight=False)
+        return
+    table = Table(
+        "snapshot", "time", "restores as", "what", title=f"{points[0].repository}: {len(points)}"
+    )
+    for p in points:
+        table.add_row(p.snapshot.id[:8], _time(p.snapshot.time), p.kind, _escape(p.what))
+    out.print(table)
+
+
+@restore_app.command("database")
+def restore_database(
+    policy: PolicyArg,
+    database: Annotated[
+        str | None,
+        typer.Argument(help="The source database (optional when the policy dumps one)."),
+    ] = None,
+    to: Annotated[
+        str, typer.Option("--to", help="Name of the NEW database to create and restore into.")
+    ] = "",
+    snapshot: SnapshotOpt = None,
+    at: AtOpt = None,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server",
+            help="Connection URL of the server to restore into (default: the source's).",
+        ),
+    ] = None,
+    no_owner: Annotated[
+        bool, typer.Option("--no-owner", help="Do not restore ownership and privileges.")
+    ] = False,
+    repository: RepoOpt = None,
+    plan: PlanOpt = None,
+) -> None:
+    """Restore a database dump of POLICY into a new database (--to NAME) on the source's
+    server or --server; refuses an existing database."""
+    from watchkeeper.cli import _cli_actor, fatal, out
+
+    if not to:
+        fatal("give the new database's name with --to NAME (restores never overwrite)")
+    with _restorer(plan) as (section, restorer):
+        point = _pick(
+            section,
+            restorer,
+            policy,
+            repository,
+            kind="database",
+            database=database,
+            snapshot=snapshot,
+            at=at,
+        )
+        label = f"{point.database} ({point.snapshot.id[:8]}) → {to}"
+        with _bar(label) as progress:
+            result = _call(
+                lambda: restorer.database(
+                    section,
+                    point,
+                    to,
+                    server_url=server,
+                    owners=not no_owner,
+                    trigger=_cli_actor().name,
+                    progress=progress,
+                )
+            )
+    out.print(
+        f"[green]restored[/] {point.what} from snapshot {point.snapshot.id[:8]} "
+        f"({_time(point.snapshot.time)}) into {_escape(result.target)} "
+        f"in {result.seconds:.1f} s ({_size(result.bytes_written)})",
+        highlight=False,
+    )
+
+
+@restore_app.command("files")
+def restore_files(
+    policy: PolicyArg,
+    to: Annotated[
+        Path | None,
+        typer.Option("--to", help="An empty (or new) directory to restore into."),
+    ] = None,
+    include: Annotated[
+        list[str] | None,
+        typer.Option("--include", "-i", help="Only paths matching this pattern (repeatable)."),
+    ] = None,
+    snapshot: SnapshotOpt = None,
+    at: AtOpt = None,
+    repository: RepoOpt = None,
+    plan: PlanOpt = None,
+) -> None:
+    """Restore POLICY's files (or its SQLite copy or base backup) into an empty directory."""
+    from watchkeeper.cli import _cli_actor, fatal, out
+
+    if to is None:
+        fatal("give the directory to restore into with --to DIR (it must be empty or new)")
+    with _restorer(plan) as (section, restorer):
+        point = _pick(section, restorer, policy, repository, kind="files", snapshot=snapshot, at=at)
+        with _bar(f"{point.snapshot.id[:8]} → {to}") as progress:
+            result = _call(
+                lambda: restorer.files(
+                    section,
+                    point,
+                    to,
+                    include=include or (),
+                    trigger=_cli_actor().name,
+                    progress=progress,
+                )
+            )
+    out.print(
+        f"[green]restored[/] snapshot {point.snapshot.id[:8]} ({_time(point.snapshot.time)}) "
+        f"into {_escape(result.target)} in {result.seconds:.1f} s "
+        f"({_size(result.bytes_written)})",
+        highlight=False,
+    )

@@ -1,0 +1,1 @@
+"""mariadb: health collection (collect.py) and maintenance (maintenance.py)."""

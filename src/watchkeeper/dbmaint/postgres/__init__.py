@@ -1,0 +1,1 @@
+"""postgres: health collection (collect.py) and maintenance (maintenance.py)."""

@@ -1,0 +1,1 @@
+"""sqlite: health collection (collect.py) and maintenance (maintenance.py)."""

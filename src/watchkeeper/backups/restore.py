@@ -213,7 +213,7 @@ class Restorer:
         settings: Settings | None = None,
     ) -> None:
         self.engine = engine
-        self._sessions = sessions
+        self.sessions = sessions
         self._settings = settings
 
     async def database(
@@ -312,7 +312,7 @@ class Restorer:
     ) -> RestoreResult:
         """Run ``work`` with progress, recorded as a ``restore`` row; raise RestoreError
         with the reason when it fails."""
-        sessions = self._sessions
+        sessions = self.sessions
         if sessions is not None:
             if run_id is None:
                 run_id = await asyncio.to_thread(
@@ -545,3 +545,46 @@ def claim_queued(sessions: Callable[[], Session]) -> list[BackupRun]:
                     db.expunge(row)
                     claimed.append(row)
     return claimed
+
+
+RESTORE_DIR = "restores"
+"""Directory under Watchkeeper's home that restores asked for in the UI write into."""
+
+
+async def run_request(
+    restorer: Restorer, section: BackupsSection, row: BackupRun, home: Path
+) -> None:
+    """Carry out a restore the API queued (``row``, already claimed): its ``details``
+    hold the request (snapshot, kind, database name or directory name). Every failure
+    ends the row as failed with the reason; nothing is raised but a cancellation."""
+    request = (row.details or {}).get("request") or {}
+    try:
+        points, _ = await restore_points(restorer.engine, section, row.policy, row.repository)
+        kind = str(request.get("kind", ""))
+        point = choose(points, kind=kind, snapshot=str(request.get("snapshot") or "") or None)
+        if kind == "database":
+            await restorer.database(
+                section,
+                point,
+                str(request.get("into", "")),
+                owners=bool(request.get("owners", True)),
+                trigger=row.trigger,
+                run_id=row.id,
+            )
+        else:
+            target = home / RESTORE_DIR / str(request.get("directory", ""))
+            await restorer.files(section, point, target, trigger=row.trigger, run_id=row.id)
+    except WatchkeeperError as exc:
+        # Restorer has ended the row when the restore itself began; before that, end it here.
+        if restorer.sessions is not None:
+            await asyncio.to_thread(_fail_if_open, restorer.sessions, row.id, str(exc))
+        log.warning("restore request %d failed: %s", row.id, redact(str(exc)))
+
+
+def _fail_if_open(sessions: Callable[[], Session], run_id: int, error: str) -> None:
+    with sessions() as db:
+        row = db.get(BackupRun, run_id)
+        if row is not None and row.status in ("queued", "running"):
+            row.status, row.finished_at, row.error = "failed", utcnow(), redact(error)[:4000]
+            row.details = {k: v for k, v in (row.details or {}).items() if k != "progress"}
+            db.commit()

@@ -11,18 +11,23 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, Path, Request
-from fastapi.responses import Response
+from fastapi import APIRouter, Form, Path, Request
+from fastapi.responses import RedirectResponse, Response
 from markdown_it import MarkdownIt
 from markupsafe import Markup
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from watchkeeper.api.backups import runbook_text
-from watchkeeper.api.deps import Db, require
+from watchkeeper.api.backups import RestoreIn, queue_restore_request, runbook_text
+from watchkeeper.api.deps import Db, get_ctx, request_actor, require
 from watchkeeper.auth.sessions import SessionInfo
 from watchkeeper.backups import views
+from watchkeeper.backups.restic import Restic
+from watchkeeper.backups.restore import restore_points
+from watchkeeper.exceptions import ValidationFailed, WatchkeeperError
 from watchkeeper.store.tables import utcnow
 from watchkeeper.web.alerts import span
 from watchkeeper.web.hosts import human_bytes
@@ -136,3 +141,82 @@ async def progress_fragment(request: Request, db: Db, _: PageUser, policy: Polic
     """The runs-in-progress box alone, for htmx to swap in every 2 s."""
     view = await run_in_threadpool(_running, db, policy)
     return render(request, "_backup_progress.html", view=view, **_HELPERS)
+
+
+PageAdmin = Annotated[SessionInfo, require("admin", page=True)]
+
+
+async def _restore_page(
+    request: Request, db: Db, policy: str, *, error: str = "", form: dict[str, str] | None = None
+) -> Response:
+    section = await run_in_threadpool(views.load_section, db)
+    views.find_policy(section, policy)  # 404 for an unknown policy
+    engine = Restic(cache_dir=get_ctx(request).settings.home / "cache" / "restic")
+    try:
+        points, errors = await restore_points(engine, section, policy)
+    except WatchkeeperError as exc:
+        points, errors = [], {"repositories": str(exc)}
+    points.reverse()  # newest first
+    return render(
+        request,
+        "backup_restore.html",
+        policy=policy,
+        points=points,
+        errors=errors,
+        error=error,
+        form=form or {},
+        today=utcnow().strftime("%Y%m%d"),
+        active="backups",
+        page_title=f"Restore: {policy}",
+        status=422 if error else 200,
+    )
+
+
+@router.get("/backups/{policy}/restore")
+async def restore_page(request: Request, db: Db, _: PageAdmin, policy: PolicyName) -> Response:
+    """Choose a restore point and where it goes (a new database or a new directory)."""
+    return await _restore_page(request, db, policy)
+
+
+@router.post("/backups/{policy}/restore")
+async def restore_submit(
+    request: Request,
+    db: Db,
+    user: PageAdmin,
+    policy: PolicyName,
+    point: Annotated[str, Form()] = "",
+    into: Annotated[str, Form()] = "",
+    directory: Annotated[str, Form()] = "",
+    owners: Annotated[str, Form()] = "",
+) -> Response:
+    """Queue the restore (the backups scheduler carries it out) and show its progress."""
+    form = {"point": point, "into": into, "directory": directory, "owners": owners}
+    repository, _, rest = point.partition("|")
+    snapshot, _, kind = rest.partition("|")
+    try:
+        body = RestoreIn(
+            repository=repository,
+            snapshot=snapshot,
+            kind=kind,  # validated by the model
+            into=into.strip() or None if kind == "database" else None,
+            directory=directory.strip() or None if kind == "files" else None,
+            owners=bool(owners),
+        )
+        run_id = await run_in_threadpool(
+            queue_restore_request, db, request_actor(request, user), policy, body
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "point"
+        message = (
+            "choose a restore point"
+            if where in ("kind", "snapshot", "repository")
+            else (f"{where}: {first['msg']}")
+        )
+        return await _restore_page(request, db, policy, error=message, form=form)
+    except ValidationFailed as exc:
+        db.rollback()
+        return await _restore_page(request, db, policy, error=str(exc), form=form)
+    return RedirectResponse(
+        f"/backups/{quote(policy)}?restore={run_id}#backup-progress", status_code=303
+    )

@@ -1,5 +1,6 @@
 """The ``watchkeeper backup`` commands: run a policy's backup now (with a progress bar),
-list recent runs, list snapshots, show or apply retention, check repositories. They run on
+list recent runs, list snapshots, show or apply retention, check repositories, copy
+snapshots into the copy targets. They run on
 this machine against the store and the applied plan (or ``--plan FILE``), like the server's
 scheduler would; thin, like the rest of the CLI."""
 
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from watchkeeper.backups.runner import BackupRunner
 
 backup_app = typer.Typer(
-    help="Backups: run a policy now, list runs and snapshots, retention, checks.",
+    help="Backups: run a policy now, list runs and snapshots, retention, checks, copies.",
     no_args_is_help=True,
 )
 PolicyArg = Annotated[str, typer.Argument(help="The backup policy's name in the plan.")]
@@ -286,5 +287,33 @@ def backup_check(
         else:
             detail = o.error or o.output
             out.print(f"[red]{o.repository}: problems found:[/] {_escape(detail)}", highlight=False)
+    if not all(o.ok for o in outcomes):
+        raise typer.Exit(1)
+
+
+@backup_app.command("copy")
+def backup_copy(
+    policy: PolicyArg,
+    to: Annotated[
+        str | None, typer.Option("--to", "-t", help="Only this copy target of the policy.")
+    ] = None,
+    plan: PlanOpt = None,
+) -> None:
+    """Copy POLICY's snapshots from its first repository into its copy targets now
+    (`restic copy`; snapshots already there are skipped); exit 1 if any copy failed."""
+    from watchkeeper.cli import _cli_actor, out
+
+    with _runner(plan) as (section, runner):
+        outcomes = _call(lambda: runner.copy(section, policy, trigger=_cli_actor().name, to=to))
+    table = Table("repository", "status", "copied", "snapshots held", "error")
+    for o in outcomes:
+        table.add_row(
+            o.repository,
+            "[green]succeeded[/]" if o.ok else "[red]failed[/]",
+            str(o.copied) if o.ok else "",
+            str(o.held) if o.ok else "",
+            _escape(o.error),
+        )
+    out.print(table)
     if not all(o.ok for o in outcomes):
         raise typer.Exit(1)

@@ -1,4 +1,4 @@
-"""`watchkeeper backup run|list|snapshots|retention|check` on this machine: against the store,
+"""`watchkeeper backup run|list|snapshots|retention|check|copy` on this machine: against the store,
 the applied plan and real restic; one-line errors, exit status 1 on failures."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from watchkeeper.cli import app
 from watchkeeper.plan.apply import apply_plan
 from watchkeeper.plan.loader import load_plan_text
 from watchkeeper.runtime.context import AppContext
+from watchkeeper.store.tables import BackupRun
 
 runner = CliRunner()
 
@@ -101,3 +102,66 @@ def test_unknown_policy_is_one_line(env: dict[str, str]) -> None:
     assert len(result.stderr.strip().splitlines()) == 1
     no_retention = run(env, "retention", "both", "--dry-run")
     assert no_retention.exit_code == 1 and "has no retention" in no_retention.stderr
+
+
+def test_run_is_refused_while_the_scheduler_backs_up(env: dict[str, str], ctx: AppContext) -> None:
+    with ctx.sessions() as db:
+        live = BackupRun(
+            policy="files", repository="local", kind="backup", trigger="schedule", details={}
+        )
+        db.add(live)
+        db.commit()
+    result = run(env, "run", "files")
+    assert result.exit_code == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert f"a backup of files is already running: run {live.id}, started " in line
+    assert "by the scheduler" in line
+    listed = run(env, "list").stdout
+    assert listed.count("running") == 1 and "failed" not in listed  # nothing new recorded
+
+
+def test_copy_into_a_second_repository(ctx: AppContext, database_url: str, tmp_path: Path) -> None:
+    src = source_dir(tmp_path)
+    text = textwrap.dedent(
+        f"""
+        backups:
+          repositories:
+            - {{name: local, url: "{tmp_path / "repo"}", password: {PASSWORD}}}
+            - {{name: offsite, url: "{tmp_path / "offsite"}", password: {PASSWORD}}}
+          policies:
+            - name: files
+              source: {{type: files, paths: ["{src}"]}}
+              repositories: [local]
+              copy: {{to: [offsite]}}
+            - name: plain
+              source: {{type: files, paths: ["{src}"]}}
+              repositories: [local]
+        """
+    )
+    with ctx.sessions() as db:
+        apply_plan(db, load_plan_text(text, env={}))
+        db.commit()
+    env = {"WATCHKEEPER_HOME": str(tmp_path / "home"), "WATCHKEEPER_DATABASE_URL": database_url}
+    assert run(env, "run", "files").exit_code == 0
+
+    copied = run(env, "copy", "files")
+    assert copied.exit_code == 0, copied.output
+    assert _cells(copied.stdout, "offsite")[:4] == ["offsite", "succeeded", "1", "1"]
+    again = run(env, "copy", "files", "--to", "offsite")
+    assert _cells(again.stdout, "offsite")[:4] == ["offsite", "succeeded", "0", "1"]
+    assert "offsite: 1" in run(env, "snapshots", "files").stdout
+    assert run(env, "list", "--kind", "copy").stdout.count("succeeded") == 2
+
+    wrong = run(env, "copy", "files", "--to", "local")
+    assert wrong.exit_code == 1 and "does not copy into repository 'local'" in wrong.stderr
+    none = run(env, "copy", "plain")
+    assert none.exit_code == 1 and "has no copy targets" in none.stderr
+
+
+def _cells(table: str, first: str) -> list[str]:
+    """The cells of the table row whose first cell is ``first``."""
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip("│ ").split("│")]
+        if cells[0] == first:
+            return cells
+    raise AssertionError(f"no row {first!r} in {table}")

@@ -25,6 +25,7 @@ from watchkeeper.backups.engine import RepositoryAccess
 from watchkeeper.backups.restic import Restic
 from watchkeeper.backups.sources import for_policy
 from watchkeeper.store.tables import BackupRun, utcnow
+from watchkeeper.telemetry import BACKUP_RUNS
 
 TAGS = ["watchkeeper", "policy=orders-db"]
 
@@ -149,9 +150,11 @@ def test_corrupted_repository_fails_the_drill(
 def test_drill_without_a_recorded_backup_says_so(
     restic: Restic, repo: RepositoryAccess, sessions: sessionmaker[Session]
 ) -> None:
+    failed = BACKUP_RUNS.labels("orders-db", "drill", "failed")._value.get()
     result = asyncio.run(run_drill(restic, repo, policy(_pg_policy("app")), sessions=sessions))
     assert not result.ok
     assert "no successful backup of orders-db into local" in result.reasons[0]
+    assert BACKUP_RUNS.labels("orders-db", "drill", "failed")._value.get() == failed + 1
 
 
 def test_mariadb_drill(my_db: str, restic: Restic, repo: RepositoryAccess) -> None:
@@ -178,10 +181,12 @@ def test_files_and_sqlite_drills(tmp_path: Path, restic: Restic, repo: Repositor
     files = {"type": "files", "paths": [str(root)]}
     inventory = _back_up(restic, repo, files, drill={"sample_files": 5})
     (root / "f1.txt").write_text("changed after the backup")
+    passed = BACKUP_RUNS.labels("orders-db", "drill", "succeeded")._value.get()
     result = asyncio.run(
         run_drill(restic, repo, policy(files), inventory=inventory, scratch_dir=tmp_path)
     )
     assert result.ok, result.reasons
+    assert BACKUP_RUNS.labels("orders-db", "drill", "succeeded")._value.get() == passed + 1
     assert result.checks[0].detail == "5 of 5 sampled files match"
     assert not list(tmp_path.glob("wk-drill-*"))
 

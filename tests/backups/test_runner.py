@@ -22,6 +22,7 @@ from tests.backups.restic_support import (
 )
 from watchkeeper.backups.config import BackupsSection
 from watchkeeper.backups.engine import Progress
+from watchkeeper.backups.restic import Restic
 from watchkeeper.backups.runner import BackupRunner, access
 from watchkeeper.exceptions import NotFoundError
 from watchkeeper.store.tables import BackupRun
@@ -230,3 +231,38 @@ def test_cancelled_check_ends_its_row(sessions: sessionmaker[Session], tmp_path:
     (check,) = [r for r in _rows(sessions) if r.kind == "check"]
     assert (check.status, check.error) == ("failed", "cancelled")
     assert not list((tmp_path / "repo-local" / "locks").iterdir())
+
+
+@pytest.mark.parametrize("kind", ["backup", "check"])
+def test_cancelled_run_unlocks_the_repository(
+    sessions: sessionmaker[Session], tmp_path: Path, kind: str
+) -> None:
+    plan = _plan(tmp_path)
+    src = Path(plan.policies[0].source.paths[0])  # type: ignore[union-attr]
+    (src / "big.bin").write_bytes(os.urandom(4 << 20))
+    # No grace: restic is killed before it can remove its own lock (as when it hangs).
+    restic = Restic(cache_dir=tmp_path / "restic-cache", grace=0.0)
+    runner = BackupRunner(sessions, restic)
+    locks = tmp_path / "repo-local" / "locks"
+
+    async def main() -> None:
+        if kind == "backup":
+            plan.repositories[0].limit_upload = 20  # KiB/s: the backup takes minutes
+            task = asyncio.create_task(runner.backup(plan, "files"))
+        else:
+            (ok,) = await runner.backup(plan, "files")
+            assert ok.ok, ok.error
+            plan.repositories[0].limit_download = 20  # reading 100% takes minutes
+            task = asyncio.create_task(runner.check(plan, "files", read_data_subset="100%"))
+        while not (locks.is_dir() and any(locks.iterdir())):
+            assert not task.done(), task.result()
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    (row,) = [r for r in _rows(sessions) if r.kind == kind]
+    assert (row.status, row.error) == ("failed", "cancelled")
+    assert not list(locks.iterdir()), "the cancelled run left its lock"

@@ -166,3 +166,38 @@ def test_abandoned_running_rows_are_closed(sessions: sessionmaker[Session], tmp_
         rows = db.scalars(select(BackupRun).order_by(BackupRun.id)).all()
         assert [r.status for r in rows] == ["failed", "running"]
         assert "process running it stopped" in rows[0].error
+
+
+def test_a_missed_drill_alerts(sessions: sessionmaker[Session], tmp_path: Path) -> None:
+    plan = section(
+        tmp_path,
+        f"""
+        repositories: [{{name: local, url: /r, password: {PASSWORD}}}]
+        policies:
+          - name: files
+            source: {{type: files, paths: [/srv]}}
+            repositories: [local]
+            freshness: {{max_age: 30d}}
+            drill: {{schedule: "0 4 * * 0"}}
+        """,
+    )
+    with sessions() as db:
+        health.evaluate(db, plan, T0)
+        assert "BackupDrillMissed" not in _firing(db)  # nothing to drill yet
+        _run(db, "succeeded", T0 - timedelta(days=13))
+        health.evaluate(db, plan, T0)
+        assert "BackupDrillMissed" not in _firing(db)  # weekly: 14 days allowed
+        health.evaluate(db, plan, T0 + timedelta(days=2))
+        assert _firing(db) == {"BackupDrillMissed"}
+        (missed,) = [a for a in db.scalars(select(Alert)) if a.state == "firing"]
+        assert missed.labels["severity"] == "warning"
+        assert "none has run since the first backup" in missed.annotations["summary"]
+        _run(db, "failed", T0 + timedelta(days=1), kind="drill")
+        health.evaluate(db, plan, T0 + timedelta(days=2))
+        assert _firing(db) == {"BackupDrillFailed"}  # it ran: failed, not missed
+        health.evaluate(db, plan, T0 + timedelta(days=15, hours=1))
+        assert _firing(db) == {"BackupDrillFailed", "BackupDrillMissed"}
+        plan.policies[0].drill = None
+        health.evaluate(db, plan, T0 + timedelta(days=15, hours=1))
+        assert "BackupDrillMissed" not in _firing(db)
+        db.commit()

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import sqlite3
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -15,6 +18,7 @@ from watchkeeper.backups.restic import Restic
 from watchkeeper.backups.sources import SourceError, for_policy
 from watchkeeper.backups.sources.pgconn import PgTarget, list_databases
 from watchkeeper.backups.sources.sampling import excluded
+from watchkeeper.backups.sources.watchkeeper import CACHE_SIGNATURE
 from watchkeeper.settings import load_settings
 
 TAGS = ["watchkeeper", "policy=orders-db"]
@@ -150,6 +154,43 @@ def test_watchkeeper_source_copies_the_store_and_home_without_logs(
     assert str(home / "secret_key") in files["files"]
     assert not [p for p in files["files"] if "/logs/" in p or p.endswith(".db")]
     assert len(results) == 2
+
+
+def test_watchkeeper_source_leaves_out_caches(
+    tmp_path: Path, restic: Restic, repo: RepositoryAccess
+) -> None:
+    home = tmp_path / "home"
+    settings = load_settings(env={}, home=home, database_url=f"sqlite:///{tmp_path / 'wk.db'}")
+    sqlite3.connect(tmp_path / "wk.db").close()
+    kept = [home / "secret_key", home / "plugins" / "mine.py", home / "agent-spool" / "1.json"]
+    dropped = [
+        home / "cache" / "restic" / "abc" / "data" / "00" / "pack",
+        home / "tmp" / "upload.part",
+        home / "plugins" / "__pycache__" / "mine.cpython-311.pyc",
+        home / "thumbnails" / "a.png",
+    ]
+    for path in kept + dropped:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x" * 64)
+    (home / "thumbnails" / "CACHEDIR.TAG").write_bytes(CACHE_SIGNATURE + b"\n")
+    (home / "plugins" / "CACHEDIR.TAG").write_text("not a real tag: kept\n")
+    source = for_policy(policy({"type": "watchkeeper"}), settings)
+
+    results, inventory = asyncio.run(source.back_up(restic, repo, TAGS, None))
+
+    listed = subprocess.run(
+        ["restic", "ls", "--json", results[-1].snapshot_id],
+        env={**os.environ, "RESTIC_REPOSITORY": repo.url, "RESTIC_PASSWORD": repo.password},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    paths = {json.loads(line).get("path") for line in listed[1:]}
+    assert {str(p) for p in kept} <= paths
+    assert not {str(p) for p in dropped} & paths
+    assert not [p for p in paths if p and p.startswith((str(home / "cache"), str(home / "tmp")))]
+    files = inventory["parts"][1]["files"]
+    assert not [p for p in files if "cache" in p or "__pycache__" in p or "thumbnails" in p]
 
 
 def test_watchkeeper_source_needs_settings() -> None:

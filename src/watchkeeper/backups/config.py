@@ -7,13 +7,19 @@ import re
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Discriminator, Field, model_validator
+from pydantic import AfterValidator, Discriminator, Field, field_validator, model_validator
 
 from watchkeeper.checks.http import Secret
 from watchkeeper.plan.base import PlanModel, PlanObject
 from watchkeeper.plan.types import Cron, Duration, Name
 
 _PERCENT = re.compile(r"^\d+(\.\d+)?%$")
+
+RESERVED_POLICY_NAMES = frozenset(
+    {"runs", "restores", "restore", "copies", "drills", "snapshots", "repositories"}
+)
+"""Names a policy cannot take: fixed paths under ``/api/v1/backups/`` and ``/backups/``
+(``/api/v1/backups/runs``), taken or kept for pages and routes of their own."""
 
 
 def _check_subset(value: str) -> str:
@@ -150,6 +156,20 @@ class Freshness(PlanModel):
     )
 
 
+class Copy(PlanModel):
+    """Copy the policy's snapshots from its first repository into other repositories with
+    `restic copy` (the source is read once; snapshots already there are skipped)."""
+
+    to: list[Name] = Field(
+        min_length=1, description="Repositories to copy into (not ones the policy backs up to)."
+    )
+    schedule: Cron | None = Field(
+        None,
+        description="When to copy (UTC). Default: after each successful backup into the "
+        "first repository.",
+    )
+
+
 class Hooks(PlanModel):
     before: str | None = Field(None, description="Shell command run before; failing aborts.")
     after: str | None = Field(None, description="Shell command run after (success or not).")
@@ -168,6 +188,33 @@ class Policy(PlanObject):
     check: IntegrityCheck | None = Field(default_factory=IntegrityCheck)
     drill: Drill | None = Field(default_factory=Drill)
     freshness: Freshness = Field(default_factory=Freshness)
+    # `copy` would shadow BaseModel.copy: the plan key is an alias.
+    copy_: Copy | None = Field(
+        None,
+        alias="copy",
+        description="Copy the snapshots into more repositories (`restic copy`).",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _not_a_route(cls, value: str) -> str:
+        if value in RESERVED_POLICY_NAMES:
+            raise ValueError(
+                f'"{value}" is reserved: /api/v1/backups/{value} and /backups/{value} are '
+                "pages of their own; choose another name"
+            )
+        return value
+
+
+def copy_targets(policy: Policy) -> list[str]:
+    """The repositories ``policy``'s snapshots are copied into (empty without ``copy``)."""
+    return list(policy.copy_.to) if policy.copy_ is not None else []
+
+
+def all_repositories(policy: Policy) -> list[str]:
+    """The repositories holding ``policy``'s snapshots: those it backs up to, then its copy
+    targets. Retention and integrity checks apply to all of them."""
+    return [*policy.repositories, *copy_targets(policy)]
 
 
 class BackupsSection(PlanModel):

@@ -43,6 +43,7 @@ from watchkeeper.exceptions import WatchkeeperError
 from watchkeeper.logging_setup import redact
 from watchkeeper.settings import Settings
 from watchkeeper.store.tables import BackupRun, utcnow
+from watchkeeper.telemetry import BACKUP_RUNS
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +124,7 @@ async def run_drill(
         drill.reasons.append(str(exc))
     except asyncio.CancelledError:
         drill.reasons.append("the drill was cancelled (shutdown?)")
+        BACKUP_RUNS.labels(policy.name, "drill", "failed").inc()
         if run_id is not None:
             ended = drill.result(time.monotonic() - started, run_id)
             await asyncio.shield(asyncio.to_thread(_finish, sessions, run_id, ended))
@@ -133,6 +135,7 @@ async def run_drill(
     result = drill.result(time.monotonic() - started, run_id)
     if run_id is not None:
         await asyncio.to_thread(_finish, sessions, run_id, result)
+    BACKUP_RUNS.labels(policy.name, "drill", "succeeded" if result.ok else "failed").inc()
     if result.ok:
         log.info("drill of %s from %s passed", policy.name, repo.name)
     else:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import shlex
 from datetime import datetime
 
-from watchkeeper.backups.config import BackupsSection, Policy, Retention
+from watchkeeper.backups.config import BackupsSection, Policy, Retention, all_repositories
 from watchkeeper.backups.sources import mariadb, postgres
 from watchkeeper.backups.views import PolicyView, RunView, mask_url
 
@@ -87,7 +87,7 @@ def _drill(view: PolicyView) -> list[str]:
 def _access(section: BackupsSection, policy: Policy) -> list[str]:
     urls = {r.name: r for r in section.repositories}
     out = ["```sh"]
-    for i, name in enumerate(policy.repositories):
+    for i, name in enumerate(all_repositories(policy)):
         repo = urls.get(name)
         url = mask_url(repo.url) if repo else "?"
         hash_ = "" if i == 0 else "# "
@@ -174,6 +174,27 @@ def _restore_steps(view: PolicyView) -> list[str]:
     return out
 
 
+def _watchkeeper_steps(policy: Policy) -> list[str]:
+    name = shlex.quote(policy.name)
+    src = policy.source
+    steps = [f"watchkeeper restore points {name}   # the snapshots, newest last"]
+    if (src.type == "postgres" and src.mode == "logical") or src.type in ("mariadb", "mysql"):
+        dbs = list(src.databases) or ["DATABASE"]
+        for db in dbs:
+            steps.append(
+                f"watchkeeper restore database {name} {shlex.quote(db)} "
+                f"--to {shlex.quote(db + '_restored')}   # or --at TIME / --snapshot ID"
+            )
+    elif src.type == "watchkeeper":
+        steps.append(f"watchkeeper restore files {name} --to /var/tmp/restore-{policy.name}")
+    else:
+        steps.append(
+            f"watchkeeper restore files {name} --to /var/tmp/restore-{policy.name}"
+            "   # --at TIME, --include PATH"
+        )
+    return steps
+
+
 def render_runbook(
     section: BackupsSection,
     view: PolicyView,
@@ -209,8 +230,9 @@ def render_runbook(
     ]
     for repo in view.repositories:
         last = repo.last_success
+        name = f"{repo.name} (copies from {repo.copy_of})" if repo.copy_of else repo.name
         lines.append(
-            f"| {repo.name} | `{mask_url(urls.get(repo.name, ''))}` | "
+            f"| {name} | `{mask_url(urls.get(repo.name, ''))}` | "
             f"{_when(last.finished_at or last.started_at) if last else 'never'} | "
             f"{_size(last.bytes_total) if last else '–'} | "
             f"`{last.snapshot_id if last and last.snapshot_id else '–'}` |"
@@ -265,10 +287,12 @@ def render_runbook(
             "",
             "### With Watchkeeper",
             "",
-            "While Watchkeeper still runs (it reads the passwords from the plan itself):",
+            "Watchkeeper reads the repository passwords from the plan itself. With the store "
+            "lost, add `--plan watchkeeper.yaml` to each command. A restore never writes over "
+            "data: databases go to a new name, files to an empty directory.",
             "",
             "```sh",
-            f"watchkeeper restore {shlex.quote(policy.name)} --help",
+            *_watchkeeper_steps(policy),
             "```",
         ]
     return "\n".join(lines) + "\n"

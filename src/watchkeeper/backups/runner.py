@@ -22,8 +22,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from watchkeeper.backups import sources
-from watchkeeper.backups.config import BackupsSection, Policy, Repository
+from watchkeeper.backups import claims, sources
+from watchkeeper.backups.claims import RunInProgress
+from watchkeeper.backups.config import BackupsSection, Policy, Repository, all_repositories
 from watchkeeper.backups.engine import (
     BackupResult,
     Engine,
@@ -60,6 +61,8 @@ class RepoOutcome:
     results: tuple[BackupResult, ...] = ()
     forget: ForgetResult | None = None
     output: str = ""
+    copied: int = 0  # copies: snapshots newly copied into the repository
+    held: int = 0  # copies: the policy's snapshots the repository holds afterwards
 
 
 @dataclass
@@ -154,11 +157,15 @@ class BackupRunner:
     ) -> list[RepoOutcome]:
         """Back up ``policy_name`` to each of its repositories (waiting for a free slot
         first); return one outcome per repository. Raise NotFoundError for an unknown
-        policy; every other failure is recorded in the outcomes, never raised."""
+        policy; every other failure is recorded in the outcomes, never raised.
+        Raise RunInProgress, running nothing, when a backup of the policy is already
+        running (here, in another process, or the server's scheduler)."""
         policy = find_policy(section, policy_name)
         repos = _repositories(section, policy)
         async with self._limiter.slot():
-            return await self._backup(policy, repos, trigger, progress)
+            # Claimed before the hook runs: a refused run must not run the hook either.
+            first = await asyncio.to_thread(self._claim, policy, repos[0].name, "backup", trigger)
+            return await self._backup(policy, repos, trigger, progress, first)
 
     async def _backup(
         self,
@@ -166,6 +173,7 @@ class BackupRunner:
         repos: list[Repository],
         trigger: str,
         progress: RepoProgress | None,
+        first_run: int,
     ) -> list[RepoOutcome]:
         deadline = asyncio.get_running_loop().time() + policy.timeout.total_seconds()
         outcomes: list[RepoOutcome] = []
@@ -175,18 +183,37 @@ class BackupRunner:
                 before = await _hook(policy.hooks.before, env) if policy.hooks.before else None
         except TimeoutError:
             before = f"timed out after {policy.timeout}"
+        except asyncio.CancelledError:
+            await asyncio.shield(
+                asyncio.to_thread(self._finish, first_run, "failed", 0.0, error="cancelled")
+            )
+            raise
         if before is not None:
             error = f"the before hook failed: {before}"
             log.warning("backup %s: %s", policy.name, error)
-            for repo in repos:
+            await asyncio.to_thread(self._finish, first_run, "failed", 0.0, error=error)
+            BACKUP_RUNS.labels(policy.name, "backup", "failed").inc()
+            outcomes.append(RepoOutcome(repos[0].name, first_run, False, error=redact(error)))
+            for repo in repos[1:]:
                 outcomes.append(
                     await asyncio.to_thread(
                         self._record_failed, policy.name, repo.name, "backup", trigger, error
                     )
                 )
         else:
-            for repo in repos:
-                outcomes.append(await self._backup_one(policy, repo, trigger, progress, deadline))
+            for i, repo in enumerate(repos):
+                try:
+                    run_id = (
+                        first_run
+                        if i == 0
+                        else await self._claim_next(policy, repo, "backup", trigger)
+                    )
+                except RunInProgress as exc:
+                    outcomes += _not_run(repos[i:], exc)
+                    break
+                outcomes.append(
+                    await self._backup_one(policy, repo, trigger, progress, deadline, run_id)
+                )
         if policy.hooks.after:
             ok = all(o.ok for o in outcomes)
             after_env = {**env, "WATCHKEEPER_STATUS": "succeeded" if ok else "failed"}
@@ -207,8 +234,8 @@ class BackupRunner:
         trigger: str,
         progress: RepoProgress | None,
         deadline: float,
+        run_id: int,
     ) -> RepoOutcome:
-        run_id = await asyncio.to_thread(self._start, policy.name, repo.name, "backup", trigger)
         writer = _ProgressWriter(self._sessions, run_id)
         target = access(repo)
 
@@ -237,9 +264,7 @@ class BackupRunner:
             )
         except asyncio.CancelledError:
             await asyncio.shield(
-                self._finish_failed(
-                    run_id, policy.name, repo.name, "backup", "cancelled", started, flusher
-                )
+                self._cancelled(run_id, policy.name, target, "backup", started, flusher)
             )
             raise
         except Exception as exc:  # a bug in a source must not lose the row
@@ -274,6 +299,27 @@ class BackupRunner:
             log.info("backup repository %s created", repo.name)
         self._initialised.add(key)
 
+    async def _cancelled(
+        self,
+        run_id: int,
+        policy: str,
+        repo: RepositoryAccess,
+        kind: str,
+        started: float,
+        flusher: asyncio.Task[None] | None = None,
+        also: Sequence[RepositoryAccess] = (),
+    ) -> None:
+        """End a cancelled run (shutdown): its tool has been stopped; remove the lock it may
+        have left, like after a timeout, and record the run as failed."""
+        for each in (repo, *also):
+            await self._unlock(each)
+        if run_id:
+            await self._finish_failed(
+                run_id, policy, repo.name, kind, "cancelled", started, flusher
+            )
+        elif flusher is not None:
+            await _stop(flusher)
+
     async def _unlock(self, repo: RepositoryAccess) -> None:
         unlock = getattr(self.engine, "unlock", None)
         if unlock is not None:
@@ -292,14 +338,22 @@ class BackupRunner:
         trigger: str = "schedule",
         repository: str | None = None,
     ) -> list[RepoOutcome]:
-        """Apply (or, ``dry_run``, only compute) the policy's retention in each repository.
-        A dry run records no row (``run_id`` 0). Raise NotFoundError for an unknown policy
-        or repository, or a policy without retention."""
+        """Apply (or, ``dry_run``, only compute) the policy's retention in each repository
+        (copy targets included). A dry run records no row (``run_id`` 0). Raise
+        NotFoundError for an unknown policy or repository, or a policy without retention;
+        RunInProgress when a retention pass of the policy is already running."""
         policy = find_policy(section, policy_name)
         keep = keep_policy(policy)
-        outcomes = []
-        for repo in _repositories(section, policy, repository):
-            outcomes.append(await self._forget_one(policy, repo, keep, dry_run, trigger))
+        outcomes: list[RepoOutcome] = []
+        repos = _repositories(section, policy, repository, copies=True)
+        for i, repo in enumerate(repos):
+            try:
+                outcomes.append(await self._forget_one(policy, repo, keep, dry_run, trigger))
+            except RunInProgress as exc:
+                if i == 0:
+                    raise
+                outcomes += _not_run(repos[i:], exc)
+                break
         return outcomes
 
     async def _forget_one(
@@ -307,7 +361,7 @@ class BackupRunner:
     ) -> RepoOutcome:
         run_id = 0
         if not dry_run:
-            run_id = await asyncio.to_thread(self._start, policy.name, repo.name, "forget", trigger)
+            run_id = await self._claim_next(policy, repo, "forget", trigger)
         started = time.monotonic()
         target = access(repo)
         try:
@@ -343,12 +397,20 @@ class BackupRunner:
         repository: str | None = None,
     ) -> list[RepoOutcome]:
         """Run ``restic check`` (reading ``read_data_subset`` of the data, default the
-        policy's) on each repository of the policy; one row each."""
+        policy's) on each repository of the policy, copy targets included; one row each.
+        Raise RunInProgress when a check of the policy is already running."""
         policy = find_policy(section, policy_name)
         subset = read_data_subset or (policy.check.read_data_subset if policy.check else None)
-        outcomes = []
-        for repo in _repositories(section, policy, repository):
-            run_id = await asyncio.to_thread(self._start, policy.name, repo.name, "check", trigger)
+        outcomes: list[RepoOutcome] = []
+        repos = _repositories(section, policy, repository, copies=True)
+        for i, repo in enumerate(repos):
+            try:
+                run_id = await self._claim_next(policy, repo, "check", trigger)
+            except RunInProgress as exc:
+                if i == 0:
+                    raise
+                outcomes += _not_run(repos[i:], exc)
+                break
             started = time.monotonic()
             target = access(repo)
             try:
@@ -394,10 +456,7 @@ class BackupRunner:
         if isinstance(exc, WatchkeeperError):
             return str(exc)
         if isinstance(exc, asyncio.CancelledError):
-            if run_id:
-                await asyncio.shield(
-                    self._finish_failed(run_id, policy.name, repo.name, kind, "cancelled", started)
-                )
+            await asyncio.shield(self._cancelled(run_id, policy.name, repo, kind, started))
             raise exc
         if not isinstance(exc, Exception):
             raise exc
@@ -407,10 +466,11 @@ class BackupRunner:
     async def snapshots(
         self, section: BackupsSection, policy_name: str, repository: str | None = None
     ) -> dict[str, list[Snapshot] | str]:
-        """The policy's snapshots per repository (oldest first), or the error text."""
+        """The policy's snapshots per repository, copy targets included (oldest first), or
+        the error text."""
         policy = find_policy(section, policy_name)
         found: dict[str, list[Snapshot] | str] = {}
-        for repo in _repositories(section, policy, repository):
+        for repo in _repositories(section, policy, repository, copies=True):
             try:
                 found[repo.name] = await self.engine.snapshots(
                     access(repo), [f"policy={policy.name}"]
@@ -419,7 +479,32 @@ class BackupRunner:
                 found[repo.name] = str(exc)
         return found
 
+    async def copy(
+        self,
+        section: BackupsSection,
+        policy_name: str,
+        *,
+        trigger: str = "schedule",
+        to: str | None = None,
+    ) -> list[RepoOutcome]:
+        """Copy the policy's snapshots from its first repository into each copy target (or
+        only ``to``) with ``restic copy``; one ``copy`` row per target. Raise NotFoundError
+        for an unknown policy or target, or a policy without ``copy``; RunInProgress when a
+        copy of the policy is already running."""
+        from watchkeeper.backups.copies import copy_policy
+
+        return await copy_policy(self, section, policy_name, trigger=trigger, to=to)
+
     # -- the rows -----------------------------------------------------------------------------
+
+    def _claim(self, policy: Policy, repository: str, kind: str, trigger: str) -> int:
+        with self._sessions() as db:
+            return claims.claim(db, policy, repository, kind, trigger, self._clock())
+
+    async def _claim_next(self, policy: Policy, repo: Repository, kind: str, trigger: str) -> int:
+        """The row of the next repository of a run; RunInProgress when another process
+        started the same kind in between (the run then stops there)."""
+        return await asyncio.to_thread(self._claim, policy, repo.name, kind, trigger)
 
     def _start(self, policy: str, repository: str, kind: str, trigger: str) -> int:
         with self._sessions() as db:
@@ -605,19 +690,28 @@ def find_policy(section: BackupsSection, name: str) -> Policy:
 
 
 def _repositories(
-    section: BackupsSection, policy: Policy, only: str | None = None
+    section: BackupsSection, policy: Policy, only: str | None = None, *, copies: bool = False
 ) -> list[Repository]:
+    """The plan repositories of ``policy`` (with ``copies``, its copy targets too), or only
+    ``only``; raise NotFoundError naming the known ones if ``only`` is not among them."""
     by_name = {r.name: r for r in section.repositories}
-    names = [n for n in policy.repositories if only is None or n == only]
+    known = all_repositories(policy) if copies else policy.repositories
+    names = [n for n in known if only is None or n == only]
     if only is not None and not names:
         raise NotFoundError(
             f"policy {policy.name} does not write to repository {only!r} "
-            f"(it writes to {', '.join(policy.repositories)})"
+            f"(it writes to {', '.join(known)})"
         )
     missing = [n for n in names if n not in by_name]
     if missing:
         raise NotFoundError(f"policy {policy.name}: unknown repository {missing[0]!r}")
     return [by_name[n] for n in names]
+
+
+def _not_run(repos: Sequence[Repository], why: RunInProgress) -> list[RepoOutcome]:
+    """Outcomes for the repositories a run stopped before: another process started the
+    same work meanwhile (and does them now)."""
+    return [RepoOutcome(r.name, 0, False, error=f"not run: {why}") for r in repos]
 
 
 def _snap(s: Snapshot) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from watchkeeper.backups.config import BackupsSection, Policy, Repository
+from watchkeeper.backups.config import BackupsSection, Policy, Repository, copy_targets
 from watchkeeper.exceptions import NotFoundError
 from watchkeeper.plan.stored import stored_section
 from watchkeeper.store.tables import BackupRun, utcnow
@@ -105,6 +105,23 @@ def max_age(policy: Policy, now: datetime) -> timedelta:
     return max(2 * interval_of(policy.schedule, now), MIN_MAX_AGE)
 
 
+def copy_max_age(policy: Policy, now: datetime) -> timedelta:
+    """How old the last good copy into a copy target may be: the policy's ``max_age``, plus
+    the copy schedule's interval when copies have a schedule of their own (by default they
+    follow each backup)."""
+    limit = max_age(policy, now)
+    if policy.copy_ is not None and policy.copy_.schedule is not None:
+        limit += interval_of(policy.copy_.schedule, now)
+    return limit
+
+
+def drill_max_age(policy: Policy, now: datetime) -> timedelta:
+    """How long ago the last restore drill may have ended before it counts as missed: twice
+    the drill schedule's interval, at least one hour (like ``max_age`` for backups)."""
+    schedule = policy.drill.schedule if policy.drill is not None else policy.schedule
+    return max(2 * interval_of(schedule, now), MIN_MAX_AGE)
+
+
 def next_run(schedule: str, now: datetime) -> datetime:
     nxt: datetime = croniter(schedule, now).get_next(datetime)
     return nxt.astimezone(UTC)
@@ -187,12 +204,13 @@ def run_view(row: BackupRun) -> RunView:
 class RepositoryState:
     name: str
     url: str  # masked
-    last_success: RunView | None
+    last_success: RunView | None  # a copy target's: its last good copy
     previous_success: RunView | None
     last_failure: RunView | None
     age_s: float | None  # of the last success
     freshness: FreshnessState
     size_change_pct: float | None  # last success vs the one before, bytes_total
+    copy_of: str = ""  # a copy target: the repository its snapshots are copied from
 
 
 @dataclass(frozen=True)
@@ -211,7 +229,7 @@ class PolicyView:
     schedule: str
     next_run: datetime
     max_age_s: float
-    repositories: tuple[RepositoryState, ...]
+    repositories: tuple[RepositoryState, ...]  # backed up to, then the copy targets
     last_success: RunView | None
     last_failure: RunView | None
     size_change_pct: float | None
@@ -272,14 +290,23 @@ def _change(last: RunView | None, before: RunView | None) -> float | None:
 
 
 def _repository_state(
-    db: Session, policy: Policy, name: str, url: str, limit: timedelta, now: datetime
+    db: Session,
+    policy: Policy,
+    name: str,
+    url: str,
+    limit: timedelta,
+    now: datetime,
+    copy_of: str = "",
 ) -> RepositoryState:
+    """A repository of ``policy``: its backups, or, for a copy target (``copy_of`` set),
+    its copies."""
+    kind = "copy" if copy_of else "backup"
     goods = db.scalars(
         select(BackupRun)
         .where(
             BackupRun.policy == policy.name,
             BackupRun.repository == name,
-            BackupRun.kind == "backup",
+            BackupRun.kind == kind,
             BackupRun.status == "succeeded",
         )
         .order_by(BackupRun.started_at.desc(), BackupRun.id.desc())
@@ -290,7 +317,7 @@ def _repository_state(
         .where(
             BackupRun.policy == policy.name,
             BackupRun.repository == name,
-            BackupRun.kind == "backup",
+            BackupRun.kind == kind,
             BackupRun.status == "failed",
         )
         .order_by(BackupRun.started_at.desc(), BackupRun.id.desc())
@@ -311,7 +338,8 @@ def _repository_state(
         last_failure=_optional(failure),
         age_s=age,
         freshness=state,
-        size_change_pct=_change(last, before),
+        size_change_pct=None if copy_of else _change(last, before),
+        copy_of=copy_of,
     )
 
 
@@ -332,12 +360,19 @@ def policy_view(
         _repository_state(db, policy, name, urls.get(name, ""), limit, now)
         for name in policy.repositories
     )
+    copies = tuple(
+        _repository_state(
+            db, policy, name, urls.get(name, ""), copy_max_age(policy, now), now, copy_of
+        )
+        for copy_of in policy.repositories[:1]
+        for name in copy_targets(policy)
+    )
     goods = [(r.last_success.started_at, i) for i, r in enumerate(repos) if r.last_success]
     newest = repos[max(goods)[1]] if goods else None
     change = newest.size_change_pct if newest else None
     running = db.scalars(
         select(BackupRun)
-        .where(BackupRun.policy == policy.name, BackupRun.status == "running")
+        .where(BackupRun.policy == policy.name, BackupRun.status.in_(("queued", "running")))
         .order_by(BackupRun.started_at, BackupRun.id)
     ).all()
     return PolicyView(
@@ -347,12 +382,12 @@ def policy_view(
         schedule=policy.schedule,
         next_run=next_run(policy.schedule, now),
         max_age_s=limit.total_seconds(),
-        repositories=repos,
+        repositories=repos + copies,
         last_success=newest.last_success if newest else None,
         last_failure=_optional(_latest(db, policy.name, "backup", ("failed",))),
         size_change_pct=change,
         size_change_alert=change is not None and abs(change) > policy.freshness.max_size_change,
-        freshness=_worst([r.freshness for r in repos]),
+        freshness=_worst([r.freshness for r in repos + copies]),
         last_drill=_optional(_latest(db, policy.name, "drill", _FINISHED)),
         last_check=_optional(_latest(db, policy.name, "check", _FINISHED)),
         running=tuple(run_view(r) for r in running),

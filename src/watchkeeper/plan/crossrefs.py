@@ -78,6 +78,18 @@ def broken_references(plan: Plan) -> list[tuple[Path_, str]]:
                         f'no backup repository is named "{name}"',
                     )
                 )
+        for j, name in enumerate(policy.copy_.to if policy.copy_ else []):
+            path = ("backups", "policies", i, "copy", "to", j)
+            if name not in repositories:
+                problems.append((path, f'no backup repository is named "{name}"'))
+            elif name in policy.repositories:
+                problems.append(
+                    (
+                        path,
+                        f'the policy already backs up to "{name}": copy into another '
+                        "repository (or leave it out of `repositories`)",
+                    )
+                )
     problems += _database_references(plan)
     return problems
 

@@ -2,11 +2,16 @@
 
 The store is copied the way its kind needs (SQLite's online backup API, or ``pg_dump`` of
 its PostgreSQL database); the home directory follows without the log store (large, and
-kept by its own retention) and without the live SQLite files (already in the copy).
+kept by its own retention), without the live SQLite files (already in the copy) and
+without what is re-created when missing: ``cache/`` (restic's cache lives in
+``cache/restic``), ``tmp/``, Python's ``__pycache__`` directories, and any directory that
+marks itself a cache with a ``CACHEDIR.TAG`` file (https://bford.info/cachedir/).
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,6 +28,41 @@ from watchkeeper.settings import Settings
 STORE_DUMP = "watchkeeper.pgdump"
 STORE_COPY = "watchkeeper.db"
 LOG_STORE = "logs"
+RECREATED = ("cache", "tmp")
+"""Directories of the home that are re-created when missing: never backed up."""
+RECREATED_ANYWHERE = ("__pycache__",)
+CACHE_TAG = "CACHEDIR.TAG"
+CACHE_SIGNATURE = b"Signature: 8a477f597d28d172789f06886806bc55"
+
+
+def home_excludes(home: Path) -> list[str]:
+    """The restic ``--exclude`` patterns for the home directory ``home`` (absolute): the
+    log store, the re-creatable directories, and every directory tagged as a cache."""
+    fixed = [str(home / name) for name in (LOG_STORE, *RECREATED)]
+    return [*fixed, *RECREATED_ANYWHERE, *_tagged_caches(home, fixed)]
+
+
+def _tagged_caches(home: Path, skip: Sequence[str]) -> list[str]:
+    found: list[str] = []
+    for directory, dirs, files in os.walk(home):
+        if CACHE_TAG in files and _is_cache_tag(Path(directory) / CACHE_TAG):
+            found.append(directory)
+            dirs[:] = []
+            continue
+        dirs[:] = [
+            d
+            for d in dirs
+            if d not in RECREATED_ANYWHERE and os.path.join(directory, d) not in skip
+        ]
+    return found
+
+
+def _is_cache_tag(path: Path) -> bool:
+    try:
+        with path.open("rb") as fh:
+            return fh.read(len(CACHE_SIGNATURE)) == CACHE_SIGNATURE
+    except OSError:
+        return False
 
 
 class WatchkeeperBackup:
@@ -48,7 +88,7 @@ class WatchkeeperBackup:
         results: list[BackupResult] = []
         parts: list[Part] = []
         home = self.settings.home.absolute()
-        exclude = [str(home / LOG_STORE)]
+        exclude = await asyncio.to_thread(home_excludes, home) if home.is_dir() else []
         sqlite_path = self._sqlite_path()
         if sqlite_path is not None:
             result, part = await back_up_sqlite(

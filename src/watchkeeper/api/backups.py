@@ -22,6 +22,7 @@ from watchkeeper.auth import audit
 from watchkeeper.auth.audit import Actor
 from watchkeeper.auth.sessions import SessionInfo
 from watchkeeper.backups import views
+from watchkeeper.backups.config import all_repositories
 from watchkeeper.backups.restic import Restic
 from watchkeeper.backups.restore import restore_points
 from watchkeeper.backups.runbook import render_runbook
@@ -279,10 +280,11 @@ def queue_restore_request(db: Session, actor: Actor, policy: str, body: RestoreI
             [("directory", "give a new directory name")],
         )
     found = views.find_policy(views.load_section(db), policy)
-    if body.repository not in found.repositories:
+    readable = all_repositories(found)  # the policy's repositories and its copy targets
+    if body.repository not in readable:
         raise ValidationFailed(
             f"policy {policy} does not write to repository {body.repository!r}",
-            [("repository", f"one of {', '.join(found.repositories)}")],
+            [("repository", f"one of {', '.join(readable)}")],
         )
     row = BackupRun(
         policy=policy,

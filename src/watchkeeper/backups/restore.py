@@ -143,7 +143,7 @@ async def restore_points(
     RestoreError when none answers, NotFoundError for an unknown policy or repository."""
     policy = find_policy(section, policy_name)
     errors: dict[str, str] = {}
-    for repo in _repositories(section, policy, repository):
+    for repo in _repositories(section, policy, repository, copies=True):
         try:
             snaps = await engine.snapshots(access(repo), [f"policy={policy.name}"])
         except WatchkeeperError as exc:
@@ -376,7 +376,7 @@ def _reason(exc: BaseException) -> str:
 
 
 def _repository(section: BackupsSection, policy: Policy, name: str) -> RepositoryAccess:
-    return access(_repositories(section, policy, name)[0])
+    return access(_repositories(section, policy, name, copies=True)[0])
 
 
 async def _into_postgres(

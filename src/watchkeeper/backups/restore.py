@@ -12,6 +12,7 @@ kind ``restore`` when a store is at hand.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -319,11 +320,11 @@ class Restorer:
                     _start, sessions, point.policy, point.repository, trigger
                 )
             await asyncio.to_thread(_describe_row, sessions, run_id, point, where)
-        try:
-            total = await self.engine.restore_size(repo, point.snapshot.id)
-        except WatchkeeperError:
-            total = 0  # progress without a total; the restore itself will say what is wrong
-        written = _Written(total)
+        written = _Written(0)
+        # The size (`restic stats`) reads the snapshot's whole tree: learn it beside the
+        # restore, not before it; until it is known the progress has no total.
+        sizing = asyncio.create_task(self.engine.restore_size(repo, point.snapshot.id))
+        sizing.add_done_callback(partial(_learn_total, written))
         writer = _ProgressWriter(sessions, run_id) if sessions and run_id else None
         if writer is not None:
             written.listeners.append(partial(setattr, writer, "latest"))
@@ -334,6 +335,7 @@ class Restorer:
         try:
             await work(written)
         except BaseException as exc:
+            await _drop_task(sizing)
             if flusher is not None:
                 await _stop(flusher)
             reason = _reason(exc)
@@ -350,7 +352,9 @@ class Restorer:
         if flusher is not None:
             await _stop(flusher)
         seconds = time.monotonic() - started
-        size = max(written.latest, total)
+        with contextlib.suppress(WatchkeeperError):
+            await sizing  # done by now for a large restore; quick for a small one
+        size = max(written.latest, written.total)
         if sessions is not None and run_id is not None:
             await asyncio.to_thread(_finish, sessions, run_id, "succeeded", seconds, size, "")
         BACKUP_RUNS.labels(point.policy, "restore", "succeeded").inc()
@@ -362,6 +366,19 @@ class Restorer:
             seconds,
         )
         return RestoreResult(point, where, seconds, size, run_id)
+
+
+async def _drop_task(task: asyncio.Task[int]) -> None:
+    """Stop ``task`` (if it still runs) and wait until it has cleaned up after itself."""
+    if not task.done():
+        task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, WatchkeeperError):
+        await task
+
+
+def _learn_total(written: _Written, sizing: asyncio.Task[int]) -> None:
+    if not sizing.cancelled() and sizing.exception() is None:
+        written.total = sizing.result()
 
 
 def _reason(exc: BaseException) -> str:

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from watchkeeper import __version__
 from watchkeeper.cli_backup import backup_app
+from watchkeeper.cli_db import register as register_db_commands
 from watchkeeper.cli_incidents import drill_app, incident_app, oncall_app
 from watchkeeper.cli_logs import logs_app
 from watchkeeper.cli_restore import restore_app
@@ -35,12 +36,17 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 plan_app = typer.Typer(help="Check, compare, apply and export the plan file.", no_args_is_help=True)
-db_app = typer.Typer(help="Manage the store.", no_args_is_help=True)
+db_app = typer.Typer(
+    help="Manage the store (upgrade) and the plan's databases (status, collect, advise, "
+    "maintain, runs, dismiss, restore).",
+    no_args_is_help=True,
+)
 user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 token_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
 audit_app = typer.Typer(help="Check and export the audit trail.", no_args_is_help=True)
 app.add_typer(plan_app, name="plan")
 app.add_typer(db_app, name="db")
+register_db_commands(db_app)
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(audit_app, name="audit")

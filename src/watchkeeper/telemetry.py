@@ -241,8 +241,8 @@ LOG_REPAIRED = Counter(
 
 BACKUP_RUNS = Counter(
     "watchkeeper_backup_runs_total",
-    "Backup policy runs per repository, by policy, kind (backup, forget, check, drill) and "
-    "status (succeeded, failed).",
+    "Backup policy runs per repository, by policy, kind (backup, copy, forget, check, drill) "
+    "and status (succeeded, failed).",
     ["policy", "kind", "status"],
     registry=REGISTRY,
 )
@@ -263,5 +263,26 @@ BACKUP_AGE_LIMIT = Gauge(
     "How old a policy's latest successful backup may be before it alerts (freshness.max_age, "
     "default twice the schedule's interval, at least 1 h).",
     ["policy"],
+    registry=REGISTRY,
+)
+
+DBMAINT_COLLECTIONS = Counter(
+    "watchkeeper_dbmaint_collections_total",
+    "Health collections of the plan's databases, by database and status (ok, failed).",
+    ["database", "status"],
+    registry=REGISTRY,
+)
+DBMAINT_COLLECTION_DURATION = Histogram(
+    "watchkeeper_dbmaint_collection_duration_seconds",
+    "Time one health collection of a database took (failed ones included).",
+    ["database"],
+    registry=REGISTRY,
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)
+DBMAINT_MAINTENANCE_RUNS = Counter(
+    "watchkeeper_dbmaint_maintenance_runs_total",
+    "Maintenance task runs the database service started, by database, task and status "
+    "(succeeded, failed, skipped).",
+    ["database", "task", "status"],
     registry=REGISTRY,
 )

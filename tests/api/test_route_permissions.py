@@ -213,6 +213,10 @@ def _fixture_objects(ctx: AppContext) -> dict[str, str]:
         "link_id": "999999",  # no such tracker issue: 404
         "search_id": "999999",  # no such saved log search: 404
         "policy": "no-such-policy",  # no backup policy in the plan: 404
+        "database": "no-such-database",  # no database in the plan: 404
+        "task": "no-such-task",
+        "key": "no-such:finding",
+        "run_id": "999999",  # no such maintenance run: 404
     }
 
 

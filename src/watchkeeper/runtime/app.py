@@ -20,6 +20,7 @@ from watchkeeper.api import alerts as alerts_api
 from watchkeeper.api import audit as audit_api
 from watchkeeper.api import backups as backups_api
 from watchkeeper.api import checks as checks_api
+from watchkeeper.api import databases as databases_api
 from watchkeeper.api import incident_figures as incident_figures_api
 from watchkeeper.api import incidents as incidents_api
 from watchkeeper.api import ingest as ingest_api
@@ -47,6 +48,7 @@ from watchkeeper.web import alerts as alerts_web
 from watchkeeper.web import audit as audit_web
 from watchkeeper.web import backups as backups_web
 from watchkeeper.web import checks as checks_web
+from watchkeeper.web import databases as databases_web
 from watchkeeper.web import directory as directory_web
 from watchkeeper.web import editor, mfa, pages
 from watchkeeper.web import escalation_policies as escalation_policies_web
@@ -131,6 +133,7 @@ def create_app(ctx: AppContext, *, services: Sequence[Service] = ()) -> FastAPI:
     app.include_router(postmortems_api.router)
     app.include_router(incidents_api.router)
     app.include_router(backups_api.router)
+    app.include_router(databases_api.router)
     app.mount("/static", StaticFiles(directory=str(pages.STATIC_DIR)), name="static")
     app.include_router(status_page_web.router)  # public: /status/{name}[.json], no sign-in
     app.include_router(status_admin_web.router)  # before /incidents/{id} and pages
@@ -141,6 +144,7 @@ def create_app(ctx: AppContext, *, services: Sequence[Service] = ()) -> FastAPI:
     app.include_router(logs_web.router)  # before pages: its /{slug} catches the rest
     app.include_router(audit_web.router)  # before pages: its /{slug} catches the rest
     app.include_router(backups_web.router)  # before pages: its /{slug} catches the rest
+    app.include_router(databases_web.router)  # before pages: its /{slug} catches the rest
     app.include_router(mfa.router)  # before pages: its /{slug} catches the rest
     app.include_router(account_web.router)  # before pages: its /{slug} catches the rest
     app.include_router(access_web.router)  # before pages: its /{slug} catches the rest

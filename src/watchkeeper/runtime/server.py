@@ -24,6 +24,7 @@ from watchkeeper.checks.events import EventBus
 from watchkeeper.checks.history import rollup_and_prune
 from watchkeeper.checks.pings import prune_pings
 from watchkeeper.checks.runner import CheckRunner
+from watchkeeper.dbmaint.service import DbMaintService
 from watchkeeper.incidents import tracking
 from watchkeeper.incidents.engine import IncidentEngine
 from watchkeeper.incidents.escalation import Pager
@@ -244,6 +245,9 @@ async def serve(ctx: AppContext, announce: Callable[[str], None]) -> None:
             settings=ctx.settings,
         ),
     )
+    # The plan's databases: health collections, maintenance tasks and the runs queued through
+    # the API, one service per cluster.
+    dbmaint = Leadership(ctx.engine, "dbmaint", lambda: DbMaintService(ctx.sessions, ctx.metrics))
     # Every replica delivers notifications; rows are claimed in the store, never twice.
     notify_worker = DeliveryWorker(ctx.sessions)
     queued_hooks.append(notify_worker.wake)
@@ -259,6 +263,7 @@ async def serve(ctx: AppContext, announce: Callable[[str], None]) -> None:
             alerts,
             incidents,
             backups,
+            dbmaint,
             notify_worker,
             audit_stream,
             ctx.logs,
@@ -272,6 +277,14 @@ async def serve(ctx: AppContext, announce: Callable[[str], None]) -> None:
         return checks.current.run_now(name) if checks.current is not None else False
 
     app.state.nudge_check = nudge_check
+
+    def wake_dbmaint() -> None:
+        """Start queued maintenance runs at once when this process runs the service; on
+        another replica the leader claims them at its next pass."""
+        if dbmaint.current is not None:
+            dbmaint.current.wake()
+
+    app.state.wake_dbmaint = wake_dbmaint
     config = uvicorn.Config(
         app,
         host=ctx.settings.listen_host,

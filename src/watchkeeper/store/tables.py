@@ -744,6 +744,9 @@ class DbHealth(Base):
     score: Mapped[int] = mapped_column(Integer, default=100)  # 0..100
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     findings: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # Collections failed in a row (0 after a good one); details/findings stay the last good.
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_ok_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class DbQueryText(Base):
@@ -788,3 +791,5 @@ class DbDismissal(Base):
     actor: Mapped[str] = mapped_column(String(128))
     at: Mapped[datetime] = mapped_column(default=utcnow)
     until: Mapped[datetime | None] = mapped_column(default=None)
+    # The finding as it was when dismissed: it shows again once it gets worse.
+    finding: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)

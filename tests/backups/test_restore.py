@@ -318,3 +318,37 @@ def test_cli_restore_database_and_files(
     assert no_to.exit_code == 1 and "--to" in no_to.output
     unknown = _run(cli_env, "restore", "points", "nope")
     assert unknown.exit_code == 1 and "no backup policy 'nope'" in unknown.output
+
+
+def test_restore_reads_a_copy_target_when_the_first_repository_is_gone(
+    tmp_path: Path, sessions: sessionmaker[Session]
+) -> None:
+    src = source_dir(tmp_path)
+    text = textwrap.dedent(
+        f"""
+        backups:
+          repositories:
+            - {{name: local, url: "{tmp_path / "repo"}", password: {REPO_PASSWORD}}}
+            - {{name: offsite, url: "{tmp_path / "offsite"}", password: {REPO_PASSWORD}}}
+          policies:
+            - name: app
+              source: {{type: files, paths: ["{src}"]}}
+              repositories: [local]
+              copy: {{to: [offsite]}}
+        """
+    )
+    section = load_plan_text(text, env={}).plan.backups
+    engine = _engine(tmp_path)
+    runner = BackupRunner(sessions, engine)
+    _backup(runner, section)
+    (copied,) = asyncio.run(runner.copy(section, "app", trigger="test"))
+    assert copied.ok, copied.error
+    shutil.rmtree(tmp_path / "repo")  # the first repository is lost
+
+    points, errors = asyncio.run(restore_points(engine, section, "app"))
+    assert list(errors) == ["local"] and REPO_PASSWORD not in errors["local"]
+    point = choose(points, kind="files")
+    assert point.repository == "offsite"
+    target = tmp_path / "back"
+    asyncio.run(Restorer(engine, sessions=sessions).files(section, point, target))
+    assert (target / str(src).lstrip("/") / "a.txt").read_text() == "alpha\n"

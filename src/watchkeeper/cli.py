@@ -576,6 +576,7 @@ def secrets_reseal() -> None:
     from watchkeeper.auth import audit
     from watchkeeper.auth.audit import Actor
     from watchkeeper.auth.rekey import reseal_all
+    from watchkeeper.plan.catalog import seal_stored
 
     with _store(migrate=False) as ctx, ctx.sessions() as db:
         register_secret(ctx.settings.secret_key())
@@ -584,6 +585,8 @@ def secrets_reseal() -> None:
         with Progress(console=err, transient=True) as progress:
             task = progress.add_task("re-sealing", total=None)
             resealed, total = reseal_all(db, ctx.secret_box, lambda n: progress.advance(task, n))
+            objects, _ = seal_stored(db)  # plan secrets: opened with any key, sealed anew
+            resealed, total = resealed + objects, total + objects
         audit.record(
             db, Actor("cli"), "secrets.reseal", "secrets", {"resealed": resealed, "total": total}
         )

@@ -26,6 +26,7 @@ from watchkeeper.checks.http_tls import TlsContexts, TlsFileError
 from watchkeeper.checks.interface import CheckConfig, Outcome
 from watchkeeper.checks.jsonpath import JsonAssertion, JsonPathSyntaxError, parse
 from watchkeeper.plan.base import PlanModel
+from watchkeeper.plan.sealing import mark_secret
 from watchkeeper.plan.types import Regex
 
 USER_AGENT = f"Watchkeeper/{__version__} (health check)"
@@ -47,8 +48,9 @@ def _digits_as_text(value: object) -> object:
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
-Secret = Annotated[str, BeforeValidator(_digits_as_text)]
-"""A password or token: plain text in the plan, never shown in messages."""
+Secret = Annotated[str, BeforeValidator(_digits_as_text), AfterValidator(mark_secret)]
+"""A password or token: plain text in the plan, never shown in messages, sealed at rest
+(:mod:`watchkeeper.plan.sealing`)."""
 
 
 class BasicAuth(PlanModel):

@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session
 
 from watchkeeper.auth import audit
 from watchkeeper.auth.audit import Actor
+from watchkeeper.plan import sealing
+from watchkeeper.plan.catalog import seal_stored
 from watchkeeper.plan.loader import LoadedPlan
 from watchkeeper.plan.objects import ObjectRecord, assemble_plan, export_data, plan_objects
 from watchkeeper.store.tables import PlanApply, StoredObject, utcnow
@@ -100,16 +102,22 @@ def apply_plan(db: Session, loaded: LoadedPlan, actor: str | Actor = "plan") -> 
         if obj is None:
             db.add(
                 StoredObject(
-                    kind=rec.kind, name=rec.name, spec=rec.spec, managed=True, updated_by=who.name
+                    kind=rec.kind,
+                    name=rec.name,
+                    spec=sealing.seal(rec.spec, rec.secrets),
+                    managed=True,
+                    updated_by=who.name,
                 )
             )
         else:
             obj.spec, obj.managed, obj.updated_by, obj.updated_at = (
-                rec.spec,
+                sealing.seal(rec.spec, rec.secrets),
                 True,
                 who.name,
                 utcnow(),
             )
+    db.flush()
+    seal_stored(db)  # also what an earlier version stored in clear, or under an older key
     db.add(
         PlanApply(
             file=loaded.file,

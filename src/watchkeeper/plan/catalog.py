@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import logging
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cache
@@ -16,11 +18,14 @@ from watchkeeper.auth import audit
 from watchkeeper.auth.audit import Actor
 from watchkeeper.exceptions import ConflictError, NotFoundError, ValidationFailed
 from watchkeeper.logging_setup import MASK
+from watchkeeper.plan import sealing
 from watchkeeper.plan.loader import explain
 from watchkeeper.plan.models import SECTIONS, Plan
 from watchkeeper.plan.objects import SETTINGS_KIND, _is_collection
 from watchkeeper.plan.source import format_path
 from watchkeeper.store.tables import StoredObject, utcnow
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -38,7 +43,7 @@ class ObjectView:
         return cls(
             obj.kind,
             obj.name,
-            obj.spec,
+            sealing.open_all(copy.deepcopy(obj.spec)),  # just written: still sealed
             obj.managed,
             obj.created_at,
             obj.updated_at,
@@ -81,6 +86,36 @@ def validate_spec(kind: str, spec: Any) -> dict[str, Any]:
         raise ValidationFailed(f"invalid {kind} object", errors) from None
     dumped: dict[str, Any] = _adapter(kind).dump_python(obj, mode="json", by_alias=True)
     return dumped
+
+
+def _sealed(kind: str, clean: dict[str, Any]) -> dict[str, Any]:
+    """``clean`` as stored: its secret values sealed."""
+    return sealing.seal(clean, sealing.secret_paths(_adapter(kind).validate_python(clean)))
+
+
+def seal_stored(db: Session) -> tuple[int, int]:
+    """Seal the secret values of every stored object with the current key (values stored
+    in clear by an earlier version, or sealed with a previous key); return (objects with
+    secrets, objects). The caller commits."""
+    kinds = collection_kinds()
+    with_secrets = total = 0
+    for obj in db.scalars(select(StoredObject)):
+        total += 1
+        try:
+            if obj.kind in kinds:
+                model = _adapter(obj.kind).validate_python(obj.spec)
+                paths = list(sealing.secret_paths(model))
+            else:  # a section's settings
+                section = Plan.model_fields[obj.name].annotation
+                model = section.model_validate(obj.spec)  # type: ignore[union-attr]
+                paths = [p for p in sealing.secret_paths(model) if p and p[0] in obj.spec]
+        except (ValidationError, KeyError):
+            log.warning("stored object %s/%s does not validate; left as it is", obj.kind, obj.name)
+            continue
+        if paths:
+            with_secrets += 1
+            obj.spec = sealing.seal(obj.spec, paths)
+    return with_secrets, total
 
 
 def shown(view: ObjectView) -> ObjectView:
@@ -166,7 +201,7 @@ def create_object(db: Session, kind: str, spec: Any, actor: str | Actor) -> Obje
     who = audit.actor_of(actor)
     clean = validate_spec(kind, spec)
     obj = StoredObject(
-        kind=kind, name=clean["name"], spec=clean, managed=False, updated_by=who.name
+        kind=kind, name=clean["name"], spec=_sealed(kind, clean), managed=False, updated_by=who.name
     )
     try:
         with db.begin_nested():  # a savepoint: a taken name must not undo the caller's work
@@ -195,7 +230,7 @@ def update_object(db: Session, kind: str, name: str, spec: Any, actor: str | Act
             "invalid object", [("name", "cannot be changed; create a new object instead")]
         )
     before = obj.spec
-    obj.spec, obj.updated_by, obj.updated_at = clean, who.name, utcnow()
+    obj.spec, obj.updated_by, obj.updated_at = _sealed(kind, clean), who.name, utcnow()
     audit.record(
         db, who, "object.update", f"{kind}/{name}", {"changes": audit.changes(before, clean)}
     )

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from watchkeeper.plan.base import PlanObject
 from watchkeeper.plan.models import SECTIONS, Plan
+from watchkeeper.plan.sealing import secret_paths
 from watchkeeper.plan.source import Path_
 
 SETTINGS_KIND = "settings"
@@ -30,6 +31,7 @@ class ObjectRecord:
     spec: dict[str, Any]
     path: Path_ = ()
     duplicate_of: Path_ | None = None
+    secrets: tuple[tuple[str | int, ...], ...] = ()  # where ``spec`` holds secret values
 
     @property
     def section(self) -> str:
@@ -44,7 +46,14 @@ def _collection(kind: str, path: Path_, items: Iterable[PlanObject]) -> Iterator
     seen: dict[str, Path_] = {}
     for i, item in enumerate(items):
         item_path = (*path, i)
-        yield ObjectRecord(kind, item.name, _dump(item), item_path, seen.get(item.name))
+        yield ObjectRecord(
+            kind,
+            item.name,
+            _dump(item),
+            item_path,
+            seen.get(item.name),
+            tuple(secret_paths(item)),
+        )
         seen.setdefault(item.name, item_path)
 
 
@@ -66,7 +75,8 @@ def plan_objects(plan: Plan) -> Iterator[ObjectRecord]:
                     field
                 ]
         if value.model_fields_set:
-            yield ObjectRecord(SETTINGS_KIND, section, settings, (section,))
+            secrets = tuple(p for p in secret_paths(value) if p and p[0] in settings)
+            yield ObjectRecord(SETTINGS_KIND, section, settings, (section,), secrets=secrets)
 
 
 def _is_collection(annotation: Any) -> bool:

@@ -14,6 +14,7 @@ from watchkeeper.auth.audit import Actor
 from watchkeeper.auth.secrets import SecretBox
 from watchkeeper.logs.system import LogSystem
 from watchkeeper.metrics.store import MetricStore
+from watchkeeper.plan import sealing
 from watchkeeper.plan.apply import PlanDiff, apply_plan
 from watchkeeper.plan.loader import PlanInvalid, load_plan_file
 from watchkeeper.settings import Settings
@@ -34,7 +35,9 @@ class AppContext:
     @classmethod
     def create(cls, settings: Settings, env: Mapping[str, str] | None = None) -> AppContext:
         engine = make_engine(settings.database_url)
-        return cls(settings, engine, session_factory(engine), dict(env or {}))
+        ctx = cls(settings, engine, session_factory(engine), dict(env or {}))
+        sealing.remember(ctx.secret_box)  # plan secrets are sealed with it in the store
+        return ctx
 
     @cached_property
     def metrics(self) -> MetricStore:

@@ -24,6 +24,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from watchkeeper.plan.sealing import SealedJSON
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -103,7 +105,8 @@ class StoredObject(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(100), index=True)
     name: Mapped[str] = mapped_column(String(128))
-    spec: Mapped[dict[str, Any]] = mapped_column()
+    # Secret values are sealed (plan/sealing.py: sealed on write, opened here on read).
+    spec: Mapped[dict[str, Any]] = mapped_column(SealedJSON)
     managed: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

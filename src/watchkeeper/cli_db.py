@@ -189,10 +189,12 @@ def db_maintain(
     plan: PlanOpt = None,
 ) -> None:
     """Run maintenance TASK of NAME now (with --dry-run: plan it, execute nothing); it is
-    refused outside the task's maintenance windows unless --force. Exit 1 if it failed."""
+    refused outside the task's maintenance windows unless --force, and while another run
+    of NAME (the server's, or another command's) is going on. Exit 1 if it failed."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from watchkeeper.cli import _cli_actor, err, fatal, out
+    from watchkeeper.dbmaint.claims import RunInProgress
     from watchkeeper.dbmaint.interface import Step
     from watchkeeper.dbmaint.maintenance import run_task
     from watchkeeper.dbmaint.section import find_target, find_task
@@ -220,19 +222,23 @@ def db_maintain(
             )
 
         with bar:
-            result = asyncio.run(
-                run_task(
-                    c.ctx.sessions,
-                    target,
-                    found,
-                    dry_run=dry_run,
-                    trigger=_cli_actor().name[:64],
-                    windows=c.windows,
-                    now=utcnow(),
-                    force=force or dry_run,
-                    progress=on_step,
+            try:
+                result = asyncio.run(
+                    run_task(
+                        c.ctx.sessions,
+                        target,
+                        found,
+                        dry_run=dry_run,
+                        trigger=_cli_actor().name[:64],
+                        windows=c.windows,
+                        now=utcnow(),
+                        force=force or dry_run,
+                        progress=on_step,
+                    )
                 )
-            )
+            except RunInProgress as exc:  # the server's service (or another command) runs it
+                bar.stop()
+                fatal(f"{name}/{task} not run: {exc}")
     if result.status == "skipped":
         fatal(f"{name}/{task} not run: {result.error} (use --force to run it now)")
     table = Table("step", "status", "reason", "before", "after", "took", "sql")

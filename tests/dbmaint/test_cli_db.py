@@ -5,6 +5,7 @@ status 1 on failures."""
 from __future__ import annotations
 
 import os
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from typer.testing import CliRunner, Result
 from tests.dbmaint.service_support import apply, plan_text, sqlite_target, sqlite_with_freelist
 from watchkeeper.cli import app
 from watchkeeper.runtime.context import AppContext
+from watchkeeper.store.tables import DbMaintenanceRun, utcnow
 
 runner = CliRunner()
 SMALL = "thresholds: {bloat_min_size: 1KiB}"
@@ -125,3 +127,53 @@ def test_plan_file_instead_of_the_store(env: dict[str, str], tmp_path: Path) -> 
     bad.write_text("databases:\n  targets:\n    - {name: x, type: sqlite}\n")
     broken = run(env, "status", "--plan", str(bad))
     assert broken.exit_code == 1 and "bad.yaml:3" in broken.output
+
+
+def _running_row(ctx: AppContext, task: str, started_at: datetime) -> int:
+    with ctx.sessions() as db:
+        row = DbMaintenanceRun(
+            database="app",
+            task=task,
+            action="vacuum",
+            status="running",
+            trigger="schedule",
+            dry_run=False,
+            started_at=started_at,
+            error="",
+            steps=[],
+        )
+        db.add(row)
+        db.commit()
+        return int(row.id)
+
+
+def test_maintain_is_refused_while_the_server_runs_the_database(
+    ctx: AppContext, env: dict[str, str], tmp_path: Path
+) -> None:
+    path = tmp_path / "app.db"
+    size = path.stat().st_size
+    live = _running_row(ctx, "nightly-vacuum", utcnow() - timedelta(minutes=1))
+    refused = run(env, "maintain", "app", "nightly-vacuum")
+    assert refused.exit_code == 1
+    assert f"is already being maintained: run {live}" in refused.output
+    lines = [line for line in refused.output.splitlines() if line.strip()]
+    assert "by the scheduler" in refused.output and len(lines) == 1
+    assert path.stat().st_size == size  # nothing ran
+    assert run(env, "maintain", "app", "nightly-vacuum", "--dry-run").exit_code == 0
+    with ctx.sessions() as db:
+        row = db.get(DbMaintenanceRun, live)
+        assert row is not None
+        row.status = "succeeded"
+        db.commit()
+    assert run(env, "maintain", "app", "nightly-vacuum").exit_code == 0
+    assert path.stat().st_size < size
+
+
+def test_a_stale_running_row_does_not_block_maintain(ctx: AppContext, env: dict[str, str]) -> None:
+    # default max_runtime 2h + statement_timeout 30m + 10m grace: 3h is past all of them
+    stale = _running_row(ctx, "nightly-vacuum", utcnow() - timedelta(hours=3))
+    done = run(env, "maintain", "app", "nightly-vacuum")
+    assert done.exit_code == 0, done.output
+    with ctx.sessions() as db:
+        row = db.get(DbMaintenanceRun, stale)
+        assert row is not None and row.status == "failed" and "stopped" in row.error

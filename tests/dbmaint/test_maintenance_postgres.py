@@ -15,6 +15,7 @@ from tests.dbmaint.maint_fixtures import churned, dead_tuples, pg, pg_one
 from watchkeeper.dbmaint.config import MaintenanceTask, PostgresDatabase
 from watchkeeper.dbmaint.interface import Step
 from watchkeeper.dbmaint.postgres import maintenance
+from watchkeeper.dbmaint.postgres.collect import collect
 
 SMALL = {"vacuum_min_dead": 1000, "bloat_min_size": "64KiB"}
 
@@ -235,3 +236,58 @@ def test_repack_gives_up_on_a_table_in_use_and_leaves_no_trace(maint_pg: str) ->
     assert step.after["size_bytes"] == step.before["size_bytes"]
     assert pg_one(maint_pg, "SELECT count(*) FROM orders") == 10_000
     assert pg(maint_pg, "SELECT tgname FROM pg_trigger WHERE tgrelid = 'orders'::regclass") == []
+
+
+def test_maintenance_sees_the_bloat_the_collector_reports(maint_pg: str) -> None:
+    # TOASTed values (the collector counts a table's TOAST pages) and a measured index:
+    # the figures a task plans with are those the advisor showed
+    pg(
+        maint_pg,
+        "CREATE TABLE docs (id int PRIMARY KEY, body text) WITH (autovacuum_enabled = false)",
+        "INSERT INTO docs SELECT g, (SELECT string_agg(md5(g::text || i::text), '')"
+        " FROM generate_series(1, 80) i) FROM generate_series(1, 4000) g",
+        "DELETE FROM docs WHERE id % 4 <> 0",
+        "VACUUM docs",
+        "ANALYZE docs",
+    )
+    target = _target(maint_pg, bloat_min_size="8KiB", bloat_ratio=0.1)
+    found = asyncio.run(collect(target))
+    tables = {t["name"]: t for t in found.details["tables"]}
+    indexes = {i["name"]: i for i in found.details["indexes"]}
+    assert indexes["public.docs_pkey"]["bloat_source"] == "pgstatindex"
+
+    vacuum = asyncio.run(maintenance.plan(target, _task("vacuum", all_tables=True)))
+    reindex = asyncio.run(maintenance.plan(target, _task("reindex", all_tables=True)))
+
+    assert tables["public.docs"]["bloat_source"] == "pgstattuple"  # measured by the collector
+    (table_step,) = [s for s in vacuum if s.target == "public.docs"]
+    assert table_step.before["bloat_bytes"] > 0
+    (index_step,) = [s for s in reindex if s.target == "public.docs_pkey"]
+    assert index_step.before["bloat_bytes"] == indexes["public.docs_pkey"]["bloat_bytes"]
+    assert "measured with pgstatindex" in index_step.reason
+
+
+def test_maintenance_estimates_bloat_as_the_collector_does(maint_pg: str) -> None:
+    pg(
+        maint_pg,
+        "DROP EXTENSION pgstattuple",  # estimates on both sides
+        "CREATE TABLE docs (id int PRIMARY KEY, body text) WITH (autovacuum_enabled = false)",
+        "INSERT INTO docs SELECT g, (SELECT string_agg(md5(g::text || i::text), '')"
+        " FROM generate_series(1, 80) i) FROM generate_series(1, 4000) g",
+        "DELETE FROM docs WHERE id % 4 <> 0",
+        "VACUUM docs",
+        "ANALYZE docs",
+    )
+    target = _target(maint_pg, bloat_min_size="8KiB", bloat_ratio=0.1)
+    found = asyncio.run(collect(target))
+    tables = {t["name"]: t for t in found.details["tables"]}
+    indexes = {i["name"]: i for i in found.details["indexes"]}
+    assert tables["public.docs"]["bloat_source"] == "estimate"
+
+    vacuum = asyncio.run(maintenance.plan(target, _task("vacuum", all_tables=True)))
+    reindex = asyncio.run(maintenance.plan(target, _task("reindex", all_tables=True)))
+
+    (table_step,) = [s for s in vacuum if s.target == "public.docs"]
+    assert table_step.before["bloat_bytes"] == tables["public.docs"]["bloat_bytes"]
+    (index_step,) = [s for s in reindex if s.target == "public.docs_pkey"]
+    assert index_step.before["bloat_bytes"] == indexes["public.docs_pkey"]["bloat_bytes"]

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tests.dbmaint.service_support import apply, plan_text, sqlite_target, sqlite_with_freelist
 from watchkeeper.alerts.internal import INTERNAL_RULE
 from watchkeeper.auth.audit import Actor
-from watchkeeper.dbmaint import advisor, collection, service
+from watchkeeper.dbmaint import advisor, claims, collection, service
 from watchkeeper.dbmaint.config import DatabaseConfig
 from watchkeeper.dbmaint.interface import Collection, Finding, Sample
 from watchkeeper.dbmaint.section import load_section
@@ -341,7 +341,9 @@ def test_a_queued_run_is_claimed_once_and_runs_in_its_row(
         return started
 
     assert asyncio.run(main()) == [wanted]
-    assert not other._claim(wanted, T0)  # already taken: a second replica cannot
+    with sessions() as db:
+        target = load_section(db).targets[0]
+    assert not other._claim(target, wanted, T0)  # already taken: a second replica cannot
     with sessions() as db:
         row = db.get(DbMaintenanceRun, wanted)
         assert row is not None
@@ -358,6 +360,87 @@ def test_a_queued_run_is_claimed_once_and_runs_in_its_row(
         gone = db.get(DbMaintenanceRun, orphan)
         assert gone is not None and gone.status == "failed"
         assert "no maintenance task" in gone.error
+
+
+def _running(db: Session, task: str, started_at: datetime, trigger: str = "cli:bob") -> int:
+    row = DbMaintenanceRun(
+        database="app",
+        task=task,
+        action="vacuum",
+        status="running",
+        trigger=trigger,
+        dry_run=False,
+        started_at=started_at,
+        error="",
+        steps=[],
+    )
+    db.add(row)
+    db.commit()
+    return row.id
+
+
+def test_runs_wait_while_another_process_maintains_the_database(
+    sessions: sessionmaker[Session], engine: Engine, tmp_path: Path
+) -> None:
+    path = sqlite_with_freelist(tmp_path / "app.db")
+    with sessions() as db:
+        apply(db, plan_text(sqlite_target("app", path, extra=SMALL)))
+        other = _running(db, "nightly-vacuum", T0)  # e.g. `watchkeeper db maintain`
+        queued = _queued(db, "app", "closed")
+    clock = Clock(T0)
+    svc = _service(sessions, engine, clock)
+    clock.advance(minutes=1, seconds=30)  # 03:00:30: both tasks fired
+
+    async def main() -> list[service.Pass]:
+        passes = []
+        for _ in range(2):
+            passes.append(await svc.run_once())
+            await svc.wait_idle()
+        with sessions() as db:
+            row = db.get(DbMaintenanceRun, other)
+            assert row is not None
+            row.status = "succeeded"
+            db.commit()
+        for _ in range(4):
+            passes.append(await svc.run_once())
+            await svc.wait_idle()
+        return passes
+
+    passes = asyncio.run(main())
+    assert [(p.tasks, p.queued) for p in passes[:2]] == [([], []), ([], [])]
+    started = [t for p in passes[2:] for t in p.tasks]
+    assert sorted(started) == [("app", "closed"), ("app", "nightly-vacuum")]
+    assert [q for p in passes[2:] for q in p.queued] == [queued]
+    with sessions() as db:
+        row = db.get(DbMaintenanceRun, queued)
+        assert row is not None and row.status == "succeeded"
+        runs = db.scalars(select(DbMaintenanceRun).where(DbMaintenanceRun.trigger == "schedule"))
+        assert {r.task: r.status for r in runs} == {
+            "nightly-vacuum": "succeeded",
+            "closed": "skipped",  # outside its windows, as ever
+        }
+
+
+def test_a_stale_running_row_does_not_hold_the_database(
+    sessions: sessionmaker[Session], engine: Engine, tmp_path: Path
+) -> None:
+    path = sqlite_with_freelist(tmp_path / "app.db")
+    with sessions() as db:
+        apply(db, plan_text(sqlite_target("app", path, extra=SMALL)))
+        # max_runtime 2h + statement_timeout 30m + 10m grace have passed
+        stale = _running(db, "nightly-vacuum", T0 - timedelta(hours=3))
+        queued = _queued(db, "app", "closed")
+    svc = _service(sessions, engine, Clock(T0))
+
+    async def main() -> list[int]:
+        started = (await svc.run_once()).queued
+        await svc.wait_idle()
+        return started
+
+    assert asyncio.run(main()) == [queued]
+    with sessions() as db:
+        row = db.get(DbMaintenanceRun, stale)
+        assert row is not None and row.status == "failed" and row.error == claims.ABANDONED
 
 
 def test_failed_maintenance_alerts_until_a_run_succeeds(
@@ -458,7 +541,7 @@ def test_abandoned_runs_fail_and_old_history_is_pruned(
         assert db.get(DbMaintenanceRun, ids[0]) is None
         abandoned = db.get(DbMaintenanceRun, ids[1])
         assert abandoned is not None and abandoned.status == "failed"
-        assert abandoned.error == service.ABANDONED
+        assert abandoned.error == claims.ABANDONED
         live = db.get(DbMaintenanceRun, ids[2])
         assert live is not None and live.status == "running"  # within its max_runtime
         assert db.get(DbQueryText, ("app", "1")) is None

@@ -30,11 +30,11 @@ from watchkeeper.api.deps import Db, get_ctx, request_actor, require
 from watchkeeper.auth import audit
 from watchkeeper.auth.sessions import SessionInfo
 from watchkeeper.dbmaint import advisor, capacity, views
+from watchkeeper.dbmaint.claims import QUEUED
 from watchkeeper.dbmaint.collection import collect_and_store
 from watchkeeper.dbmaint.config import DatabaseConfig, MaintenanceTask
 from watchkeeper.dbmaint.maintenance import closed_reason, run_task
 from watchkeeper.dbmaint.section import find_target, find_task, load_section, load_windows
-from watchkeeper.dbmaint.service import QUEUED
 from watchkeeper.exceptions import ConflictError, NotFoundError
 from watchkeeper.store.tables import DbMaintenanceRun, utcnow
 
@@ -457,6 +457,55 @@ def _queue(
     return int(row.id)
 
 
+def resolve_task(
+    db: Session, database: str, task: str
+) -> tuple[DatabaseConfig, MaintenanceTask, dict[str, MaintenanceWindow]]:
+    """Return database ``database`` of the applied plan, its maintenance task ``task`` and
+    the plan's maintenance windows; raise NotFoundError naming what the plan lacks."""
+    target = find_target(load_section(db), database)
+    return target, find_task(target, task), load_windows(db)
+
+
+async def dry_run(
+    request: Request,
+    user: SessionInfo,
+    target: DatabaseConfig,
+    task: MaintenanceTask,
+    windows: dict[str, MaintenanceWindow],
+    now: datetime,
+) -> int:
+    """Plan ``task`` of ``target`` in this request, executing nothing, whatever the time
+    (a dry run only reads), record it as ``user``'s dry run and return the run's id."""
+    done = await run_task(
+        get_ctx(request).sessions,
+        target,
+        task,
+        dry_run=True,
+        trigger=user.username[:64],
+        windows=windows,
+        now=now,
+        force=True,
+    )
+    return done.run_id
+
+
+async def queue_run(
+    request: Request,
+    db: Session,
+    user: SessionInfo,
+    target: DatabaseConfig,
+    task: MaintenanceTask,
+) -> int:
+    """Queue a run of ``task`` of ``target`` for the database service (a ``queued`` row in
+    ``db_maintenance_runs``, audited as ``user``'s), wake the service when it runs in this
+    process, and return the run's id. The API and the Databases pages both queue here."""
+    run_id = await run_in_threadpool(_queue, db, user, request, target, task)
+    wake: Callable[[], None] | None = getattr(request.app.state, "wake_dbmaint", None)
+    if wake is not None:
+        wake()
+    return run_id
+
+
 @router.post(
     "/{database}/tasks/{task}/run",
     response_model=RunOut,
@@ -472,33 +521,15 @@ async def run_maintenance(
     body: RunIn | None = None,
 ) -> Any:
     options = body or RunIn()
-    ctx = get_ctx(request)
     now = utcnow()
-
-    def resolve() -> tuple[DatabaseConfig, MaintenanceTask, dict[str, MaintenanceWindow]]:
-        target = find_target(load_section(db), database)
-        return target, find_task(target, task), load_windows(db)
-
-    target, found, windows = await run_in_threadpool(resolve)
+    target, found, windows = await run_in_threadpool(resolve_task, db, database, task)
     if options.dry_run:
-        done = await run_task(
-            ctx.sessions,
-            target,
-            found,
-            dry_run=True,
-            trigger=user.username[:64],
-            windows=windows,
-            now=now,
-            force=True,  # nothing is executed: show the plan whatever the time
-        )
-        return await run_in_threadpool(_run_out, db, done.run_id)
+        run_id = await dry_run(request, user, target, found, windows, now)
+        return await run_in_threadpool(_run_out, db, run_id)
     reason = closed_reason(found, windows, now)
     if reason and not options.force:
         raise ConflictError(f"{database}/{task} is {reason}; send force=true to run it now")
-    run_id = await run_in_threadpool(_queue, db, user, request, target, found)
-    wake: Callable[[], None] | None = getattr(request.app.state, "wake_dbmaint", None)
-    if wake is not None:
-        wake()
+    run_id = await queue_run(request, db, user, target, found)
     out = await run_in_threadpool(_run_out, db, run_id)
     return JSONResponse(
         out.model_dump(mode="json"),

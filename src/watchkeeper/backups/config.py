@@ -9,9 +9,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Discriminator, Field, field_validator, model_validator
 
-from watchkeeper.checks.http import Secret
 from watchkeeper.plan.base import PlanModel, PlanObject
-from watchkeeper.plan.types import Cron, Duration, Name
+from watchkeeper.plan.types import Cron, Duration, Name, Secret
 
 _PERCENT = re.compile(r"^\d+(\.\d+)?%$")
 

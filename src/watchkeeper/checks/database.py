@@ -12,7 +12,7 @@ from pydantic_core import PydanticCustomError
 
 from watchkeeper.checks.interface import CheckConfig
 from watchkeeper.logging_setup import MASK, register_secret
-from watchkeeper.plan.types import Regex
+from watchkeeper.plan.types import Regex, Secret
 
 SHOWN_CHARS = 100
 """A result longer than this is cut short in messages."""
@@ -34,8 +34,8 @@ def _as_text(value: Any) -> Any:
 class DatabaseCheckConfig(CheckConfig):
     """Fields of every database check type; each type refines ``dsn`` and ``query``."""
 
-    dsn: str = Field(min_length=1, description="Where the server is and whom to sign in as.")
-    password: str | None = Field(
+    dsn: Secret = Field(min_length=1, description="Where the server is and whom to sign in as.")
+    password: Secret | None = Field(
         None,
         description="Password; replaces one in the connection string. Write `${ENV_VAR}` or "
         "`!file path` to keep it out of the plan file. Never shown in messages or logs.",

@@ -11,7 +11,6 @@ from typing import Annotated, ClassVar, Literal
 import aiohttp
 from pydantic import (
     AfterValidator,
-    BeforeValidator,
     Field,
     JsonValue,
     PrivateAttr,
@@ -26,8 +25,7 @@ from watchkeeper.checks.http_tls import TlsContexts, TlsFileError
 from watchkeeper.checks.interface import CheckConfig, Outcome
 from watchkeeper.checks.jsonpath import JsonAssertion, JsonPathSyntaxError, parse
 from watchkeeper.plan.base import PlanModel
-from watchkeeper.plan.sealing import mark_secret
-from watchkeeper.plan.types import Regex
+from watchkeeper.plan.types import Regex, Secret
 
 USER_AGENT = f"Watchkeeper/{__version__} (health check)"
 
@@ -40,17 +38,6 @@ def _json_assertion(text: str) -> str:
             "json_path", '"{value}": {reason}', {"value": text, "reason": str(exc)}
         ) from None
     return text
-
-
-def _digits_as_text(value: object) -> object:
-    # YAML reads an unquoted 12345678 as a number; a secret must not fail validation (whose
-    # messages quote the input) merely for being all digits.
-    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-
-
-Secret = Annotated[str, BeforeValidator(_digits_as_text), AfterValidator(mark_secret)]
-"""A password or token: plain text in the plan, never shown in messages, sealed at rest
-(:mod:`watchkeeper.plan.sealing`)."""
 
 
 class BasicAuth(PlanModel):

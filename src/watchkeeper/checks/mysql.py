@@ -19,6 +19,7 @@ from pymysql.err import MySQLError
 
 from watchkeeper.checks.database import DatabaseCheckConfig, judge, protect, scrub, success
 from watchkeeper.checks.interface import CheckConfig, Outcome
+from watchkeeper.plan.types import Secret
 
 SCHEMES = ("mysql", "mariadb")
 _ACCESS_DENIED = {1044, 1045, 1698}  # to the database; bad password; no password allowed
@@ -70,7 +71,7 @@ def parse_dsn(dsn: str) -> Target:
 
 class MysqlCheckConfig(DatabaseCheckConfig):
     type: Literal["mysql"] = Field(description="`mysql`.")
-    dsn: str = Field(
+    dsn: Secret = Field(
         min_length=1,
         description="`mysql://user@host:3306/dbname` (or `mariadb://`); a socket with "
         "`?unix_socket=/path`. Put the password in `password`, not here, when you can.",

@@ -14,6 +14,7 @@ from pydantic_core import PydanticCustomError
 
 from watchkeeper.checks.database import DatabaseCheckConfig, judge, protect, scrub, success
 from watchkeeper.checks.interface import CheckConfig, Outcome
+from watchkeeper.plan.types import Secret
 
 APPLICATION_NAME = "watchkeeper"
 """Shown in ``pg_stat_activity`` so that a DBA can tell the health check's sessions apart."""
@@ -28,7 +29,7 @@ _ATTEMPT = re.compile(
 
 class PostgresCheckConfig(DatabaseCheckConfig):
     type: Literal["postgres"] = Field(description="`postgres`.")
-    dsn: str = Field(
+    dsn: Secret = Field(
         min_length=1,
         description="Connection string: `postgresql://user@host:5432/dbname?sslmode=require` "
         "or `host=... dbname=...`. Put the password in `password`, not here, when you can.",

@@ -22,13 +22,14 @@ from watchkeeper.checks.database import (
     success,
 )
 from watchkeeper.checks.interface import CheckConfig, Outcome
+from watchkeeper.plan.types import Secret
 
 WORDS = Wording(query="command", null="nil", empty="an empty reply")
 
 
 class RedisCheckConfig(DatabaseCheckConfig):
     type: Literal["redis"] = Field(description="`redis`.")
-    dsn: str = Field(
+    dsn: Secret = Field(
         min_length=1,
         description="`redis://[user@]host:6379/0`, `rediss://…` for TLS, or "
         "`unix:///path/redis.sock`. Put the password in `password`, not here, when you can.",

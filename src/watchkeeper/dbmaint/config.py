@@ -7,11 +7,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from pydantic import Discriminator, Field, model_validator
+from pydantic import Discriminator, Field, field_validator, model_validator
 
-from watchkeeper.checks.http import Secret
 from watchkeeper.plan.base import PlanModel, PlanObject
-from watchkeeper.plan.types import Cron, Duration, Name, Size
+from watchkeeper.plan.types import Cron, Duration, Name, Secret, Size
 
 PostgresAction = Literal["vacuum", "analyze", "reindex", "repack"]
 MariadbAction = Literal["optimize", "analyze"]
@@ -24,6 +23,11 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "sqlite": ("vacuum", "analyze", "optimize"),
 }
 """The maintenance actions each database type knows."""
+
+RESERVED_DATABASE_NAMES = frozenset({"runs", "recommendations"})
+"""Names a database cannot take: fixed paths under ``/api/v1/databases/`` and
+``/databases/`` (``/api/v1/databases/runs``), which a database of that name would
+shadow."""
 
 
 class Thresholds(PlanModel):
@@ -130,6 +134,16 @@ class _DatabaseBase(PlanObject):
     team: str = Field("", description="Team that owns it (recommendations, alerts).")
     thresholds: Thresholds = Field(default_factory=Thresholds)
     maintenance: list[MaintenanceTask] = Field(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _not_a_route(cls, value: str) -> str:
+        if value in RESERVED_DATABASE_NAMES:
+            raise ValueError(
+                f'"{value}" is reserved: /api/v1/databases/{value} and /databases/{value} are '
+                "pages of their own; choose another name"
+            )
+        return value
 
     @model_validator(mode="after")
     def _actions_fit(self) -> _DatabaseBase:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from watchkeeper.alerts.config import MaintenanceWindow
 from watchkeeper.alerts.windows import is_open
+from watchkeeper.dbmaint import claims
 from watchkeeper.dbmaint.config import DatabaseConfig, MaintenanceTask
 from watchkeeper.dbmaint.interface import Step
 from watchkeeper.dbmaint.registry import database_type
@@ -79,17 +80,19 @@ async def run_task(
     run_id: int | None = None,
 ) -> TaskRun:
     """Run ``task`` on ``target`` and return what it did, recorded in ``db_maintenance_runs``
-    (in the row ``run_id`` when given, e.g. a queued request, else in a new row).
+    (in the row ``run_id`` when given, e.g. a queued request the caller claimed, else in a
+    new row, claimed by :func:`watchkeeper.dbmaint.claims.claim` unless a dry run).
 
     Outside all of the task's windows it is refused (status ``skipped``, with the reason)
     unless ``force`` (an operator's "run now"). A dry run plans and records the steps with
     their SQL and ``before`` figures and executes nothing. A run fails when a step failed,
     when ``max_runtime`` left steps unstarted, or when nothing could be done at all; a
-    database that cannot be reached fails it too. Raise nothing but CancelledError (the
-    row then ends ``failed``, "cancelled")."""
+    database that cannot be reached fails it too. Raise RunInProgress, recording nothing,
+    when another run of the database is live; else nothing but CancelledError (the row
+    then ends ``failed``, "cancelled")."""
     base = TaskRun(0, target.name, task.name, task.action, "running", dry_run, trigger)
     reason = "" if force else closed_reason(task, windows, now)
-    row_id = await asyncio.to_thread(_start, sessions, base, now, run_id)
+    row_id = await asyncio.to_thread(_start, sessions, target, base, now, run_id)
     base = replace(base, run_id=row_id)
     if reason:
         log.info("maintenance %s/%s skipped: %s", target.name, task.name, reason)
@@ -161,9 +164,17 @@ def _outcome(steps: Sequence[Step], dry_run: bool) -> tuple[str, str]:
 # -- the row ----------------------------------------------------------------------------------
 
 
-def _start(sessions: Callable[[], Session], run: TaskRun, now: datetime, run_id: int | None) -> int:
+def _start(
+    sessions: Callable[[], Session],
+    target: DatabaseConfig,
+    run: TaskRun,
+    now: datetime,
+    run_id: int | None,
+) -> int:
     with sessions() as db:
         row = db.get(DbMaintenanceRun, run_id) if run_id is not None else None
+        if row is None and not run.dry_run:
+            return claims.claim(db, target, run.task, run.action, run.trigger, now)
         if row is None:
             row = DbMaintenanceRun(database=run.database, task=run.task, started_at=now)
             db.add(row)

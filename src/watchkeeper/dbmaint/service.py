@@ -33,7 +33,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from watchkeeper.alerts.config import MaintenanceWindow
-from watchkeeper.dbmaint import alerting, collection
+from watchkeeper.dbmaint import alerting, claims, collection
+from watchkeeper.dbmaint.claims import QUEUED, RunInProgress
 from watchkeeper.dbmaint.config import DatabaseConfig, DatabasesSection, MaintenanceTask
 from watchkeeper.dbmaint.maintenance import run_task
 from watchkeeper.dbmaint.section import load_section, load_windows
@@ -43,10 +44,7 @@ from watchkeeper.telemetry import DBMAINT_MAINTENANCE_RUNS
 
 log = logging.getLogger(__name__)
 
-QUEUED = "queued"
 PRUNE_EVERY = timedelta(hours=1)
-ABANDONED_AFTER = timedelta(minutes=10)
-ABANDONED = "did not finish: the process running it stopped"
 
 
 def last_fire(expression: str, now: datetime) -> datetime:
@@ -79,6 +77,7 @@ class _Snapshot:
     collected: dict[str, DbHealth]
     last_runs: dict[tuple[str, str], datetime]
     queued: list[tuple[int, str, str, str]]  # id, database, task, trigger
+    busy: set[str]  # databases with a live run (of any process: e.g. `watchkeeper db maintain`)
 
 
 @dataclass
@@ -157,7 +156,7 @@ class DbMaintService:
         for key, at in self._attempted.items():
             last_runs[key] = max(at, last_runs.get(key, at))
         for database, task_name in due_tasks(snap.section, last_runs, now, self._since):
-            if database in self._maintaining:
+            if database in self._maintaining or database in snap.busy:
                 continue  # one run per database at a time: this one waits for the next pass
             where, what = _task_of(snap.section, database, task_name)
             assert where is not None and what is not None
@@ -170,7 +169,7 @@ class DbMaintService:
                 gone = f'the plan has no maintenance task "{task_name}" of "{database}" any more'
                 await asyncio.to_thread(self._drop_queued, run_id, now, gone)
             elif database not in self._maintaining and await asyncio.to_thread(
-                self._claim, run_id, now
+                self._claim, where, run_id, now
             ):
                 self._start_task(where, what, snap.windows, trigger=trigger, run_id=run_id)
                 started.queued.append(run_id)
@@ -219,25 +218,27 @@ class DbMaintService:
                 .where(DbMaintenanceRun.status == QUEUED)
                 .order_by(DbMaintenanceRun.id)
             ).all()
+            now = self._clock()
+            busy = {t.name for t in section.targets if claims.live_run(db, t, now) is not None}
         return _Snapshot(
             section,
             windows,
             collected,
             {(d, t): at for d, t, at in rows if at is not None},
             [(i, d, t, trig) for i, d, t, trig in queued],
+            busy,
         )
 
-    def _claim(self, run_id: int, now: datetime) -> bool:
-        """Take queued run ``run_id`` for this process (False: another took it first); the
-        run then records itself in that row."""
+    def _claim(self, target: DatabaseConfig, run_id: int, now: datetime) -> bool:
+        """Take queued run ``run_id`` for this process (False: another took it first, or
+        another run of the database is live: it stays queued for a later pass); the run
+        then records itself in that row."""
         with self._sessions() as db:
-            claimed = db.execute(
-                update(DbMaintenanceRun)
-                .where(DbMaintenanceRun.id == run_id, DbMaintenanceRun.status == QUEUED)
-                .values(status="running", started_at=now)
-            ).rowcount  # type: ignore[attr-defined]
-            db.commit()
-        return bool(claimed)
+            try:
+                return claims.claim_queued(db, target, run_id, now)
+            except RunInProgress as exc:
+                log.info("dbmaint: queued run %d waits: %s", run_id, exc)
+                return False
 
     def _drop_queued(self, run_id: int, now: datetime, reason: str) -> None:
         with self._sessions() as db:
@@ -285,17 +286,22 @@ class DbMaintService:
         trigger: str,
         run_id: int | None,
     ) -> None:
-        result = await run_task(
-            self._sessions,
-            target,
-            task,
-            dry_run=False,
-            trigger=trigger,
-            windows=windows,
-            now=self._clock(),
-            force=run_id is not None,
-            run_id=run_id,
-        )
+        try:
+            result = await run_task(
+                self._sessions,
+                target,
+                task,
+                dry_run=False,
+                trigger=trigger,
+                windows=windows,
+                now=self._clock(),
+                force=run_id is not None,
+                run_id=run_id,
+            )
+        except RunInProgress as exc:  # another process started first: try again next pass
+            log.info("dbmaint: %s/%s waits: %s", target.name, task.name, exc)
+            self._attempted.pop((target.name, task.name), None)
+            return
         DBMAINT_MAINTENANCE_RUNS.labels(target.name, task.name, result.status).inc()
 
     async def _guard(
@@ -320,7 +326,7 @@ class DbMaintService:
 
     def _housekeeping(self, section: DatabasesSection, now: datetime) -> None:
         with self._sessions() as db:
-            _close_abandoned(db, section, now)
+            claims.close_stale(db, section.targets, now)
             alerting.evaluate(db, section, now)
             db.commit()
         if self._pruned_at is None or now - self._pruned_at >= PRUNE_EVERY:
@@ -339,26 +345,6 @@ def _task_of(
         if target.name == database:
             return target, next((t for t in target.maintenance if t.name == task), None)
     return None, None
-
-
-def _close_abandoned(db: Session, section: DatabasesSection, now: datetime) -> None:
-    """Mark failed the runs still "running" long after they must have ended (the process
-    running them stopped before it could record the end)."""
-    limits = {
-        (t.name, m.name): m.max_runtime + m.statement_timeout
-        for t in section.targets
-        for m in t.maintenance
-    }
-    longest = max(limits.values(), default=timedelta(hours=3))
-    for row in db.scalars(
-        select(DbMaintenanceRun).where(
-            DbMaintenanceRun.status == "running",
-            DbMaintenanceRun.started_at < now - ABANDONED_AFTER,
-        )
-    ):
-        limit = limits.get((row.database, row.task), longest)
-        if row.started_at < now - limit - ABANDONED_AFTER:
-            row.status, row.finished_at, row.error = "failed", now, ABANDONED
 
 
 def prune(db: Session, before: datetime) -> int:

@@ -1,15 +1,20 @@
 """What the maintenance modules of every database type share: choosing tables by the task's
-globs, the run's time budget, and the texts of steps that did not run."""
+globs, the run's time budget, running the steps one by one on one connection, and the texts
+of steps that did not run."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from fnmatch import fnmatchcase
+from typing import TypeVar
 
 from watchkeeper.dbmaint.config import MaintenanceTask
-from watchkeeper.dbmaint.interface import Step
+from watchkeeper.dbmaint.interface import DbError, Step
 from watchkeeper.plan.types import format_duration
+
+C = TypeVar("C")
 
 
 def _match(name: str, pattern: str) -> bool:
@@ -59,6 +64,24 @@ def not_started(step: Step, budget: Budget) -> Step:
     )
 
 
+def ran(
+    step: Step,
+    before: Mapping[str, float],
+    after: Mapping[str, float],
+    seconds: float,
+    error: str,
+) -> Step:
+    """``step`` once its statement ran: succeeded, or failed with ``error``."""
+    return replace(
+        step,
+        status="failed" if error else "succeeded",
+        before=before,
+        after=after,
+        duration_s=round(seconds, 3),
+        error=error,
+    )
+
+
 def lock_error(task: MaintenanceTask, target: str) -> str:
     return (
         f"lock on {target} not granted within lock_timeout "
@@ -72,3 +95,44 @@ def timeout_error(task: MaintenanceTask) -> str:
         f"stopped by statement_timeout ({format_duration(task.statement_timeout)}); "
         "the statement was cancelled and the data is unchanged"
     )
+
+
+async def run_each(
+    steps: list[Step],
+    task: MaintenanceTask,
+    *,
+    connect: Callable[[], Awaitable[C]],
+    run_step: Callable[[C, Step], Awaitable[Step]],
+    close: Callable[[C], Awaitable[None]],
+    usable: Callable[[C], bool] = lambda _: True,
+) -> list[Step]:
+    """Run the planned ``steps`` one by one with ``run_step`` on one connection (``connect``
+    makes it, again once ``usable`` says it was lost; ``close`` ends it) and return them:
+    a step planned as skipped stays so, none starts once ``max_runtime`` is spent, and a
+    step whose connection cannot be made fails with the reason (the next one tries
+    again). Raise what ``run_step`` raises (CancelledError)."""
+    budget = Budget(task)
+    done: list[Step] = []
+    conn: C | None = None
+    try:
+        for step in steps:
+            if step.status != "planned":
+                done.append(step)
+                continue
+            if budget.spent:
+                done.append(not_started(step, budget))
+                continue
+            if conn is not None and not usable(conn):
+                await close(conn)
+                conn = None
+            if conn is None:
+                try:
+                    conn = await connect()
+                except DbError as exc:
+                    done.append(replace(step, status="failed", error=str(exc)))
+                    continue
+            done.append(await run_step(conn, step))
+    finally:
+        if conn is not None:
+            await close(conn)
+    return done

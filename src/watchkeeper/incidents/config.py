@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from watchkeeper.plan.base import PlanModel, PlanObject
-from watchkeeper.plan.types import Cron, Duration, Name, TimeZone
+from watchkeeper.plan.types import Cron, Duration, Name, Secret, TimeZone
 
 Severity = Literal["SEV1", "SEV2", "SEV3", "SEV4"]
 SEVERITIES: tuple[Severity, ...] = ("SEV1", "SEV2", "SEV3", "SEV4")
@@ -105,7 +105,7 @@ class Tracker(PlanObject):
     project: str = Field(
         "", description="owner/repo (GitHub), project id or path (GitLab), key (Jira)."
     )
-    token: str = Field("", description="API token (use ${ENV}); Jira: with `user`.")
+    token: Secret = Field("", description="API token (use ${ENV}); Jira: with `user`.")
     user: str = Field("", description="Jira: the account e-mail for basic auth.")
     issue_type: str = Field("Bug", description="Jira issue type.")
     labels: list[str] = Field(default_factory=list, description="Labels put on new issues.")

@@ -9,9 +9,8 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from watchkeeper.checks.http import Secret
 from watchkeeper.plan.base import PlanModel, PlanObject
-from watchkeeper.plan.types import Duration, Regex, Size, TimeZone
+from watchkeeper.plan.types import Duration, Regex, Secret, Size, TimeZone
 
 Listen = Annotated[str, Field(pattern=r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]*):\d{1,5}$")]
 

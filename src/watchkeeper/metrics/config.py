@@ -15,7 +15,7 @@ from pydantic_core import PydanticCustomError
 
 from watchkeeper.metrics.labels import LABEL_RE
 from watchkeeper.plan.base import PlanModel
-from watchkeeper.plan.types import Duration
+from watchkeeper.plan.types import Duration, Secret
 
 RESERVED_LABELS = frozenset({"job", "instance"})
 
@@ -30,7 +30,7 @@ class RetentionConfig(PlanModel):
 
 class BasicAuth(PlanModel):
     username: str = Field(min_length=1, description="User name.")
-    password: str | None = Field(None, description="Password (or use `password_file`).")
+    password: Secret | None = Field(None, description="Password (or use `password_file`).")
     password_file: str | None = Field(None, description="File holding the password.")
 
     @model_validator(mode="after")
@@ -79,7 +79,7 @@ class ScrapeJob(PlanModel):
     )
     honor_timestamps: bool = Field(True, description="Keep timestamps the target exposes.")
     basic_auth: BasicAuth | None = Field(None, description="HTTP basic authentication.")
-    bearer_token: str | None = Field(None, description="Bearer token to send.")
+    bearer_token: Secret | None = Field(None, description="Bearer token to send.")
     bearer_token_file: str | None = Field(None, description="File holding the bearer token.")
     tls_config: TlsConfig = Field(default_factory=TlsConfig, description="TLS settings.")
 

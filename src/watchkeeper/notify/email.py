@@ -26,8 +26,8 @@ import httpx
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from watchkeeper.checks.http import Secret
 from watchkeeper.notify.interface import ChannelConfig, DeliveryError, Notification
+from watchkeeper.plan.types import Secret
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ import httpx
 from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from watchkeeper.checks.http import Secret
 from watchkeeper.notify.common import api_url, for_severity, headline
 from watchkeeper.notify.interface import ChannelConfig, DeliveryError, Notification, post
+from watchkeeper.plan.types import Secret
 
 PRIORITY_NAMES = {"min": 1, "low": 2, "default": 3, "high": 4, "urgent": 5, "max": 5}
 DEFAULT_PRIORITIES = {"critical": 5, "warning": 4, "info": 3}

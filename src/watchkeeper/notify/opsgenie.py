@@ -13,10 +13,10 @@ from urllib.parse import quote
 import httpx
 from pydantic import Field, field_validator, model_validator
 
-from watchkeeper.checks.http import Secret
 from watchkeeper.notify.common import api_url, ellipsize, for_severity
 from watchkeeper.notify.interface import ChannelConfig, DeliveryError, Notification, post
 from watchkeeper.plan.base import PlanModel
+from watchkeeper.plan.types import Secret
 
 Priority = Literal["P1", "P2", "P3", "P4", "P5"]
 DEFAULT_PRIORITIES: dict[str, Priority] = {"critical": "P1", "warning": "P3", "info": "P5"}

@@ -12,7 +12,6 @@ from typing import Any, ClassVar, Literal
 import httpx
 from pydantic import Field, field_validator
 
-from watchkeeper.checks.http import Secret
 from watchkeeper.notify.common import api_url, ellipsize, for_severity
 from watchkeeper.notify.interface import (
     AlertItem,
@@ -21,6 +20,7 @@ from watchkeeper.notify.interface import (
     Notification,
     post,
 )
+from watchkeeper.plan.types import Secret
 
 PdSeverity = Literal["critical", "error", "warning", "info"]
 DEFAULT_SEVERITIES: dict[str, PdSeverity] = {

@@ -16,7 +16,6 @@ import httpx
 from pydantic import BeforeValidator, Field, ValidationError, field_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from watchkeeper.checks.http import Secret
 from watchkeeper.logging_setup import MASK
 from watchkeeper.notify.common import api_url, headline
 from watchkeeper.notify.interface import (
@@ -25,6 +24,7 @@ from watchkeeper.notify.interface import (
     Notification,
     retry_after_seconds,
 )
+from watchkeeper.plan.types import Secret
 
 TEXT_LIMIT = 4096  # characters (UTF-16 code units) after entity parsing
 LINK_TEXT = "Open in Watchkeeper"

@@ -63,7 +63,6 @@ import httpx
 from pydantic import AfterValidator, Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from watchkeeper.checks.http import Secret
 from watchkeeper.logging_setup import MASK
 from watchkeeper.notify.interface import (
     AlertItem,
@@ -72,6 +71,7 @@ from watchkeeper.notify.interface import (
     Notification,
     post,
 )
+from watchkeeper.plan.types import Secret
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 RESERVED_HEADERS = frozenset(

@@ -11,6 +11,8 @@ from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
+from watchkeeper.plan.sealing import mark_secret
+
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 MAX_DURATION_SECONDS = 100 * 365 * 86400
@@ -143,3 +145,14 @@ def _size(value: object) -> object:
 
 Size = Annotated[int, BeforeValidator(_size), Field(ge=0)]
 """Bytes, written as a number or with a unit: ``500MB``, ``10GB``, ``1GiB``."""
+
+
+def _digits_as_text(value: object) -> object:
+    # YAML reads an unquoted 12345678 as a number; a secret must not fail validation (whose
+    # messages quote the input) merely for being all digits.
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+Secret = Annotated[str, BeforeValidator(_digits_as_text), AfterValidator(mark_secret)]
+"""A password or token: plain text in the plan, never shown in messages, sealed at rest
+(:mod:`watchkeeper.plan.sealing`)."""

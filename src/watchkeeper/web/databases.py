@@ -12,7 +12,7 @@ while a run is queued or running. The buttons call what the API calls.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, get_args
 from urllib.parse import quote, urlencode
@@ -22,15 +22,14 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from watchkeeper.api.databases import _queue as queue_run
+from watchkeeper.api.databases import dry_run, queue_run, resolve_task
 from watchkeeper.api.deps import Db, get_ctx, request_actor, require
 from watchkeeper.auth.roles import role_allows
 from watchkeeper.auth.sessions import SessionInfo
 from watchkeeper.dbmaint import advisor, views
 from watchkeeper.dbmaint.collection import collect_and_store
-from watchkeeper.dbmaint.config import DatabaseConfig
-from watchkeeper.dbmaint.maintenance import closed_reason, run_task
-from watchkeeper.dbmaint.section import find_target, find_task, load_section, load_windows
+from watchkeeper.dbmaint.maintenance import closed_reason
+from watchkeeper.dbmaint.section import find_target, load_section, load_windows
 from watchkeeper.exceptions import ValidationFailed
 from watchkeeper.metrics.source import SeriesSource
 from watchkeeper.store.tables import utcnow
@@ -265,31 +264,12 @@ async def run_now(
 ) -> Response:
     """A dry run (planned in the request, as the API does) or a queued run that the
     database service claims; outside the task's windows a run needs ``force``."""
-    ctx = get_ctx(request)
     now = utcnow()
-
-    def resolve() -> tuple[DatabaseConfig, Any, Any]:
-        target = find_target(load_section(db), database)
-        return target, find_task(target, task), load_windows(db)
-
-    target, found, windows = await run_in_threadpool(resolve)
+    target, found, windows = await run_in_threadpool(resolve_task, db, database, task)
     if mode == "dry-run":
-        done = await run_task(
-            ctx.sessions,
-            target,
-            found,
-            dry_run=True,
-            trigger=user.username[:64],
-            windows=windows,
-            now=now,
-            force=True,  # nothing is executed: show the plan whatever the time
-        )
+        planned = await dry_run(request, user, target, found, windows, now)
         return _to(
-            database,
-            tab="maintenance",
-            done="dry-run",
-            run=done.run_id,
-            anchor=f"run-{done.run_id}",
+            database, tab="maintenance", done="dry-run", run=planned, anchor=f"run-{planned}"
         )
     reason = closed_reason(found, windows, now)
     if reason and not force:
@@ -302,10 +282,7 @@ async def run_now(
             error=f"{task} is {reason}; confirm “Run now (outside windows)” to run it anyway",
             status=409,
         )
-    run_id = await run_in_threadpool(queue_run, db, user, request, target, found)
-    wake: Callable[[], None] | None = getattr(request.app.state, "wake_dbmaint", None)
-    if wake is not None:
-        wake()
+    run_id = await queue_run(request, db, user, target, found)
     return _to(database, tab="maintenance", done="queued", run=run_id, anchor=f"run-{run_id}")
 
 

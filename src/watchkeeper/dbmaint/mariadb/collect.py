@@ -22,13 +22,7 @@ from watchkeeper.dbmaint.interface import Collection, DbError, Sample
 from watchkeeper.dbmaint.mariadb import indexes as ix
 from watchkeeper.dbmaint.mariadb import server, statements
 from watchkeeper.dbmaint.mariadb.session import Session
-from watchkeeper.dbmaint.mariadb.tables import (
-    add_unused_pages,
-    fragmentation,
-    mark_shared_tablespaces,
-    read_index_pages,
-    read_tables,
-)
+from watchkeeper.dbmaint.mariadb.tables import fragmentation, read_reclaimable
 
 SERIES_LARGEST = 200  # tables/indexes with their own series (plus those with findings)
 DETAILS_LARGEST = 500  # tables/indexes listed in details (plus those with findings)
@@ -69,21 +63,8 @@ def _read(session: Session, target: MariadbDatabase) -> Collection:
     th, out = target.thresholds, Collection()
     variables, status = server.read_settings(session)
     schemas = _schemas(session)
-    tables = read_tables(session, schemas)
     page_size = int(variables.get("innodb_page_size") or 16384)
-    pages = (
-        session.optional(
-            "index sizes (mysql.innodb_index_stats)",
-            lambda: read_index_pages(session, schemas, page_size),
-        )
-        or {}
-    )
-    add_unused_pages(tables, pages)
-    if any(t.engine.lower() == "innodb" and t.data_free for t in tables):
-        session.optional(
-            "tablespaces (InnoDB dictionary)",
-            lambda: mark_shared_tablespaces(session, tables, schemas),
-        )
+    tables, pages = read_reclaimable(session, schemas, page_size)
     indexes = session.optional("indexes", lambda: ix.read_indexes(session, schemas)) or []
     for index in indexes:
         size = pages.get((index.schema, index.table, index.name))

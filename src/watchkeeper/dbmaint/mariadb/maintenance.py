@@ -4,7 +4,9 @@ Statements run with PyMySQL in a worker thread, one connection per run, under th
 ``lock_wait_timeout`` (metadata locks) and ``innodb_lock_wait_timeout`` (row locks) and, on
 MariaDB, ``max_statement_time``. MySQL has no server-side limit for these statements, so a
 watchdog sends ``KILL QUERY`` when the statement timeout has passed (on both, as a backstop);
-cancelling the run does the same.
+cancelling the run does the same. The tables and the space they waste are read as the health
+collection reads them (:func:`~watchkeeper.dbmaint.mariadb.tables.read_reclaimable`, on a
+monitoring session), so an optimize task takes the tables the advisor flags.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import asyncio
 import contextlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -23,12 +25,14 @@ from watchkeeper.backups.sources.base import SourceError
 from watchkeeper.backups.sources.myconn import MyTarget, quote
 from watchkeeper.dbmaint.config import MaintenanceTask, MariadbDatabase
 from watchkeeper.dbmaint.interface import DbError, Step
+from watchkeeper.dbmaint.mariadb.session import Session
+from watchkeeper.dbmaint.mariadb.tables import Table, fragmented, read_reclaimable
 from watchkeeper.dbmaint.steps import (
-    Budget,
     lock_error,
     mib,
-    not_started,
     percent,
+    ran,
+    run_each,
     timeout_error,
     wanted,
 )
@@ -38,17 +42,8 @@ WATCHDOG_GRACE = 5.0
 LOCK_TIMEOUT = 1205  # ER_LOCK_WAIT_TIMEOUT: metadata and row locks alike
 INTERRUPTED = (1317, 1028, 1969, 3024)  # killed; sort aborted; max_statement_time; MySQL's
 
-TABLES = (
-    "SELECT t.table_name, t.engine, t.data_length, t.index_length, t.data_free, "
-    "t.update_time FROM information_schema.tables t "
-    "WHERE t.table_schema = %s AND t.table_type = 'BASE TABLE' ORDER BY t.table_name"
-)
 STATS_TIMES = (
     "SELECT table_name, last_update FROM mysql.innodb_table_stats WHERE database_name = %s"
-)
-FIGURES = (
-    "SELECT data_length, index_length, data_free FROM information_schema.tables "
-    "WHERE table_schema = %s AND table_name = %s"
 )
 FILE_SIZE = {
     True: "SELECT file_size FROM information_schema.innodb_sys_tablespaces WHERE name = %s",
@@ -96,6 +91,8 @@ class _Session:
     async def limit(self, seconds: float) -> None:
         if self.mariadb:
             await self.query(f"SET SESSION max_statement_time = {seconds:.3f}")
+        else:  # MySQL bounds SELECTs only (OPTIMIZE and ANALYZE are left to the watchdog)
+            await self.query(f"SET SESSION max_execution_time = {math.ceil(seconds * 1000)}")
 
     def _execute(self, statement: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         with self.conn.cursor() as cur:
@@ -154,21 +151,38 @@ def _statement(action: str, table: str) -> str:
 # -- planning ---------------------------------------------------------------------------------
 
 
+def _reclaimable(target: MariadbDatabase, names: Sequence[str] = ()) -> dict[str, Table]:
+    """The tables of the URL's database (only ``names``, when given) by name, with the
+    space OPTIMIZE TABLE would return as the health collection estimates it
+    (:func:`~watchkeeper.dbmaint.mariadb.tables.read_reclaimable`), read on a monitoring
+    session under ``collect_timeout``; raise DbError. Runs in a worker thread."""
+    database = _my(target).database
+    assert database is not None  # _my refuses a URL without one
+    session = Session.for_url(target.url, target.collect_timeout.total_seconds())
+    session.open()
+    try:
+        page_size = int(session.value("SELECT @@innodb_page_size AS p") or 16384)
+        tables, _ = read_reclaimable(session, [database], page_size, names)
+    except pymysql.MySQLError as exc:
+        raise DbError(f'database "{target.name}": {session.scrub(exc)}') from None
+    finally:
+        session.close()
+    return {t.name: t for t in tables}
+
+
 async def plan(target: MariadbDatabase, task: MaintenanceTask) -> list[Step]:
-    """Return the steps ``task`` would run now: for ``optimize`` the tables whose free space
-    (``data_free``) is over ``fragmentation_ratio`` of their space and at least
-    ``bloat_min_size``; for ``analyze`` the InnoDB tables changed since their statistics
-    were computed (and every other table: those engines skip unchanged tables themselves);
-    every matching table with ``all_tables``. Raise DbError if the database cannot be read."""
+    """Return the steps ``task`` would run now: for ``optimize`` the tables whose
+    reclaimable space (``data_free`` and their indexes' unused pages, as the health
+    collection estimates it) passes ``fragmentation_ratio`` and ``bloat_min_size``; for
+    ``analyze`` the InnoDB tables changed since their statistics were computed (and every
+    other table: those engines skip unchanged tables themselves); every matching table
+    with ``all_tables``. Raise DbError if the database cannot be read."""
+    database = str(_my(target).database)
+    found = await asyncio.to_thread(_reclaimable, target)
+    tables = [t for t in found.values() if wanted(t.name, task, qualified=f"{database}.{t.name}")]
     session = await _session(target, task)
-    database = str(session.my.database)
     try:
         await session.limit(target.collect_timeout.total_seconds())
-        tables = [
-            r
-            for r in await session.query(TABLES, database)
-            if wanted(str(r[0]), task, qualified=f"{database}.{r[0]}")
-        ]
         if task.action == "optimize":
             chosen = await _plan_optimize(session, target, task, tables)
         else:
@@ -181,31 +195,38 @@ async def plan(target: MariadbDatabase, task: MaintenanceTask) -> list[Step]:
     return [step for _, step in chosen]
 
 
+def _why(table: Table) -> str:
+    allocated = table.total_bytes + table.own_free
+    text = (
+        f"reclaimable {percent(table.free_ratio)} ({mib(table.free_bytes)} of "
+        f"{mib(allocated)}: data_free {mib(table.own_free)}"
+    )
+    if table.unused_page_bytes:
+        text += f", unused index pages {mib(table.unused_page_bytes)}"
+    return text + ")"
+
+
 async def _plan_optimize(
-    session: _Session, target: MariadbDatabase, task: MaintenanceTask, tables: list[Any]
+    session: _Session, target: MariadbDatabase, task: MaintenanceTask, tables: list[Table]
 ) -> list[tuple[float, Step]]:
-    th = target.thresholds
     chosen = []
-    for name, _engine, data, index, free, _ in tables:
-        used, free = int(data or 0) + int(index or 0), int(free or 0)
-        ratio = free / (used + free) if used + free else 0.0
-        over = ratio > th.fragmentation_ratio and free >= th.bloat_min_size
+    for table in tables:
+        over = fragmented(table, target.thresholds)
         if not (over or task.all_tables):
             continue
-        why = f"free space {percent(ratio)} ({mib(free)} of {mib(used + free)})"
-        before = await _figures(session, str(name))
+        why = _why(table)
         step = Step(
-            target=str(name),
-            sql=_statement("optimize", str(name)),
+            target=table.name,
+            sql=_statement("optimize", table.name),
             reason=why if over else f"all_tables ({why})",
-            before=before,
+            before=await _figures(session, table),
         )
-        chosen.append((float(free), step))
+        chosen.append((float(table.free_bytes), step))
     return chosen
 
 
 async def _plan_analyze(
-    session: _Session, task: MaintenanceTask, tables: list[Any]
+    session: _Session, task: MaintenanceTask, tables: list[Table]
 ) -> list[tuple[float, Step]]:
     try:
         stats: dict[str, Any] | None = {
@@ -214,9 +235,9 @@ async def _plan_analyze(
     except pymysql.MySQLError:  # no SELECT on mysql.*: judge by update_time alone
         stats = None
     chosen = []
-    for name, engine, _data, _index, _free, updated in tables:
-        name = str(name)
-        if str(engine).lower() != "innodb":
+    for table in sorted(tables, key=lambda t: t.name):
+        name, engine, updated = table.name, table.engine, table.updated
+        if engine.lower() != "innodb":
             why = f"{engine} table (the engine skips it when unchanged)"
         elif stats is not None and name not in stats:
             why = "no persistent statistics yet"
@@ -230,25 +251,29 @@ async def _plan_analyze(
             target=name,
             sql=_statement("analyze", name),
             reason=why,
-            before=await _figures(session, name),
+            before=await _figures(session, table),
         )
         chosen.append((0.0, step))
     return chosen
 
 
-async def _figures(session: _Session, table: str) -> dict[str, float]:
+async def _figures(session: _Session, table: Table) -> dict[str, float]:
     """size_bytes (the tablespace file when the table has its own, else data + index +
-    free) and bloat_bytes (``data_free``)."""
-    found = await session.query(FIGURES, session.my.database, table)
-    if not found:
-        return {}
-    data, index, free = (int(v or 0) for v in found[0])
-    size = data + index + free
+    free) and bloat_bytes (the reclaimable space, :attr:`Table.free_bytes`)."""
+    size = table.total_bytes + table.own_free
     with contextlib.suppress(pymysql.MySQLError):
-        files = await session.query(FILE_SIZE[session.mariadb], f"{session.my.database}/{table}")
+        name = f"{session.my.database}/{table.name}"
+        files = await session.query(FILE_SIZE[session.mariadb], name)
         if files and files[0][0]:
             size = int(files[0][0])
-    return {"size_bytes": size, "bloat_bytes": free}
+    return {"size_bytes": size, "bloat_bytes": table.free_bytes}
+
+
+async def _figures_now(session: _Session, target: MariadbDatabase, name: str) -> dict[str, float]:
+    """:func:`_figures` of table ``name`` as it is now ({} when it no longer exists);
+    raise DbError or pymysql.MySQLError."""
+    found = (await asyncio.to_thread(_reclaimable, target, [name])).get(name)
+    return await _figures(session, found) if found is not None else {}
 
 
 # -- running ----------------------------------------------------------------------------------
@@ -259,32 +284,14 @@ async def run(target: MariadbDatabase, task: MaintenanceTask, steps: list[Step])
     them with status, duration and ``before``/``after`` figures. A failed step (lock not
     granted, timeout, error) is recorded and the next one still runs; none starts after
     ``max_runtime``. Raise nothing but CancelledError (the statement is killed first)."""
-    budget = Budget(task)
-    done: list[Step] = []
-    session: _Session | None = None
-    try:
-        for step in steps:
-            if step.status != "planned":
-                done.append(step)
-                continue
-            if budget.spent:
-                done.append(not_started(step, budget))
-                continue
-            if session is None:
-                try:
-                    session = await _session(target, task)
-                except DbError as exc:
-                    done.append(replace(step, status="failed", error=str(exc)))
-                    continue
-            finished = await _run_step(session, target, task, step)
-            done.append(finished)
-            if session.conn is None or not session.conn.open:
-                await session.close()
-                session = None
-    finally:
-        if session is not None:
-            await session.close()
-    return done
+    return await run_each(
+        steps,
+        task,
+        connect=lambda: _session(target, task),
+        run_step=lambda session, step: _run_step(session, target, task, step),
+        close=lambda session: session.close(),
+        usable=lambda session: session.conn is not None and bool(session.conn.open),
+    )
 
 
 async def _run_step(
@@ -293,10 +300,12 @@ async def _run_step(
     scrub = session.my.scrub
     try:
         await session.limit(target.collect_timeout.total_seconds())
-        before = await _figures(session, step.target)
+        before = await _figures_now(session, target, step.target)
         if not before:
             return replace(step, status="failed", error=f"table {step.target} no longer exists")
         await session.limit(task.statement_timeout.total_seconds())
+    except DbError as exc:
+        return replace(step, status="failed", error=str(exc))
     except pymysql.MySQLError as exc:
         return replace(step, status="failed", error=scrub(str(exc)))
     started = time.monotonic()
@@ -311,17 +320,10 @@ async def _run_step(
         error = _error(exc, task, step.target, scrub)
     seconds = time.monotonic() - started
     after: dict[str, float] = {}
-    with contextlib.suppress(pymysql.MySQLError):
+    with contextlib.suppress(pymysql.MySQLError, DbError):
         await session.limit(target.collect_timeout.total_seconds())
-        after = await _figures(session, step.target)
-    return replace(
-        step,
-        status="failed" if error else "succeeded",
-        before=before,
-        after=after,
-        duration_s=round(seconds, 3),
-        error=error,
-    )
+        after = await _figures_now(session, target, step.target)
+    return ran(step, before, after, seconds, error)
 
 
 def _error(

@@ -13,6 +13,7 @@ them in the index's segment, where ``data_free`` does not see them.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -81,16 +82,18 @@ class Table:
         }
 
 
-def read_tables(session: Session, schemas: list[str]) -> list[Table]:
-    """Return the base tables of ``schemas``, largest first."""
+def read_tables(session: Session, schemas: list[str], names: Sequence[str] = ()) -> list[Table]:
+    """Return the base tables of ``schemas`` (only those named ``names``, when given),
+    largest first."""
+    only = f"AND TABLE_NAME IN ({placeholders(names)}) " if names else ""
     rows = session.rows(
         "SELECT TABLE_SCHEMA AS s, TABLE_NAME AS t, ENGINE AS engine, TABLE_ROWS AS n, "
         "DATA_LENGTH AS data, INDEX_LENGTH AS idx, DATA_FREE AS free, "
         "ROW_FORMAT AS row_format, CREATE_TIME AS created, UPDATE_TIME AS updated "
         "FROM information_schema.TABLES "
-        f"WHERE TABLE_SCHEMA IN ({placeholders(schemas)}) "
+        f"WHERE TABLE_SCHEMA IN ({placeholders(schemas)}) {only}"
         "AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')",
-        schemas,
+        [*schemas, *names],
     )
     tables = [
         Table(
@@ -112,20 +115,28 @@ def read_tables(session: Session, schemas: list[str]) -> list[Table]:
 
 
 def read_index_pages(
-    session: Session, schemas: list[str], page_size: int
+    session: Session, schemas: list[str], page_size: int, names: Sequence[str] = ()
 ) -> dict[tuple[str, str, str], tuple[int, int]]:
     """Return (size, leaf) bytes per InnoDB index (schema, table, index), partitions
-    summed, from ``mysql.innodb_index_stats``; raise pymysql.MySQLError if unreadable."""
+    summed, from ``mysql.innodb_index_stats`` (of the tables ``names`` only, when given);
+    raise pymysql.MySQLError if unreadable."""
+    only, params = "", [*schemas]
+    if names:  # a table, or its partitions (t#P#p0)
+        only = "AND (" + " OR ".join(["table_name = %s OR table_name LIKE %s"] * len(names)) + ") "
+        for name in names:
+            params += [name, _like_prefix(name) + "#%"]
     rows = session.rows(
         "SELECT database_name AS s, table_name AS t, index_name AS i, stat_name AS k, "
         "stat_value AS v FROM mysql.innodb_index_stats "
-        f"WHERE database_name IN ({placeholders(schemas)}) "
+        f"WHERE database_name IN ({placeholders(schemas)}) {only}"
         "AND stat_name IN ('size', 'n_leaf_pages')",
-        schemas,
+        params,
     )
     pages: dict[tuple[str, str, str], list[int]] = {}
     for r in rows:
         key = (str(r["s"]), _PARTITION.split(str(r["t"]))[0], str(r["i"]))
+        if names and key[1] not in names:
+            continue
         slot = pages.setdefault(key, [0, 0])
         slot[0 if r["k"] == "size" else 1] += int(r["v"] or 0)
     return {k: (size * page_size, leaf * page_size) for k, (size, leaf) in pages.items()}
@@ -159,6 +170,43 @@ def mark_shared_tablespaces(session: Session, tables: list[Table], schemas: list
             t.shared_tablespace = True
 
 
+def read_reclaimable(
+    session: Session, schemas: list[str], page_size: int, names: Sequence[str] = ()
+) -> tuple[list[Table], dict[tuple[str, str, str], tuple[int, int]]]:
+    """Return the base tables of ``schemas`` (only ``names``, when given) with the space
+    OPTIMIZE TABLE would return (:attr:`Table.free_bytes`: ``data_free`` of their own
+    tablespace and their indexes' unused pages), and the (size, leaf) bytes of their InnoDB
+    indexes. The health collection and the maintenance planner both read them here, so
+    the table a finding names is the table the task optimizes. A part the server refuses
+    is left out with a note; raise pymysql.MySQLError if the tables cannot be listed."""
+    tables = read_tables(session, schemas, names)
+    pages = (
+        session.optional(
+            "index sizes (mysql.innodb_index_stats)",
+            lambda: read_index_pages(session, schemas, page_size, names),
+        )
+        or {}
+    )
+    add_unused_pages(tables, pages)
+    if any(t.engine.lower() == "innodb" and t.data_free for t in tables):
+        session.optional(
+            "tablespaces (InnoDB dictionary)",
+            lambda: mark_shared_tablespaces(session, tables, schemas),
+        )
+    return tables, pages
+
+
+def fragmented(table: Table, thresholds: Thresholds) -> bool:
+    """True when the table's reclaimable space passes ``fragmentation_ratio`` and
+    ``bloat_min_size`` (it then has a finding, and an optimize task takes it)."""
+    free = table.free_bytes
+    return bool(
+        free
+        and table.free_ratio >= thresholds.fragmentation_ratio
+        and free >= thresholds.bloat_min_size
+    )
+
+
 def _like_prefix(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -166,7 +214,7 @@ def _like_prefix(text: str) -> str:
 def fragmentation(table: Table, thresholds: Thresholds) -> Finding | None:
     """A finding when the table's reclaimable space passes both thresholds."""
     free, ratio = table.free_bytes, table.free_ratio
-    if ratio < thresholds.fragmentation_ratio or free < thresholds.bloat_min_size or not free:
+    if not fragmented(table, thresholds):
         return None
     parts = [f"data_free {human_bytes(table.own_free)}"]
     if table.unused_page_bytes:

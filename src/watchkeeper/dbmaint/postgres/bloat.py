@@ -26,6 +26,9 @@ BTREE_OPAQUE = 16  # BTPageOpaqueData at the end of each btree page
 TOAST_CHUNKS_PER_PAGE = 4  # TOAST_MAX_CHUNK_SIZE is about a quarter of a page
 HEAP_FILLFACTOR = 100
 BTREE_FILLFACTOR = 90
+EXACT_LIMIT = 1024**3
+"""Tables larger than this are measured with pgstattuple_approx; indexes larger than this
+keep their estimate (pgstatindex reads the whole index)."""
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from watchkeeper.dbmaint.interface import SEVERITY_RANK, Collection, Finding
 from watchkeeper.dbmaint.postgres import activity, findings
 from watchkeeper.dbmaint.postgres import queries as q
 from watchkeeper.dbmaint.postgres.bloat import (
+    EXACT_LIMIT,
     estimate_btree,
     estimate_table,
     measured_btree,
@@ -56,9 +57,6 @@ ESTIMATE_LIMIT = 2000
 largest): ``pg_stats`` costs in proportion to the relations it is asked about."""
 MEASURE_LIMIT = 10
 """Tables, and indexes, measured with pgstattuple per collection (the largest candidates)."""
-EXACT_LIMIT = 1024**3
-"""Tables larger than this are measured with pgstattuple_approx; indexes larger than this
-keep their estimate (pgstatindex reads the whole index)."""
 MEASURE_BUDGET_S = 10.0
 """No measurement starts after the collection's measurements took this long."""
 TABLE_KINDS = ("vacuum", "analyze", "table_bloat", "missing_index")

@@ -1,19 +1,34 @@
 """The catalogue queries of PostgreSQL maintenance: which tables and indexes need work, and
 the figures (size, dead tuples, bloat) a step records before and after it runs.
 
-Bloat is estimated the way the well-known ioguix queries do it (expected pages from the
-live tuple count and the average row width in ``pg_stats``, against the pages on disk),
-written afresh here; ``pgstattuple`` measures it exactly when the extension is installed.
-The estimates read only the catalogue (``relpages``, ``reltuples``, as of the last VACUUM or
+Bloat is estimated and measured exactly as the health collection does it (the same
+statements of :mod:`watchkeeper.dbmaint.postgres.queries` and the arithmetic of
+:mod:`watchkeeper.dbmaint.postgres.bloat`), so a task acts on what the advisor reports. The
+estimates read only the catalogue (``relpages``, ``reltuples``, as of the last VACUUM or
 ANALYZE), so they never wait for a lock.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from psycopg.rows import dict_row
+
+from watchkeeper.dbmaint.postgres import queries as pq
+from watchkeeper.dbmaint.postgres.bloat import (
+    BTREE_FILLFACTOR,
+    EXACT_LIMIT,
+    HEAP_FILLFACTOR,
+    Bloat,
+    estimate_btree,
+    estimate_table,
+    measured_btree,
+    measured_table,
+)
+from watchkeeper.dbmaint.postgres.model import maxalign_of, reloptions, widths_of
 
 # Sizes without opening the tables (pg_total_relation_size would queue behind a session
 # holding ACCESS EXCLUSIVE and stall the plan): exact where no exclusive lock is held or
@@ -38,85 +53,25 @@ WHERE s.schemaname NOT LIKE 'pg\\_temp\\_%%' AND s.schemaname NOT LIKE 'pg\\_toa
 ORDER BY s.schemaname, s.relname
 """
 
-# Expected heap pages: live tuples / tuples per page, a tuple being its 23-byte header (and
-# null bitmap) and its data (sum of avg_width over the columns, weighted by null_frac), each
-# MAXALIGNed, plus a 4-byte line pointer; a page holds (block size - 24) x fillfactor.
-TABLE_BLOAT = """
-WITH t AS (
-  SELECT c.oid, c.reltuples,
-         c.relpages * current_setting('block_size')::numeric AS bytes,
-         current_setting('block_size')::numeric AS bs,
-         coalesce((SELECT substring(o FROM 'fillfactor=([0-9]+)')::int
-                   FROM unnest(c.reloptions) o WHERE o LIKE 'fillfactor=%%'), 100) AS ff,
-         count(*) AS ncols,
-         count(s.attname) AS nstats,
-         bool_or(coalesce(s.null_frac, 0) > 0) AS nulls,
-         sum((1 - coalesce(s.null_frac, 0)) * coalesce(s.avg_width, 0)) AS width
-  FROM pg_class c
-  JOIN pg_namespace n ON n.oid = c.relnamespace
-  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-  LEFT JOIN pg_stats s ON s.schemaname = n.nspname AND s.tablename = c.relname
-                      AND s.attname = a.attname AND NOT s.inherited
-  WHERE c.oid = ANY(%s::oid[])
-  GROUP BY c.oid
-), w AS (
-  SELECT oid, reltuples, bytes, bs, ff, nstats = ncols AS known,
-         4 + ceil((23 + CASE WHEN nulls THEN (ncols + 7) / 8 ELSE 0 END) / 8.0) * 8
-           + ceil(width / 8.0) * 8 AS tuple_bytes
-  FROM t
-)
-SELECT oid, bytes,
-       CASE WHEN known AND reltuples >= 0 THEN greatest(0, bytes - bs * ceil(
-         reltuples / greatest(1, floor((bs - 24) * ff / 100.0 / tuple_bytes))))
-       END AS bloat
-FROM w
+# The inputs of the bloat estimate of the relations %(oids)s: pages and tuples as of their
+# last VACUUM or ANALYZE (a table's TOAST table too), fill factor, and for an index the
+# name of its table (whose pg_stats describe its columns) and whether it has expressions.
+ESTIMATE_INPUTS = """
+SELECT c.oid, c.relname, c.relpages, c.reltuples::float8 AS reltuples, c.reloptions,
+       coalesce(toast.relpages, 0) AS toast_pages,
+       coalesce(toast.reltuples, 0)::float8 AS toast_tuples,
+       ct.relname AS table_relname, i.indexprs IS NOT NULL AS has_expressions,
+       current_setting('block_size')::int AS block_size, version() AS version_text
+FROM pg_class c
+LEFT JOIN pg_class toast ON toast.oid = c.reltoastrelid
+LEFT JOIN pg_index i ON i.indexrelid = c.oid
+LEFT JOIN pg_class ct ON ct.oid = i.indrelid
+WHERE c.oid = ANY(%(oids)s::oid[])
 """
 
-# Expected btree pages: the meta page plus index tuples (8-byte header, 16 with a null
-# bitmap, then the key columns' average widths, each MAXALIGNed, plus a line pointer) on
-# pages of (block size - 24 - 16 special) x fillfactor. Expression columns take their
-# statistics from the index itself.
-INDEX_BLOAT = """
-WITH k AS (
-  SELECT i.indexrelid, ci.relname AS idxname, ct.relname AS tblname, n.nspname,
-         ci.reltuples, key.attnum, key.pos
-  FROM pg_index i
-  JOIN pg_class ci ON ci.oid = i.indexrelid
-  JOIN pg_class ct ON ct.oid = i.indrelid
-  JOIN pg_namespace n ON n.oid = ci.relnamespace
-  CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS key(attnum, pos)
-  WHERE i.indexrelid = ANY(%s::oid[])
-), ks AS (
-  SELECT k.indexrelid, k.reltuples, s.null_frac, s.avg_width
-  FROM k
-  LEFT JOIN pg_attribute a ON k.attnum > 0 AND a.attrelid = (
-      SELECT indrelid FROM pg_index WHERE indexrelid = k.indexrelid) AND a.attnum = k.attnum
-  LEFT JOIN pg_attribute e ON k.attnum = 0 AND e.attrelid = k.indexrelid AND e.attnum = k.pos
-  LEFT JOIN pg_stats s ON s.schemaname = k.nspname AND NOT s.inherited AND (
-      (k.attnum > 0 AND s.tablename = k.tblname AND s.attname = a.attname)
-      OR (k.attnum = 0 AND s.tablename = k.idxname AND s.attname = e.attname))
-), x AS (
-  SELECT ks.indexrelid, max(ks.reltuples) AS reltuples,
-         count(*) = count(ks.avg_width) AS known,
-         bool_or(coalesce(ks.null_frac, 0) > 0) AS nulls,
-         sum((1 - coalesce(ks.null_frac, 0)) * coalesce(ks.avg_width, 0)) AS width
-  FROM ks GROUP BY ks.indexrelid
-), w AS (
-  SELECT x.indexrelid, x.reltuples, x.known,
-         (SELECT relpages FROM pg_class WHERE oid = x.indexrelid)
-           * current_setting('block_size')::numeric AS bytes,
-         current_setting('block_size')::numeric AS bs,
-         coalesce((SELECT substring(o FROM 'fillfactor=([0-9]+)')::int
-                   FROM pg_class c, unnest(c.reloptions) o
-                   WHERE c.oid = x.indexrelid AND o LIKE 'fillfactor=%%'), 90) AS ff,
-         4 + CASE WHEN x.nulls THEN 16 ELSE 8 END + ceil(x.width / 8.0) * 8 AS tuple_bytes
-  FROM x
-)
-SELECT indexrelid, bytes,
-       CASE WHEN known AND reltuples >= 0 THEN greatest(0, bytes - bs * (1 + ceil(
-         reltuples / greatest(1, floor((bs - 40) * ff / 100.0 / tuple_bytes)))))
-       END AS bloat
-FROM w
+EXTENSION_SCHEMA = """
+SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+WHERE e.extname = %s
 """
 
 INDEXES = """
@@ -194,71 +149,135 @@ async def has_extension(conn: psycopg.AsyncConnection[Any], name: str) -> bool:
     return bool(await rows(conn, HAS_EXTENSION, name))
 
 
-async def table_bloat(
-    conn: psycopg.AsyncConnection[Any], oids: list[int]
-) -> dict[int, tuple[int, int]]:
-    """``(heap size, estimated wasted bytes)`` of each table in ``oids`` (absent: no
-    statistics to estimate from)."""
-    if not oids:
+@dataclass(frozen=True)
+class Estimate:
+    """What the bloat estimate of one relation starts from, and the estimate."""
+
+    oid: int
+    size_bytes: int  # pages on disk as of the last VACUUM/ANALYZE (a table's TOAST too)
+    fillfactor: int
+    block_size: int
+    bloat: Bloat | None  # None: no statistics to estimate from
+
+
+async def extension_schema(conn: psycopg.AsyncConnection[Any], name: str) -> str | None:
+    """The schema extension ``name`` is installed in (None: not installed here)."""
+    found = await rows(conn, EXTENSION_SCHEMA, name)
+    return str(found[0][0]) if found else None
+
+
+async def _dict_rows(
+    conn: psycopg.AsyncConnection[Any], query: Any, params: dict[str, Any]
+) -> list[dict[str, Any]]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query, params)
+        return list(await cur.fetchall())
+
+
+async def estimates(
+    conn: psycopg.AsyncConnection[Any],
+    *,
+    tables: Sequence[int] = (),
+    indexes: Sequence[int] = (),
+) -> dict[int, Estimate]:
+    """The estimated bloat of the ``tables`` and btree ``indexes`` (oids), computed as the
+    health collection computes it: its :func:`~watchkeeper.dbmaint.postgres.queries.widths`
+    statement and :mod:`~watchkeeper.dbmaint.postgres.bloat`'s arithmetic, so the figure a
+    task plans with is the one the advisor showed. A dropped relation is absent."""
+    if not tables and not indexes:
         return {}
-    found = await rows(conn, TABLE_BLOAT, oids)
-    return {int(r[0]): (int(r[1]), int(r[2])) for r in found if r[2] is not None}
+    inputs = await _dict_rows(conn, ESTIMATE_INPUTS, {"oids": [*tables, *indexes]})
+    by_oid = {int(r["oid"]): r for r in inputs}
+    names = {str(by_oid[o]["relname"]) for o in tables if o in by_oid}
+    for oid in indexes:
+        r = by_oid.get(oid)
+        if r is not None and r["table_relname"] is not None:
+            names.add(str(r["table_relname"]))
+            if r["has_expressions"]:
+                names.add(str(r["relname"]))
+    found = await _dict_rows(
+        conn,
+        pq.widths(),
+        {"tables": list(tables), "indexes": list(indexes), "names": sorted(names)},
+    )
+    widths = {int(r["oid"]): widths_of(r) for r in found}
+    out: dict[int, Estimate] = {}
+    for oid, r in by_oid.items():
+        options = reloptions(r["reloptions"])
+        bs, maxalign = int(r["block_size"]), maxalign_of(str(r["version_text"]))
+        if oid in indexes:
+            fillfactor = int(options.get("fillfactor", BTREE_FILLFACTOR))
+            size = int(r["relpages"]) * bs
+            bloat = estimate_btree(
+                pages=int(r["relpages"]),
+                tuples=float(r["reltuples"]),
+                widths=widths.get(oid),
+                fillfactor=fillfactor,
+                block_size=bs,
+                maxalign=maxalign,
+            )
+        else:
+            fillfactor = int(options.get("fillfactor", HEAP_FILLFACTOR))
+            size = (int(r["relpages"]) + int(r["toast_pages"])) * bs
+            bloat = estimate_table(
+                pages=int(r["relpages"]),
+                tuples=float(r["reltuples"]),
+                toast_pages=int(r["toast_pages"]),
+                toast_tuples=float(r["toast_tuples"]),
+                widths=widths.get(oid),
+                fillfactor=fillfactor,
+                block_size=bs,
+                maxalign=maxalign,
+            )
+        out[oid] = Estimate(oid, size, fillfactor, bs, bloat)
+    return out
 
 
-async def index_bloat(
-    conn: psycopg.AsyncConnection[Any], oids: list[int]
-) -> dict[int, tuple[int, int]]:
-    """``(size, estimated wasted bytes)`` of each btree index in ``oids`` (absent: no
-    statistics to estimate from)."""
-    if not oids:
-        return {}
-    found = await rows(conn, INDEX_BLOAT, oids)
-    return {int(r[0]): (int(r[1]), int(r[2])) for r in found if r[2] is not None}
-
-
-async def measured_index_bloat(conn: psycopg.AsyncConnection[Any], oid: int) -> int | None:
-    """Wasted bytes of btree index ``oid`` measured with ``pgstatindex`` (reads the whole
-    index): its size less the meta, internal and leaf pages it would need packed to its
-    fillfactor. None when pgstattuple cannot be used (not installed, no privilege)."""
+async def measure_index(
+    conn: psycopg.AsyncConnection[Any], estimate: Estimate, schema: str
+) -> Bloat | None:
+    """The bloat of btree index ``estimate.oid`` measured with ``pgstatindex`` (installed
+    in ``schema``), as the health collection measures it; None when it cannot be used (no
+    privilege, a dropped index) or the index is past the collection's
+    :data:`~watchkeeper.dbmaint.postgres.bloat.EXACT_LIMIT` (it keeps its estimate)."""
+    if estimate.size_bytes > EXACT_LIMIT:
+        return None
     try:
         async with conn.transaction():
-            found = await rows(
-                conn,
-                "SELECT s.index_size, s.internal_pages, s.leaf_pages, s.avg_leaf_density, "
-                "coalesce((SELECT substring(o FROM 'fillfactor=([0-9]+)')::int "
-                "FROM pg_class c, unnest(c.reloptions) o "
-                "WHERE c.oid = %s::oid AND o LIKE 'fillfactor=%%'), 90), "
-                "current_setting('block_size')::int "
-                "FROM pgstatindex(%s::oid::regclass) s",
-                oid,
-                oid,
+            found = await _dict_rows(conn, pq.measure_index(schema), {"oid": estimate.oid})
+    except psycopg.Error:
+        return None
+    r = found[0]
+    return measured_btree(
+        index_size=int(r["index_size"]),
+        leaf_pages=int(r["leaf_pages"]),
+        empty_pages=int(r["empty_pages"]),
+        deleted_pages=int(r["deleted_pages"]),
+        avg_leaf_density=float(r["avg_leaf_density"]),
+        fillfactor=estimate.fillfactor,
+        block_size=estimate.block_size,
+    )
+
+
+async def measure_table(
+    conn: psycopg.AsyncConnection[Any], estimate: Estimate, schema: str
+) -> Bloat | None:
+    """The bloat of table ``estimate.oid`` measured with ``pgstattuple`` (installed in
+    ``schema``; ``pgstattuple_approx`` past :data:`EXACT_LIMIT`), as the health collection
+    measures it; None when it cannot be used."""
+    approx = estimate.size_bytes > EXACT_LIMIT
+    try:
+        async with conn.transaction():
+            found = await _dict_rows(
+                conn, pq.measure_table(schema, approx=approx), {"oid": estimate.oid}
             )
     except psycopg.Error:
         return None
-    size, internal, leaf, density, ff, bs = found[0]
-    if density != density:  # NaN: no leaf pages
-        return 0
-    needed = (1 + int(internal)) * bs + int(leaf) * bs * float(density) / ff
-    return max(0, int(size) - int(needed))
-
-
-async def measured_table_bloat(conn: psycopg.AsyncConnection[Any], oid: int) -> int | None:
-    """Wasted heap bytes of table ``oid`` from ``pgstattuple_approx`` (dead tuples plus free
-    space beyond what the fillfactor keeps free; it skips all-visible pages). None when the
-    extension cannot be used."""
-    try:
-        async with conn.transaction():
-            found = await rows(
-                conn,
-                "SELECT s.table_len, s.dead_tuple_len + s.approx_free_space, "
-                "coalesce((SELECT substring(o FROM 'fillfactor=([0-9]+)')::int "
-                "FROM pg_class c, unnest(c.reloptions) o "
-                "WHERE c.oid = %s::oid AND o LIKE 'fillfactor=%%'), 100) "
-                "FROM pgstattuple_approx(%s::oid::regclass) s",
-                oid,
-                oid,
-            )
-    except psycopg.Error:
-        return None
-    size, waste, ff = found[0]
-    return max(0, int(waste) - int(size) * (100 - int(ff)) // 100)
+    r = found[0]
+    return measured_table(
+        table_len=int(r["table_len"]),
+        dead_tuple_len=int(r["dead_tuple_len"]),
+        free_space=int(r["free_space"]),
+        fillfactor=estimate.fillfactor,
+        source="pgstattuple_approx" if approx else "pgstattuple",
+    )

@@ -26,12 +26,13 @@ from watchkeeper.backups.sources.pgconn import PgTarget
 from watchkeeper.dbmaint.config import MaintenanceTask, PostgresDatabase, Thresholds
 from watchkeeper.dbmaint.interface import DbError, Step
 from watchkeeper.dbmaint.postgres import maint_sql as q
+from watchkeeper.dbmaint.postgres.bloat import Bloat
 from watchkeeper.dbmaint.steps import (
-    Budget,
     lock_error,
     mib,
-    not_started,
     percent,
+    ran,
+    run_each,
     timeout_error,
     wanted,
 )
@@ -80,8 +81,18 @@ def _statement(action: str, schema: str, name: str) -> sql.Composed:
     raise DbError(f"postgres has no maintenance statement for {action}")
 
 
-def _over(waste: int, size: int, th: Thresholds) -> bool:
-    return size > 0 and waste / size > th.bloat_ratio and waste >= th.bloat_min_size
+def _over(bloat: Bloat | None, th: Thresholds) -> bool:
+    """Bloated as the advisor judges it (:func:`~watchkeeper.dbmaint.postgres.findings.
+    table_bloat`/``index_bloat``): over ``bloat_ratio`` and at least ``bloat_min_size``."""
+    return bloat is not None and bloat.ratio > th.bloat_ratio and bloat.bytes >= th.bloat_min_size
+
+
+HOW = {
+    "estimate": "estimated from pg_stats",
+    "pgstattuple": "measured with pgstattuple",
+    "pgstattuple_approx": "measured with pgstattuple_approx",
+    "pgstatindex": "measured with pgstatindex",
+}
 
 
 # -- planning ---------------------------------------------------------------------------------
@@ -124,12 +135,13 @@ async def _plan_tables(conn: Conn, target: PostgresDatabase, task: MaintenanceTa
         if over or task.all_tables:
             chosen.append((rank, t, why if over else f"all_tables ({why})"))
     chosen.sort(key=lambda c: (-c[0], c[1].name))
-    bloat = await q.table_bloat(conn, [t.oid for _, t, _ in chosen])
+    found = await q.estimates(conn, tables=[t.oid for _, t, _ in chosen])
     steps = []
     for _, t, why in chosen:
         before: dict[str, float] = {"size_bytes": t.total_bytes, "dead_tuples": t.dead}
-        if t.oid in bloat:
-            before["bloat_bytes"] = bloat[t.oid][1]
+        estimate = found.get(t.oid)
+        if estimate is not None and estimate.bloat is not None:
+            before["bloat_bytes"] = estimate.bloat.bytes
         if task.action == "analyze":
             before["modified_since_analyze"] = t.modified
         text = _statement(task.action, t.schema, t.table).as_string(conn)
@@ -137,66 +149,80 @@ async def _plan_tables(conn: Conn, target: PostgresDatabase, task: MaintenanceTa
     return steps
 
 
-async def _plan_reindex(conn: Conn, target: PostgresDatabase, task: MaintenanceTask) -> list[Step]:
-    th = target.thresholds
-    found = [r for r in await q.rows(conn, q.INDEXES) if wanted(f"{r[1]}.{r[3]}", task)]
-    estimates = await q.index_bloat(conn, [int(r[0]) for r in found])
-    exact = await q.has_extension(conn, "pgstattuple")
-    chosen: list[tuple[int, Step]] = []
-    for oid, schema, name, _table, _ in found:
-        size, waste = estimates.get(int(oid), (0, 0))
-        if not (task.all_tables or _over(waste, size, th)):
+async def _bloated(
+    conn: Conn, task: MaintenanceTask, th: Thresholds, oids: list[int], *, index: bool
+) -> dict[int, tuple[q.Estimate, Bloat | None, str]]:
+    """The relations of ``oids`` (btree indexes, or tables) a reindex or repack takes,
+    judged as the advisor judges them: the estimate, and for the estimate's candidates a
+    pgstattuple measurement when that extension is installed (measuring reads the whole
+    relation: the others keep their estimate); every one with ``all_tables``. Each comes
+    with its bloat and the reason it was taken."""
+    found = await (q.estimates(conn, indexes=oids) if index else q.estimates(conn, tables=oids))
+    schema = await q.extension_schema(conn, "pgstattuple")
+    chosen: dict[int, tuple[q.Estimate, Bloat | None, str]] = {}
+    for oid in oids:
+        estimate = found.get(oid)
+        if estimate is None or not (task.all_tables or _over(estimate.bloat, th)):
             continue
-        how = "estimated from pg_stats"
-        measured = await q.measured_index_bloat(conn, int(oid)) if exact else None
-        if measured is not None:
-            waste, how = measured, "measured with pgstatindex"
-        over = _over(waste, size, th)
+        bloat = estimate.bloat
+        if schema is not None and _over(bloat, th):
+            measure = q.measure_index if index else q.measure_table
+            bloat = await measure(conn, estimate, schema) or bloat
+        over = _over(bloat, th)
         if not (over or task.all_tables):
             continue
-        why = f"bloat {percent(waste / size if size else 0)} ({mib(waste)} of {mib(size)}) {how}"
+        if bloat is None:
+            why = "bloat not estimated (no statistics in pg_stats)"
+        else:
+            why = (
+                f"bloat {percent(bloat.ratio)} ({mib(bloat.bytes)} of "
+                f"{mib(estimate.size_bytes)}) {HOW.get(bloat.source, bloat.source)}"
+            )
+        chosen[oid] = (estimate, bloat, why if over else f"all_tables ({why})")
+    return chosen
+
+
+def _waste(bloat: Bloat | None) -> dict[str, float]:
+    return {"bloat_bytes": bloat.bytes} if bloat is not None else {}
+
+
+async def _plan_reindex(conn: Conn, target: PostgresDatabase, task: MaintenanceTask) -> list[Step]:
+    found = [r for r in await q.rows(conn, q.INDEXES) if wanted(f"{r[1]}.{r[3]}", task)]
+    names = {int(r[0]): (str(r[1]), str(r[2])) for r in found}
+    chosen = await _bloated(conn, task, target.thresholds, list(names), index=True)
+    steps = []
+    for oid, (estimate, bloat, why) in chosen.items():
+        schema, name = names[oid]
         step = Step(
             target=f"{schema}.{name}",
             sql=_statement("reindex", schema, name).as_string(conn),
-            reason=why if over else f"all_tables ({why})",
-            before={"size_bytes": size, "bloat_bytes": waste},
+            reason=why,
+            before={"size_bytes": estimate.size_bytes, **_waste(bloat)},
         )
-        chosen.append((waste, step))
-    chosen.sort(key=lambda c: (-c[0], c[1].target))
-    return [s for _, s in chosen]
+        steps.append(step)
+    steps.sort(key=lambda s: (-s.before.get("bloat_bytes", 0), s.target))
+    return steps
 
 
 async def _plan_repack(conn: Conn, target: PostgresDatabase, task: MaintenanceTask) -> list[Step]:
-    th = target.thresholds
-    stats = [t for t in await q.tables(conn) if wanted(t.name, task)]
-    estimates = await q.table_bloat(conn, [t.oid for t in stats])
-    exact = await q.has_extension(conn, "pgstattuple")
+    stats = {t.oid: t for t in await q.tables(conn) if wanted(t.name, task)}
+    chosen = await _bloated(conn, task, target.thresholds, list(stats), index=False)
     missing = await _repack_missing(conn, target)
-    chosen: list[tuple[int, Step]] = []
-    for t in stats:
-        heap, waste = estimates.get(t.oid, (0, 0))
-        if not (task.all_tables or _over(waste, heap, th)):
-            continue
-        how = "estimated from pg_stats"
-        measured = await q.measured_table_bloat(conn, t.oid) if exact else None
-        if measured is not None:
-            waste, how = measured, "measured with pgstattuple_approx"
-        over = _over(waste, heap, th)
-        if not (over or task.all_tables):
-            continue
-        why = f"bloat {percent(waste / heap if heap else 0)} ({mib(waste)} of {mib(heap)}) {how}"
+    steps = []
+    for oid, (_, bloat, why) in chosen.items():
+        t = stats[oid]
         step = Step(
             target=t.name,
             sql=shlex.join(_repack_argv(_pg(target), t.schema, t.table, task)),
-            reason=why if over else f"all_tables ({why})",
-            before={"size_bytes": t.total_bytes, "dead_tuples": t.dead, "bloat_bytes": waste},
+            reason=why,
+            before={"size_bytes": t.total_bytes, "dead_tuples": t.dead, **_waste(bloat)},
         )
         problem = missing or await _unrepackable(conn, t.oid)
         if problem:
             step = replace(step, status="skipped", error=problem)
-        chosen.append((waste, step))
-    chosen.sort(key=lambda c: (-c[0], c[1].target))
-    return [s for _, s in chosen]
+        steps.append(step)
+    steps.sort(key=lambda s: (-s.before.get("bloat_bytes", 0), s.target))
+    return steps
 
 
 async def _repack_missing(conn: Conn, target: PostgresDatabase) -> str:
@@ -241,29 +267,14 @@ async def run(target: PostgresDatabase, task: MaintenanceTask, steps: list[Step]
     that fails (lock not granted, timeout, error) is recorded and the next one still runs;
     none starts after ``max_runtime``; steps planned as skipped stay skipped. Raise nothing
     but CancelledError (the running statement is cancelled on the server first)."""
-    budget = Budget(task)
-    done: list[Step] = []
-    conn: Conn | None = None
-    try:
-        for step in steps:
-            if step.status != "planned":
-                done.append(step)
-                continue
-            if budget.spent:
-                done.append(not_started(step, budget))
-                continue
-            if conn is None or conn.broken or conn.closed:
-                try:
-                    conn = await _connect(target)
-                except DbError as exc:
-                    done.append(replace(step, status="failed", error=str(exc)))
-                    conn = None
-                    continue
-            done.append(await _run_step(conn, target, task, step))
-    finally:
-        if conn is not None:
-            await conn.close()
-    return done
+    return await run_each(
+        steps,
+        task,
+        connect=lambda: _connect(target),
+        run_step=lambda conn, step: _run_step(conn, target, task, step),
+        close=lambda conn: conn.close(),
+        usable=lambda conn: not (conn.broken or conn.closed),
+    )
 
 
 async def _run_step(
@@ -277,7 +288,7 @@ async def _run_step(
         if not found:
             return replace(step, status="failed", error=f"{step.target} no longer exists")
         oid = int(found[0][0])
-        exact = await q.has_extension(conn, "pgstattuple")
+        exact = await q.extension_schema(conn, "pgstattuple")
         if task.action == "repack":
             return await _run_repack(conn, target, task, step, oid, exact)
         before = await _figures(conn, task.action, oid, exact)
@@ -312,28 +323,22 @@ async def _run_step(
         after = await _figures(conn, task.action, oid, exact)
     except psycopg.Error as exc:
         error = error or f"ran, but the figures could not be read: {scrub(str(exc).strip())}"
-    return replace(
-        step,
-        status="failed" if error else "succeeded",
-        before=before,
-        after=after,
-        duration_s=round(seconds, 3),
-        error=error,
-    )
+    return ran(step, before, after, seconds, error)
 
 
-async def _figures(conn: Conn, action: str, oid: int, exact: bool) -> dict[str, float]:
+async def _figures(conn: Conn, action: str, oid: int, exact: str | None) -> dict[str, float]:
+    """The figures a step records: size, dead tuples and bloat as the advisor computes
+    them (measured with pgstattuple, installed in schema ``exact``, where the collection
+    measures: indexes, and tables before and after pg_repack)."""
     if action == "reindex":
         found = await q.rows(conn, "SELECT pg_relation_size(%s::oid)", oid)
         if not found or found[0][0] is None:
             return {}
-        figures: dict[str, float] = {"size_bytes": int(found[0][0])}
-        measured = await q.measured_index_bloat(conn, oid) if exact else None
-        if measured is None:
-            measured = (await q.index_bloat(conn, [oid])).get(oid, (0, None))[1]
-        if measured is not None:
-            figures["bloat_bytes"] = measured
-        return figures
+        estimate = (await q.estimates(conn, indexes=[oid])).get(oid)
+        bloat = estimate.bloat if estimate is not None else None
+        if estimate is not None and exact is not None:
+            bloat = await q.measure_index(conn, estimate, exact) or bloat
+        return {"size_bytes": int(found[0][0]), **_waste(bloat)}
     found = await q.rows(
         conn,
         "SELECT n_dead_tup, n_mod_since_analyze, pg_total_relation_size(relid) "
@@ -343,13 +348,12 @@ async def _figures(conn: Conn, action: str, oid: int, exact: bool) -> dict[str, 
     if not found:
         return {}
     dead, modified, total = found[0]
-    figures = {"size_bytes": int(total), "dead_tuples": int(dead)}
-    waste = await q.measured_table_bloat(conn, oid) if exact and action == "repack" else None
-    if waste is None:
-        estimate = (await q.table_bloat(conn, [oid])).get(oid)
-        waste = estimate[1] if estimate else None
-    if waste is not None:
-        figures["bloat_bytes"] = waste
+    figures: dict[str, float] = {"size_bytes": int(total), "dead_tuples": int(dead)}
+    estimate = (await q.estimates(conn, tables=[oid])).get(oid)
+    bloat = estimate.bloat if estimate is not None else None
+    if estimate is not None and exact is not None and action == "repack":
+        bloat = await q.measure_table(conn, estimate, exact) or bloat
+    figures.update(_waste(bloat))
     if action == "analyze":
         figures["modified_since_analyze"] = int(modified or 0)
     return figures
@@ -376,7 +380,12 @@ async def _drop_leftovers(conn: Conn, oid: int, name: str) -> str:
 
 
 async def _run_repack(
-    conn: Conn, target: PostgresDatabase, task: MaintenanceTask, step: Step, oid: int, exact: bool
+    conn: Conn,
+    target: PostgresDatabase,
+    task: MaintenanceTask,
+    step: Step,
+    oid: int,
+    exact: str | None,
 ) -> Step:
     problem = await _repack_missing(conn, target) or await _unrepackable(conn, oid)
     if problem:
@@ -388,14 +397,7 @@ async def _run_repack(
     error = await _repack(pg, _repack_argv(pg, schema, table, task), task, step.target)
     seconds = time.monotonic() - started
     after = await _figures(conn, "repack", oid, exact) if not conn.broken else {}
-    return replace(
-        step,
-        status="failed" if error else "succeeded",
-        before=before,
-        after=after,
-        duration_s=round(seconds, 3),
-        error=error,
-    )
+    return ran(step, before, after, seconds, error)
 
 
 def _repack_env(pg: PgTarget, task: MaintenanceTask) -> dict[str, str]:

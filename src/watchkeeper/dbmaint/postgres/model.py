@@ -33,6 +33,11 @@ def reloptions(options: list[str] | None) -> dict[str, str]:
     return result
 
 
+def maxalign_of(version_text: str) -> int:
+    """MAXALIGN of the server ``version()`` describes: 8 on 64-bit builds, else 4."""
+    return 8 if _WIDE.search(version_text) else 4
+
+
 def _int(value: Any) -> int:
     return int(value) if value is not None else 0
 
@@ -60,7 +65,7 @@ class Server:
 
     @property
     def maxalign(self) -> int:
-        return 8 if _WIDE.search(str(self.row["version_text"])) else 4
+        return maxalign_of(str(self.row["version_text"]))
 
     @property
     def block_size(self) -> int:

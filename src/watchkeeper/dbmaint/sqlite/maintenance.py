@@ -20,11 +20,11 @@ from typing import Any
 from watchkeeper.dbmaint.config import MaintenanceTask, SqliteDatabase
 from watchkeeper.dbmaint.interface import DbError, Step
 from watchkeeper.dbmaint.steps import (
-    Budget,
     lock_error,
     mib,
-    not_started,
     percent,
+    ran,
+    run_each,
     timeout_error,
     wanted,
 )
@@ -161,28 +161,17 @@ async def run(target: SqliteDatabase, task: MaintenanceTask, steps: list[Step]) 
     figures; a statement blocked by another writer fails after ``lock_timeout``, one
     running past ``statement_timeout`` is interrupted; none starts after
     ``max_runtime``. Raise nothing but CancelledError (the statement is interrupted)."""
-    budget = Budget(task)
-    done: list[Step] = []
-    db: _Db | None = None
-    try:
-        for step in steps:
-            if step.status != "planned":
-                done.append(step)
-                continue
-            if budget.spent:
-                done.append(not_started(step, budget))
-                continue
-            if db is None:
-                try:
-                    db = await _opened(target, task)
-                except DbError as exc:
-                    done.append(replace(step, status="failed", error=str(exc)))
-                    continue
-            done.append(await _run_step(db, task, step))
-    finally:
-        if db is not None:
-            db.close()
-    return done
+
+    async def close(db: _Db) -> None:
+        db.close()
+
+    return await run_each(
+        steps,
+        task,
+        connect=lambda: _opened(target, task),
+        run_step=lambda db, step: _run_step(db, task, step),
+        close=close,
+    )
 
 
 def _statements(task: MaintenanceTask, step: Step, db: _Db) -> list[str]:
@@ -228,11 +217,4 @@ async def _run_step(db: _Db, task: MaintenanceTask, step: Step) -> Step:
     after: dict[str, float] = {}
     with contextlib.suppress(sqlite3.Error):
         after = await asyncio.to_thread(db.figures)
-    return replace(
-        step,
-        status="failed" if error else "succeeded",
-        before=before,
-        after=after,
-        duration_s=round(seconds, 3),
-        error=error,
-    )
+    return ran(step, before, after, seconds, error)

@@ -18,7 +18,9 @@ from rich.table import Table
 
 if TYPE_CHECKING:
     from watchkeeper.backups.config import BackupsSection
+    from watchkeeper.backups.restic import Restic
     from watchkeeper.backups.runner import BackupRunner
+    from watchkeeper.runtime.context import AppContext
 
 backup_app = typer.Typer(
     help="Backups: run a policy now, list runs and snapshots, retention, checks, copies.",
@@ -51,10 +53,8 @@ def _size(n: int | float | None) -> str:
 
 
 @contextmanager
-def _runner(plan: Path | None) -> Iterator[tuple[BackupsSection, BackupRunner]]:
-    """The plan's backups section and a runner on the store (the CLI's context)."""
-    from watchkeeper.backups.restic import Restic
-    from watchkeeper.backups.runner import BackupRunner
+def plan_section(plan: Path | None) -> Iterator[tuple[BackupsSection, AppContext]]:
+    """The backups section (of ``plan``, or of the applied plan) and the store's context."""
     from watchkeeper.backups.views import load_section
     from watchkeeper.cli import _load, _store
 
@@ -64,13 +64,25 @@ def _runner(plan: Path | None) -> Iterator[tuple[BackupsSection, BackupRunner]]:
         else:
             with ctx.sessions() as db:
                 section = load_section(db)
-        engine = Restic(cache_dir=ctx.settings.home / "cache" / "restic")
-        yield (
-            section,
-            BackupRunner(
-                ctx.sessions, engine, max_parallel=section.max_parallel, settings=ctx.settings
-            ),
+        yield section, ctx
+
+
+def restic_for(ctx: AppContext) -> Restic:
+    from watchkeeper.backups.restic import Restic
+
+    return Restic(cache_dir=ctx.settings.home / "cache" / "restic")
+
+
+@contextmanager
+def _runner(plan: Path | None) -> Iterator[tuple[BackupsSection, BackupRunner]]:
+    """The plan's backups section and a runner on the store (the CLI's context)."""
+    from watchkeeper.backups.runner import BackupRunner
+
+    with plan_section(plan) as (section, ctx):
+        runner = BackupRunner(
+            ctx.sessions, restic_for(ctx), max_parallel=section.max_parallel, settings=ctx.settings
         )
+        yield section, runner
 
 
 def _call(work: Callable[[], Coroutine[Any, Any, T]]) -> T:

@@ -14,7 +14,17 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from watchkeeper.cli_backup import PlanOpt, PolicyArg, RepoOpt, _call, _escape, _size, _time
+from watchkeeper.cli_backup import (
+    PlanOpt,
+    PolicyArg,
+    RepoOpt,
+    _call,
+    _escape,
+    _size,
+    _time,
+    plan_section,
+    restic_for,
+)
 
 if TYPE_CHECKING:
     from watchkeeper.backups.config import BackupsSection
@@ -60,19 +70,10 @@ def parse_at(value: str | None, now: datetime) -> datetime | None:
 
 @contextmanager
 def _restorer(plan: Path | None) -> Iterator[tuple[BackupsSection, Restorer]]:
-    from watchkeeper.backups.restic import Restic
     from watchkeeper.backups.restore import Restorer
-    from watchkeeper.backups.views import load_section
-    from watchkeeper.cli import _load, _store
 
-    with _store(migrate=False) as ctx:
-        if plan is not None:
-            section = _load(plan).plan.backups
-        else:
-            with ctx.sessions() as db:
-                section = load_section(db)
-        engine = Restic(cache_dir=ctx.settings.home / "cache" / "restic")
-        yield section, Restorer(engine, sessions=ctx.sessions, settings=ctx.settings)
+    with plan_section(plan) as (section, ctx):
+        yield section, Restorer(restic_for(ctx), sessions=ctx.sessions, settings=ctx.settings)
 
 
 def _pick(

@@ -18,7 +18,6 @@ from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Any
 
-from croniter import croniter
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -29,6 +28,7 @@ from watchkeeper.backups.config import BackupsSection, Policy
 from watchkeeper.backups.engine import Engine
 from watchkeeper.backups.runner import BackupRunner, access, find_policy
 from watchkeeper.backups.views import load_section
+from watchkeeper.plan.types import last_fire
 from watchkeeper.settings import Settings
 from watchkeeper.store.tables import BackupRun, utcnow
 
@@ -51,12 +51,6 @@ def schedule_of(policy: Policy, kind: str) -> str | None:
     if kind == "copy":
         return policy.copy_.schedule if policy.copy_ else None
     return policy.drill.schedule if policy.drill else None
-
-
-def last_fire(expression: str, now: datetime) -> datetime:
-    """The latest time before ``now`` at which ``expression`` fired (in UTC)."""
-    prev: datetime = croniter(expression, now).get_prev(datetime)
-    return prev
 
 
 def due(

@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from croniter import croniter
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -39,18 +38,13 @@ from watchkeeper.dbmaint.config import DatabaseConfig, DatabasesSection, Mainten
 from watchkeeper.dbmaint.maintenance import run_task
 from watchkeeper.dbmaint.section import load_section, load_windows
 from watchkeeper.metrics.store import MetricStore
+from watchkeeper.plan.types import last_fire
 from watchkeeper.store.tables import DbHealth, DbMaintenanceRun, DbQueryText, utcnow
 from watchkeeper.telemetry import DBMAINT_MAINTENANCE_RUNS
 
 log = logging.getLogger(__name__)
 
 PRUNE_EVERY = timedelta(hours=1)
-
-
-def last_fire(expression: str, now: datetime) -> datetime:
-    """The latest time before ``now`` at which ``expression`` fired (UTC)."""
-    prev: datetime = croniter(expression, now).get_prev(datetime)
-    return prev
 
 
 def due_tasks(

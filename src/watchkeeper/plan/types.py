@@ -115,6 +115,14 @@ def _check_cron(value: str) -> str:
 
 
 Cron = Annotated[str, AfterValidator(_check_cron)]
+
+
+def last_fire(expression: str, now: datetime) -> datetime:
+    """The latest time before ``now`` at which the cron ``expression`` fired (UTC)."""
+    prev: datetime = croniter(expression, now).get_prev(datetime)
+    return prev
+
+
 """A cron expression (five fields) that fires at some time, checked when the plan is loaded."""
 
 

@@ -116,3 +116,19 @@ def test_secrets_stored_in_clear_by_an_earlier_version_are_sealed_at_the_next_ap
     assert REPO_PASSWORD not in _raw(ctx)
     with ctx.sessions() as db:
         assert load_section(db).repositories[0].password == REPO_PASSWORD
+
+
+def test_applying_an_unchanged_plan_writes_nothing(ctx: AppContext) -> None:
+    with ctx.sessions() as db:
+        apply_plan(db, load_plan_text(PLAN, env={}))
+        db.commit()
+    before = _raw(ctx)
+    stamps_sql = text("SELECT name, updated_at FROM objects ORDER BY id")
+    with ctx.engine.connect() as conn:
+        stamps = conn.execute(stamps_sql).all()
+    with ctx.sessions() as db:
+        apply_plan(db, load_plan_text(PLAN, env={}))
+        db.commit()
+    assert _raw(ctx) == before  # not sealed again (a new nonce each time would differ)
+    with ctx.engine.connect() as conn:
+        assert conn.execute(stamps_sql).all() == stamps

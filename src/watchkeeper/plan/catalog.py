@@ -10,7 +10,7 @@ from functools import cache
 from typing import Any, get_args
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import case, func, select
+from sqlalchemy import JSON, case, func, select, type_coerce, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -99,6 +99,10 @@ def seal_stored(db: Session) -> tuple[int, int]:
     secrets, objects). The caller commits."""
     kinds = collection_kinds()
     with_secrets = total = 0
+    # The specs as stored (the column type opens sealed values; this does not).
+    raw: dict[int, Any] = dict(
+        db.execute(select(StoredObject.id, type_coerce(StoredObject.spec, JSON))).all()
+    )
     for obj in db.scalars(select(StoredObject)):
         total += 1
         try:
@@ -114,7 +118,14 @@ def seal_stored(db: Session) -> tuple[int, int]:
             continue
         if paths:
             with_secrets += 1
-            obj.spec = sealing.seal(obj.spec, paths)
+        if sealing.needs_sealing(raw.get(obj.id), paths):
+            # A Core update: the object did not change, so neither does its updated_at.
+            db.execute(
+                update(StoredObject)
+                .where(StoredObject.id == obj.id)
+                .values(spec=sealing.seal(obj.spec, paths), updated_at=StoredObject.updated_at)
+                .execution_options(synchronize_session=False)
+            )
     return with_secrets, total
 
 

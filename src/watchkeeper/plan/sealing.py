@@ -86,6 +86,24 @@ def seal(spec: dict[str, Any], paths: Iterable[Path]) -> dict[str, Any]:
     return sealed
 
 
+def needs_sealing(raw: Any, paths: Iterable[Path]) -> bool:
+    """True when a value at ``paths`` of the stored (raw) spec is in clear, or sealed with
+    a key other than the current one."""
+    if not _boxes:
+        return False
+    for path in paths:
+        value: Any = raw
+        try:
+            for step in path:
+                value = value[step]
+        except (KeyError, IndexError, TypeError):
+            continue
+        if isinstance(value, str) and value:
+            if not _SEALED.match(value) or _boxes[0].needs_reseal(value):
+                return True
+    return False
+
+
 def open_all(value: Any) -> Any:
     """Return ``value`` with every sealed string opened (in place for dicts and lists). A
     value no remembered key opens stays sealed and is logged (the key was changed without

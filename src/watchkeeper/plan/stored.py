@@ -15,10 +15,12 @@ def stored_section(db: Session, name: str) -> dict[str, Any]:
     """The section ``name`` as a dict: its settings object plus its named collections."""
     data: dict[str, Any] = {}
     for obj in db.scalars(
-        select(StoredObject).where(
+        select(StoredObject)
+        .where(
             (StoredObject.kind.like(f"{name}.%"))
             | ((StoredObject.kind == SETTINGS_KIND) & (StoredObject.name == name))
         )
+        .order_by(StoredObject.id)  # the plan's order (rows rewritten in place can move)
     ):
         if obj.kind == SETTINGS_KIND:
             data.update(obj.spec)

@@ -383,8 +383,8 @@ def test_several_problems_are_reported_at_once_sorted_by_line() -> None:
         'watchkeeper.yaml:6:15 checks[0].interval: "5x" is not a duration (use 30s, 5m, 2h)',
         f'watchkeeper.yaml:7:5 checks[1]: unknown type "ftp" (available: {AVAILABLE})',
         "watchkeeper.yaml:12:1 colour: unknown key (allowed: version, name, checks, metrics, "
-        "alerts, notifications, logs, backups, databases, incidents, oncall, security, access, "
-        "releases)",
+        "alerts, notifications, logs, backups, databases, incidents, oncall, security, compliance, "
+        "access, releases)",
     ]
 
 

@@ -21,6 +21,8 @@ from watchkeeper.logs.config import LogsSection
 from watchkeeper.metrics.config import MetricsSection
 from watchkeeper.notify.config import NotificationsSection
 from watchkeeper.plan.base import PlanModel
+from watchkeeper.security.compliance.config import ComplianceSection
+from watchkeeper.security.config import SecuritySection
 
 
 def _union_of(models: list[type[CheckConfig]]) -> Any:
@@ -49,14 +51,11 @@ SECTIONS_SET = frozenset(
         "incidents",
         "oncall",
         "security",
+        "compliance",
         "access",
         "releases",
     }
 )
-
-
-class SecuritySection(PlanModel):
-    """Vulnerability audits, hardening checks and compliance controls. No keys yet."""
 
 
 class AccessSection(PlanModel):
@@ -99,6 +98,7 @@ class Plan(PlanModel):
     incidents: IncidentsSection = Field(default_factory=IncidentsSection)
     oncall: OncallSection = Field(default_factory=OncallSection)
     security: SecuritySection = Field(default_factory=SecuritySection)
+    compliance: ComplianceSection = Field(default_factory=ComplianceSection)
     access: AccessSection = Field(default_factory=AccessSection)
     releases: ReleasesSection = Field(default_factory=ReleasesSection)
 

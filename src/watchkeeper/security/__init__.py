@@ -1,4 +1,2 @@
-"""Vulnerability audits, patch plans, hardening checks and compliance reports.
-
-Not built yet: this package marks the domain's place in the layout.
-"""
+"""Vulnerability audits (offline OSV database, inventories, findings, patch plan), hardening
+checks and compliance (controls, evidence, plan compliance, reports)."""

@@ -796,3 +796,225 @@ class DbDismissal(Base):
     until: Mapped[datetime | None] = mapped_column(default=None)
     # The finding as it was when dismissed: it shows again once it gets worse.
     finding: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+
+
+class OsvImport(Base):
+    """One import of an OSV dump (a ``security.sources`` entry): what it added, changed and
+    removed. ``fingerprint`` (the dump's SHA-256, or the mirror's ETag/Last-Modified) lets
+    the next import skip a dump that did not change."""
+
+    __tablename__ = "osv_imports"
+    __table_args__ = (Index("ix_osv_imports_source_started", "source", "started_at"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    source: Mapped[str] = mapped_column(String(128))
+    ecosystem: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="running")  # succeeded failed unchanged
+    trigger: Mapped[str] = mapped_column(String(64), default="schedule")  # or a user name
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    records_total: Mapped[int] = mapped_column(Integer, default=0)
+    records_added: Mapped[int] = mapped_column(Integer, default=0)
+    records_updated: Mapped[int] = mapped_column(Integer, default=0)
+    records_removed: Mapped[int] = mapped_column(Integer, default=0)
+    fingerprint: Mapped[str] = mapped_column(String(255), default="")
+    error: Mapped[str] = mapped_column(Text, default="")
+
+
+class OsvVulnerability(Base):
+    """One OSV record as imported: the full record in ``record``; the fields the findings
+    need (severity, score, aliases, summary) next to it."""
+
+    __tablename__ = "osv_vulnerabilities"
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    source: Mapped[str] = mapped_column(String(128))
+    modified: Mapped[datetime] = mapped_column()
+    published: Mapped[datetime | None] = mapped_column(default=None)
+    withdrawn: Mapped[datetime | None] = mapped_column(default=None)
+    summary: Mapped[str] = mapped_column(Text, default="")
+    aliases: Mapped[list[str]] = mapped_column(JSON, default=list)
+    severity: Mapped[str] = mapped_column(String(16), default="unknown")  # critical..low unknown
+    score: Mapped[float | None] = mapped_column(Float, default=None)  # CVSS base score
+    record: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class OsvAffected(Base):
+    """A package a vulnerability affects, with its OSV ranges and explicit versions: the
+    index the scan looks packages up in (``ecosystem`` as OSV writes it, ``Debian:12``;
+    ``package`` normalised for the ecosystem, e.g. PEP 503 for PyPI)."""
+
+    __tablename__ = "osv_affected"
+    __table_args__ = (Index("ix_osv_affected_ecosystem_package", "ecosystem", "package"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    vuln_id: Mapped[str] = mapped_column(
+        String(128), ForeignKey("osv_vulnerabilities.id", ondelete="CASCADE"), index=True
+    )
+    ecosystem: Mapped[str] = mapped_column(String(64))
+    package: Mapped[str] = mapped_column(String(255))
+    ranges: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    versions: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class HostPackages(Base):
+    """One inventory of installed software on a host: one Python environment, lock file,
+    the Debian packages, the running kernel or the available OS updates (``ecosystem``
+    ``PyPI``, ``npm``, ``Debian``, ``kernel``, ``os-updates``), with the day it was
+    collected. ``packages`` is ``[[name, version], ...]`` (``os-updates``: ``[[name,
+    candidate, installed, origin], ...]``); ``digest`` spots an unchanged inventory."""
+
+    __tablename__ = "host_packages"
+    __table_args__ = (
+        Index(
+            "ix_host_packages_host_kind_collected", "host", "ecosystem", "location", "collected_at"
+        ),
+    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    host: Mapped[str] = mapped_column(String(200))
+    ecosystem: Mapped[str] = mapped_column(String(32))
+    location: Mapped[str] = mapped_column(String(1024), default="")  # venv, lock file, "dpkg"
+    distro: Mapped[str] = mapped_column(String(64), default="")  # OSV ecosystem suffix: "12"
+    collected_at: Mapped[datetime] = mapped_column(default=utcnow)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    digest: Mapped[str] = mapped_column(String(64), default="")
+    packages: Mapped[list[list[str]]] = mapped_column(JSON, default=list)
+
+
+class SecurityFinding(Base):
+    """A vulnerable package on a host: open while the host's latest inventory still has the
+    affected version, resolved when it does not (and reopened if it comes back)."""
+
+    __tablename__ = "security_findings"
+    __table_args__ = (
+        UniqueConstraint("host", "ecosystem", "location", "package", "vuln_id"),
+        Index("ix_security_findings_open", "resolved_at", "severity"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    host: Mapped[str] = mapped_column(String(200))
+    ecosystem: Mapped[str] = mapped_column(String(32))
+    location: Mapped[str] = mapped_column(String(1024), default="")
+    package: Mapped[str] = mapped_column(String(255))
+    version: Mapped[str] = mapped_column(String(255))
+    vuln_id: Mapped[str] = mapped_column(String(128))
+    aliases: Mapped[list[str]] = mapped_column(JSON, default=list)
+    summary: Mapped[str] = mapped_column(Text, default="")
+    severity: Mapped[str] = mapped_column(String(16), default="unknown")
+    score: Mapped[float | None] = mapped_column(Float, default=None)
+    fixed_version: Mapped[str] = mapped_column(String(255), default="")  # "" when no fix exists
+    first_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    fix_seen: Mapped[datetime | None] = mapped_column(default=None)  # first seen with a fix
+    resolved_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class SecuritySuppression(Base):
+    """A suppression made in the UI or API (the plan's ``security.suppressions`` live with
+    the plan): a vulnerability (id or alias glob) accepted for a package and hosts."""
+
+    __tablename__ = "security_suppressions"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    vulnerability: Mapped[str] = mapped_column(String(128))
+    package: Mapped[str] = mapped_column(String(255), default="*")
+    host: Mapped[str] = mapped_column(String(200), default="*")
+    reason: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class PatchAction(Base):
+    """Upgrade ``package`` on ``host`` from ``from_version`` to ``to_version``, fixing the
+    vulnerabilities in ``vulns``; planned into a patch window, marked applied by a person,
+    verified when an inventory shows the new version."""
+
+    __tablename__ = "patch_actions"
+    __table_args__ = (
+        UniqueConstraint("host", "ecosystem", "location", "package", "from_version"),
+        Index("ix_patch_actions_status", "status"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    host: Mapped[str] = mapped_column(String(200))
+    ecosystem: Mapped[str] = mapped_column(String(32))
+    location: Mapped[str] = mapped_column(String(1024), default="")
+    package: Mapped[str] = mapped_column(String(255))
+    from_version: Mapped[str] = mapped_column(String(255))
+    to_version: Mapped[str] = mapped_column(String(255), default="")  # "" when no fix exists
+    vulns: Mapped[list[str]] = mapped_column(JSON, default=list)
+    severity: Mapped[str] = mapped_column(String(16), default="unknown")
+    rank: Mapped[float] = mapped_column(Float, default=0.0)  # higher first
+    status: Mapped[str] = mapped_column(String(16), default="planned")  # applied verified obsolete
+    window: Mapped[str] = mapped_column(String(128), default="")
+    scheduled_for: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    applied_at: Mapped[datetime | None] = mapped_column(default=None)
+    applied_by: Mapped[str] = mapped_column(String(128), default="")
+    verified_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class HardeningRun(Base):
+    """One hardening audit of a host: each check's outcome (``results``: ``[{id, status
+    pass|fail|skip|error, detail}]``) and the hardening index, points earned / possible over
+    the checks that ran."""
+
+    __tablename__ = "hardening_runs"
+    __table_args__ = (Index("ix_hardening_runs_host_ran", "host", "ran_at"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    host: Mapped[str] = mapped_column(String(200))
+    profile: Mapped[str] = mapped_column(String(128), default="")
+    ran_at: Mapped[datetime] = mapped_column(default=utcnow)
+    points: Mapped[int] = mapped_column(Integer, default=0)
+    possible: Mapped[int] = mapped_column(Integer, default=0)
+    index: Mapped[float] = mapped_column(Float, default=0.0)  # 0..100
+    results: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+
+class ComplianceState(Base):
+    """A control's latest evaluation: status, evidence, since when, and the last time it
+    passed."""
+
+    __tablename__ = "compliance_state"
+    control: Mapped[str] = mapped_column(String(128), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))  # pass fail unknown
+    evaluated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    since: Mapped[datetime] = mapped_column(default=utcnow)
+    last_pass_at: Mapped[datetime | None] = mapped_column(default=None)
+    evidence: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+
+class ComplianceEvent(Base):
+    """A control's status change, with the evidence at that moment (its history)."""
+
+    __tablename__ = "compliance_events"
+    __table_args__ = (Index("ix_compliance_events_control_at", "control", "at"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    control: Mapped[str] = mapped_column(String(128))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    status: Mapped[str] = mapped_column(String(16))
+    evidence: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+
+class PlanComplianceSnapshot(Base):
+    """Whether each section of the plan is being followed, at one moment: the overall
+    score and per section its status, score, evidence and failing objects."""
+
+    __tablename__ = "plan_compliance"
+    __table_args__ = (Index("ix_plan_compliance_at", "evaluated_at"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    evaluated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    score: Mapped[float] = mapped_column(Float)  # 0..100
+    sections: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ComplianceReport(Base):
+    """A dated compliance report as issued: its canonical HTML and the digest/signature an
+    auditor checks it against."""
+
+    __tablename__ = "compliance_reports"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(128))
+    title: Mapped[str] = mapped_column(String(255))
+    period_start: Mapped[datetime] = mapped_column()
+    period_end: Mapped[datetime] = mapped_column()
+    sha256: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(String(255), default="")
+    html: Mapped[str] = mapped_column(Text)

@@ -1,0 +1,2 @@
+"""Compliance controls as data, their automated evidence, the plan-compliance view and the
+signed compliance report."""

@@ -21,6 +21,7 @@ from watchkeeper.cli_db import register as register_db_commands
 from watchkeeper.cli_incidents import drill_app, incident_app, oncall_app
 from watchkeeper.cli_logs import logs_app
 from watchkeeper.cli_restore import restore_app
+from watchkeeper.cli_security import compliance_app, security_app
 from watchkeeper.exceptions import WatchkeeperError
 from watchkeeper.logging_setup import configure_logging, register_secret
 from watchkeeper.settings import Settings, environment, load_settings
@@ -58,6 +59,8 @@ alerts_app = typer.Typer(help="Show alerts.", no_args_is_help=True)
 app.add_typer(alerts_app, name="alerts")
 rules_app = typer.Typer(help="Unit-test alert rules.", no_args_is_help=True)
 app.add_typer(rules_app, name="rules")
+app.add_typer(security_app, name="security")
+app.add_typer(compliance_app, name="compliance")
 app.add_typer(incident_app, name="incident")
 app.add_typer(drill_app, name="drill")
 app.add_typer(oncall_app, name="oncall")

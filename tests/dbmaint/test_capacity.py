@@ -84,3 +84,45 @@ def test_capacity_reads_the_real_metrics_store(engine: Engine) -> None:
     assert abs(found.size.reaches_at - (NOW + timedelta(days=40))) < timedelta(seconds=2)
     growth = capacity.growth_per_day(store, "app", now=NOW, window=timedelta(days=7))
     assert growth == pytest.approx(25 * MIB)
+
+
+def _fs(name: str, **extra: str) -> tuple[tuple[str, str], ...]:
+    labels = {"__name__": name, "instance": "db-1", "mountpoint": "/var/lib/postgresql"}
+    return make_labels({**labels, **extra})
+
+
+def test_disk_fills_on_the_projected_day(engine: Engine) -> None:
+    """The filesystem's used bytes (size - avail, as the host agent reports them) reach its
+    size: 100 GiB disk, 60 GiB used now, +1 GiB a day -> full in 40 days."""
+    gib = 1024 * MIB
+    ts = _history(14)
+    days = (ts - ts[-1]) / DAY_MS
+    size = np.full(len(ts), 100.0 * gib)
+    avail = size - (60 * gib + gib * days)
+    store = MetricStore(engine)
+    store.write(
+        [
+            (_fs("node_filesystem_size_bytes"), list(zip(ts.tolist(), size.tolist(), strict=True))),
+            (
+                _fs("node_filesystem_avail_bytes"),
+                list(zip(ts.tolist(), avail.tolist(), strict=True)),
+            ),
+            # another mount of the host: not this database's
+            (_fs("node_filesystem_avail_bytes", mountpoint="/"), [(int(ts[0]), 1.0)]),
+        ]
+    )
+    target = SqliteDatabase.model_validate(
+        {
+            "name": "app",
+            "type": "sqlite",
+            "path": "/srv/app.db",
+            "disk": {"host": "db-1", "mountpoint": "/var/lib/postgresql"},
+        }
+    )
+    found = capacity.capacity(store, target, now=NOW)
+    assert found.disk is not None and found.disk_at == "db-1:/var/lib/postgresql"
+    assert found.disk.limit == pytest.approx(100 * gib)
+    assert found.disk.current == pytest.approx(60 * gib)
+    assert found.disk.reaches_at is not None
+    assert abs(found.disk.reaches_at - (NOW + timedelta(days=40))) < timedelta(seconds=2)
+    assert capacity.capacity(store, _target(), now=NOW).disk is None  # no `disk` in the plan

@@ -220,8 +220,12 @@ def test_blocking_lock_and_open_transactions_seen(schema: str) -> None:
 
         thread = threading.Thread(target=wait_for_lock)
         thread.start()
-        t = target(schema, long_transaction="1s", idle_in_transaction="1s")
-        keys = {f"idle_in_transaction:{holder_id}", f"long_transaction:{waiter_id}"}
+        t = target(schema, long_transaction="1s", idle_in_transaction="1s", lock_wait="1s")
+        keys = {
+            f"idle_in_transaction:{holder_id}",
+            f"long_transaction:{waiter_id}",
+            f"lock_wait:{holder_id}",
+        }
         c = eventually(
             lambda: asyncio.run(collect(t)),
             lambda c: keys <= {f.key for f in c.findings},

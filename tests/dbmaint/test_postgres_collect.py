@@ -21,9 +21,8 @@ from tests.dbmaint.pg_fixtures import (
     pg_url,
     scratch_database,
 )
-from watchkeeper.dbmaint.config import PostgresDatabase
+from watchkeeper.dbmaint.config import PostgresDatabase, Thresholds
 from watchkeeper.dbmaint.interface import Collection, DbError, Finding
-from watchkeeper.dbmaint.postgres.activity import LOCK_WAIT_S
 from watchkeeper.dbmaint.postgres.collect import collect
 from watchkeeper.dbmaint.postgres.report import SERIES_LIMIT
 from watchkeeper.dbmaint.postgres.session import MARKER
@@ -258,7 +257,7 @@ def test_blocking_chain_and_idle_in_transaction() -> None:
             "CREATE TABLE orders (id int PRIMARY KEY, note text)",
             "INSERT INTO orders SELECT g, 'n' FROM generate_series(1, 10) g",
         )
-        with blocking_chain(url, wait_s=LOCK_WAIT_S + 0.5) as chain:
+        with blocking_chain(url, wait_s=Thresholds().lock_wait.total_seconds() + 0.5) as chain:
             c = run(url)
     (lock,) = c.details["locks"]
     assert lock["blocker"]["pid"] == chain.blocker_pid

@@ -130,8 +130,8 @@ def test_chains_follow_waits_to_the_root_blocker() -> None:
     assert first.blocker.pid == 1
     assert [(s.pid, depth) for s, depth in first.waiting] == [(2, 1), (4, 1), (3, 2)]
     assert second.blocker.pid == 7 and second.longest_wait_s == 2.0
-    found = {f.key: f for f in activity.lock_waits([first, second])}
-    assert set(found) == {"lock_wait:1"}  # 8 has waited under LOCK_WAIT_S
+    found = {f.key: f for f in activity.lock_waits([first, second], Thresholds())}
+    assert set(found) == {"lock_wait:1"}  # 8 has waited under the lock_wait threshold
     assert found["lock_wait:1"].sql == "SELECT pg_terminate_backend(1);"  # idle: terminate
 
 
@@ -143,7 +143,7 @@ def test_chains_survive_a_deadlock_cycle() -> None:
 def test_blocker_outside_the_database_is_named_by_pid() -> None:
     (chain,) = activity.chains([session(5, 99)])
     assert chain.blocker.pid == 99 and [s.pid for s, _ in chain.waiting] == [5]
-    (f,) = activity.lock_waits([chain])
+    (f,) = activity.lock_waits([chain], Thresholds())
     assert f.sql == "SELECT pg_cancel_backend(99);"
 
 
@@ -331,7 +331,7 @@ def test_replication_slots_and_lag() -> None:
         {"name": "replica-1", "replay_lag_s": 900.0, "lag_bytes": 1024**3, "state": "streaming"},
         {"name": "replica-2", "replay_lag_s": 1.0, "lag_bytes": 0, "state": "streaming"},
     ]
-    found = {f.key: f for f in activity.replication(replicas, slots)}
+    found = {f.key: f for f in activity.replication(replicas, slots, Thresholds())}
     assert set(found) == {
         "replication_lag:replica-1",
         "replication_slot:gone'consumer",

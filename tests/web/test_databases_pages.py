@@ -43,6 +43,7 @@ def _shop(url: str) -> str:
       url: "{url}"
       team: payments
       size_budget: 64MiB
+      disk: {{host: db-1, mountpoint: /var/lib/postgresql}}
       collect_interval: 1h
       thresholds: {{unused_index_min_size: 1KiB, bloat_min_size: 1KiB}}
       maintenance:
@@ -97,6 +98,14 @@ def _history(ctx: AppContext, at: datetime) -> None:
             [spent * s**1.5 for s in shares],
             queryid=q["queryid"],
         )
+    gib = 1024 * MIB  # the host agent's filesystem: 10 GiB, 4 GiB used, +50 MiB a day
+    for name, values in (
+        ("node_filesystem_size_bytes", [10.0 * gib] * len(hours)),
+        ("node_filesystem_avail_bytes", [6 * gib + 50 * MIB * h / 24 for h in hours]),
+    ):
+        labels = {"__name__": name, "instance": "db-1", "mountpoint": "/var/lib/postgresql"}
+        hourly = [end - int(h) * 3_600_000 for h in hours]
+        batch.append((make_labels(labels), list(zip(hourly, values, strict=True))))
     ctx.metrics.write(batch)
 
 
@@ -184,7 +193,9 @@ def test_list_tabs_charts_runs_and_dismissals(
             expect(headlines).to_contain_text(label)
         expect(headlines).to_contain_text("no replicas")
         expect(page.locator("#db-size-chart canvas").first).to_be_visible()
-        expect(page.locator(".forecast")).to_contain_text("Reaches its budget of 64.0 MiB on")
+        expect(page.locator(".forecast").first).to_contain_text("Reaches its budget of 64.0 MiB on")
+        expect(page.locator("#disk-forecast")).to_contain_text("db-1:/var/lib/postgresql")
+        expect(page.locator("#disk-forecast")).to_contain_text("Full on")
         expect(page.locator("table.growth")).to_contain_text("public.churn")
         _shot(page, "database-overview")
 

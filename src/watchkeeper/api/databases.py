@@ -175,6 +175,10 @@ class CapacityOut(_Out):
     size: ProjectionOut | None
     tables: list[ProjectionOut]
     horizon_days: float
+    disk: ProjectionOut | None = Field(
+        None, description="The filesystem's used bytes against its size (the plan's `disk`)."
+    )
+    disk_at: str = Field("", description="`host:mountpoint` of the plan's `disk`.")
 
 
 class DetailOut(_Out):

@@ -1,11 +1,13 @@
-"""Capacity: how fast a database and its largest tables grow, and when the database
-reaches its ``size_budget``.
+"""Capacity: how fast a database and its largest tables grow, when the database reaches
+its ``size_budget``, and when the filesystem holding it (``disk``) fills.
 
 The history is what the service kept in the metrics store (``watchkeeper_db_size_bytes``
 and ``watchkeeper_db_table_size_bytes{table}``); the fit is :func:`watchkeeper.forecast.
 best_fit` (a straight line, or a line plus a daily/weekly pattern when that explains the
-history clearly better), with a ±2σ band. Each projection carries its history (thinned for
-a chart) and the projected line with its band.
+history clearly better), with a ±2σ band. The filesystem's forecast fits its used bytes
+(``node_filesystem_size_bytes`` − ``node_filesystem_avail_bytes`` of the host agent, so
+what only root may use counts as used) against its latest size. Each projection carries
+its history (thinned for a chart) and the projected line with its band.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ PROJECTION_POINTS = 60
 class Projection:
     """One series' trend and forecast (times are UTC)."""
 
-    subject: str  # "database" or the table's name
+    subject: str  # "database", "disk" or the table's name
     current: float  # latest value
     growth_per_day: float
     fit: str  # linear, daily or weekly
@@ -53,6 +55,8 @@ class Capacity:
     size: Projection | None  # None until there are two samples
     tables: list[Projection]
     horizon_days: float
+    disk: Projection | None = None  # the filesystem's used bytes against its size
+    disk_at: str = ""  # "host:mountpoint" of the plan's ``disk``, when it names one
 
 
 def _when(seconds: float | None) -> datetime | None:
@@ -120,6 +124,37 @@ def _select(
     return source.select(matchers, int(start.timestamp() * 1000), int(end.timestamp() * 1000))
 
 
+def disk_projection(
+    source: SeriesSource,
+    host: str,
+    mountpoint: str,
+    *,
+    start: datetime,
+    now: datetime,
+    horizon: timedelta = HORIZON,
+) -> Projection | None:
+    """When the filesystem at ``mountpoint`` on ``host`` fills: its used bytes (size −
+    avail, at the times both were sampled) fitted against its latest size."""
+    bounds = int(start.timestamp() * 1000), int(now.timestamp() * 1000)
+
+    def read(name: str) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        matchers = [
+            Matcher(METRIC_NAME, "=", name),
+            Matcher("instance", "=", host),
+            Matcher("mountpoint", "=", mountpoint),
+        ]
+        found = source.select(matchers, *bounds)
+        return _clean(found[0]) if found else (np.empty(0), np.empty(0))
+
+    size_ts, size = read("node_filesystem_size_bytes")
+    avail_ts, avail = read("node_filesystem_avail_bytes")
+    common, at_size, at_avail = np.intersect1d(size_ts, avail_ts, return_indices=True)
+    if len(common) < 2:
+        return None
+    used = size[at_size] - avail[at_avail]
+    return project("disk", common, used, now=now, limit=float(size[at_size][-1]), horizon=horizon)
+
+
 def capacity(
     source: SeriesSource,
     target: DatabaseConfig,
@@ -148,11 +183,25 @@ def capacity(
         project(table, ts, values, now=now, horizon=horizon)
         for _, table, ts, values in largest[:tables]
     ]
+    disk = (
+        disk_projection(
+            source,
+            target.disk.host,
+            target.disk.mountpoint,
+            start=start,
+            now=now,
+            horizon=horizon,
+        )
+        if target.disk is not None
+        else None
+    )
     return Capacity(
         database=target.name,
         size=size,
         tables=[p for p in found if p is not None],
         horizon_days=horizon.total_seconds() / 86_400,
+        disk=disk,
+        disk_at=f"{target.disk.host}:{target.disk.mountpoint}" if target.disk else "",
     )
 
 

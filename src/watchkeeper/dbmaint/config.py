@@ -54,6 +54,16 @@ class Thresholds(PlanModel):
     seq_scan_min_rows: int = Field(
         100_000, ge=0, description="Tables this large read by sequential scans get index hints."
     )
+    seq_scan_min_scans: int = Field(
+        50, ge=1, description="...once read by at least this many sequential scans."
+    )
+    lock_wait: Duration = Field(
+        timedelta(seconds=5),
+        description="A session blocking another for longer than this is a finding.",
+    )
+    replication_lag: Duration = Field(
+        timedelta(minutes=5), description="A replica further behind than this is a finding."
+    )
     slow_query_mean: Duration = Field(
         timedelta(milliseconds=500), description="Mean execution time that makes a query slow."
     )
@@ -120,6 +130,17 @@ class MaintenanceTask(PlanObject):
     )
 
 
+class DiskRef(PlanModel):
+    """The filesystem that holds a database's files, as a host agent reports it."""
+
+    host: str = Field(
+        min_length=1, description="The agent's host name (the `instance` of its series)."
+    )
+    mountpoint: str = Field(
+        min_length=1, description="The filesystem's mount point, e.g. `/var/lib/postgresql`."
+    )
+
+
 class _DatabaseBase(PlanObject):
     type: str
     collect_interval: Duration = Field(
@@ -130,6 +151,11 @@ class _DatabaseBase(PlanObject):
     )
     size_budget: Size | None = Field(
         None, description="Size the database should stay under (capacity forecast)."
+    )
+    disk: DiskRef | None = Field(
+        None,
+        description="Filesystem holding its files (from the host agent's "
+        "`node_filesystem_*` series): capacity forecasts when it fills.",
     )
     team: str = Field("", description="Team that owns it (recommendations, alerts).")
     thresholds: Thresholds = Field(default_factory=Thresholds)

@@ -104,12 +104,12 @@ def _read(session: Session, target: MariadbDatabase) -> Collection:
     where = session.target.database or "server"  # finding keys, as PostgreSQL's name the db
     conns = server.connections(out, variables, status, th, where)
     hit_ratio = server.buffer_pool(out, variables, status, th, where)
-    replication = session.optional("replication", lambda: server.replication(session, out))
+    replication = session.optional("replication", lambda: server.replication(session, out, th))
     sessions = session.optional(
         "transactions (information_schema.INNODB_TRX)",
         lambda: server.transactions(session, out, th),
     )
-    locks = session.optional("lock waits", lambda: server.lock_waits(session, out)) or []
+    locks = session.optional("lock waits", lambda: server.lock_waits(session, out, th)) or []
 
     flagged = {f.object for f in out.findings}
     out.size_bytes = sum(t.total_bytes for t in tables)

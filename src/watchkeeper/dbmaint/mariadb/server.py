@@ -48,8 +48,6 @@ STATUS = (
 )
 BUFFER_POOL_MIN_REQUESTS = 1_000_000
 """Below this many reads since start the hit ratio is the warm-up's, not the workload's."""
-LOCK_WAIT_FINDING_S = 10
-"""A session blocking others for longer than this is a finding."""
 SESSIONS_LISTED = 100
 QUERY_CHARS = 500
 
@@ -145,9 +143,10 @@ def buffer_pool(
     return ratio
 
 
-def replication(session: Session, out: Collection) -> dict[str, Any]:
+def replication(session: Session, out: Collection, th: Thresholds) -> dict[str, Any]:
     """The replica's view of its sources (lag, threads, errors), or the role when it is
-    not a replica; raise pymysql.MySQLError when the status is not readable."""
+    not a replica; a channel further behind than ``th.replication_lag`` is a finding. Raise
+    pymysql.MySQLError when the status is not readable."""
     if session.server.flavor == "mariadb":
         statement = "SHOW ALL SLAVES STATUS"
     elif session.server.version >= (8, 0, 22):
@@ -167,6 +166,19 @@ def replication(session: Session, out: Collection) -> dict[str, Any]:
             out.samples.append(
                 Sample("replication_lag_seconds", ch["lag_seconds"], {"replica": ch["name"]})
             )
+            if ch["lag_seconds"] >= th.replication_lag.total_seconds():
+                out.findings.append(
+                    Finding(
+                        key=f"replication_lag:{ch['name']}",
+                        kind="replication_lag",
+                        severity="warning",
+                        title=f"Replication from {ch['source']} is {ch['lag_seconds']:,} s behind",
+                        evidence=f"Seconds_Behind_Source {ch['lag_seconds']:,} (threshold "
+                        f"{th.replication_lag.total_seconds():,.0f} s), SQL thread "
+                        f"{ch['sql_running']}",
+                        object=ch["name"],
+                    )
+                )
         if not (ch["io_running"] == "Yes" and ch["sql_running"] == "Yes"):
             error = ch["last_sql_error"] or ch["last_io_error"] or "no error recorded"
             out.findings.append(
@@ -266,9 +278,10 @@ def transactions(session: Session, out: Collection, th: Thresholds) -> list[dict
     return sessions[:SESSIONS_LISTED]
 
 
-def lock_waits(session: Session, out: Collection) -> list[dict[str, Any]]:
-    """Sessions waiting for a row or metadata lock and who blocks them; raise
-    pymysql.MySQLError without the PROCESS privilege."""
+def lock_waits(session: Session, out: Collection, th: Thresholds) -> list[dict[str, Any]]:
+    """Sessions waiting for a row or metadata lock and who blocks them (a blocker keeping
+    a session waiting longer than ``th.lock_wait`` is a finding); raise pymysql.MySQLError
+    without the PROCESS privilege."""
     if session.server.mysql8:
         waits = "performance_schema.data_lock_waits w"
         ids = "w.REQUESTING_ENGINE_TRANSACTION_ID", "w.BLOCKING_ENGINE_TRANSACTION_ID"
@@ -321,7 +334,7 @@ def lock_waits(session: Session, out: Collection) -> list[dict[str, Any]]:
             worst.setdefault(lk["blocking"], []).append(lk)
     for blocker, waiting in worst.items():
         longest = max(w["wait_s"] for w in waiting)
-        if longest < LOCK_WAIT_FINDING_S:
+        if longest < th.lock_wait.total_seconds():
             continue
         out.findings.append(
             Finding(

@@ -20,10 +20,6 @@ from watchkeeper.dbmaint.postgres.findings import (
 )
 from watchkeeper.dbmaint.postgres.model import Server, Session, Table
 
-LOCK_WAIT_S = 5.0
-"""A session waiting for a lock longer than this makes its blocker a finding."""
-REPLICATION_LAG_S = 300.0
-"""A standby replaying further behind than this is a finding."""
 CHECKPOINT_REQUESTED_RATIO = 0.5
 """Share of checkpoints forced by WAL volume (not by checkpoint_timeout) that is a finding."""
 MIN_CHECKPOINTS = 10
@@ -176,11 +172,11 @@ def sessions(
     return found
 
 
-def lock_waits(found_chains: Iterable[Chain]) -> list[Finding]:
-    """A finding per blocker that keeps a session waiting longer than :data:`LOCK_WAIT_S`."""
+def lock_waits(found_chains: Iterable[Chain], th: Thresholds) -> list[Finding]:
+    """A finding per blocker that keeps a session waiting longer than ``th.lock_wait``."""
     found = []
     for c in found_chains:
-        if c.longest_wait_s < LOCK_WAIT_S:
+        if c.longest_wait_s < th.lock_wait.total_seconds():
             continue
         b = c.blocker
         stop = "pg_terminate_backend" if _idle(b) else "pg_cancel_backend"
@@ -336,13 +332,15 @@ def checkpoints(server: Server) -> list[Finding]:
     ]
 
 
-def replication(replicas: list[dict[str, Any]], slots: list[dict[str, Any]]) -> list[Finding]:
-    """Standbys replaying more than :data:`REPLICATION_LAG_S` behind; replication slots
-    that are inactive (they keep WAL forever) or have lost WAL."""
+def replication(
+    replicas: list[dict[str, Any]], slots: list[dict[str, Any]], th: Thresholds
+) -> list[Finding]:
+    """Standbys replaying more than ``th.replication_lag`` behind; replication slots that
+    are inactive (they keep WAL forever) or have lost WAL."""
     found = []
     for r in replicas:
         lag = r.get("replay_lag_s")
-        if lag is None or lag < REPLICATION_LAG_S:
+        if lag is None or lag < th.replication_lag.total_seconds():
             continue
         found.append(
             Finding(

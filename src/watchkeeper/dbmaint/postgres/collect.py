@@ -142,13 +142,13 @@ def _findings(seen: Seen, th: Thresholds, notes: list[str]) -> list[Finding]:
     found += findings.slow_queries(seen.statements, th)
     idle_timeout = server.number("idle_in_transaction_session_timeout") > 0
     found += activity.sessions(seen.sessions, th, server.database, idle_timeout)
-    found += activity.lock_waits(seen.chains)
+    found += activity.lock_waits(seen.chains, th)
     if seen.counts is not None:
         found += activity.connections(seen.counts, server, th)[1]
     found += activity.wraparound(server, tables, th)
     found += activity.cache_hit(server, th)[1]
     found += activity.checkpoints(server)
-    found += activity.replication(seen.replicas, seen.slots)
+    found += activity.replication(seen.replicas, seen.slots, th)
     found += activity.archiver(server)
     found += activity.settings(server)
     if seen.statements_wanted:

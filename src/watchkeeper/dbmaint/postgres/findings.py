@@ -17,9 +17,6 @@ from watchkeeper.dbmaint.config import Thresholds
 from watchkeeper.dbmaint.interface import Finding, Severity
 from watchkeeper.dbmaint.postgres.model import Index, Statement, Table
 
-MIN_SEQ_SCANS = 50
-"""A table read by fewer sequential scans than this (since the statistics were reset) gets
-no missing-index hint."""
 SEQ_SCAN_SHARE = 0.01
 """...nor one whose sequential scans are under this share of all its scans."""
 RECENT_STATS = timedelta(days=7)
@@ -165,12 +162,12 @@ def missing_index(
     tables: Iterable[Table], th: Thresholds, statements: list[Statement]
 ) -> list[Finding]:
     """Large tables read mostly by whole sequential scans: at least ``seq_scan_min_rows``
-    rows, at least :data:`MIN_SEQ_SCANS` scans reading ``seq_scan_min_rows`` rows each on
+    rows, at least ``seq_scan_min_scans`` scans reading ``seq_scan_min_rows`` rows each on
     average, and at least :data:`SEQ_SCAN_SHARE` of the table's scans. The evidence names
     the heaviest statements that mention the table."""
     found = []
     for t in tables:
-        if t.rows < th.seq_scan_min_rows or t.seq_scan < MIN_SEQ_SCANS:
+        if t.rows < th.seq_scan_min_rows or t.seq_scan < th.seq_scan_min_scans:
             continue
         per_scan = t.seq_tup_read / t.seq_scan
         scans = t.seq_scan + (t.idx_scan or 0)

@@ -545,3 +545,34 @@ def test_abandoned_runs_fail_and_old_history_is_pruned(
         live = db.get(DbMaintenanceRun, ids[2])
         assert live is not None and live.status == "running"  # within its max_runtime
         assert db.get(DbQueryText, ("app", "1")) is None
+
+
+def test_alerts_carry_the_team_and_follow_it_when_it_changes(
+    sessions: sessionmaker[Session], engine: Engine, tmp_path: Path, fake: _FakeType
+) -> None:
+    fake.collection = Collection(
+        size_bytes=10,
+        findings=[Finding("xid_wraparound:app", "xid_wraparound", "critical", "Wrap", "age")],
+    )
+    path = tmp_path / "a.db"
+
+    def teams(db: Session) -> list[str]:
+        alerts = db.scalars(select(Alert).where(Alert.rule == INTERNAL_RULE))
+        return sorted(
+            a.labels.get("team", "")
+            for a in alerts
+            if a.state == "firing" and a.labels["alertname"] == "DatabaseCriticalFinding"
+        )
+
+    with sessions() as db:
+        apply(db, plan_text(sqlite_target("app", path, extra="team: payments")))
+    clock = Clock(T0)
+    svc = _service(sessions, engine, clock)
+    asyncio.run(_two_passes(svc))
+    with sessions() as db:
+        assert teams(db) == ["payments"]  # routes and silences can match on team
+        apply(db, plan_text(sqlite_target("app", path, extra="team: storage")))
+    clock.advance(seconds=10)
+    asyncio.run(_two_passes(svc))
+    with sessions() as db:
+        assert teams(db) == ["storage"]  # the payments one is resolved, not left behind

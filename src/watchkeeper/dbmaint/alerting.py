@@ -67,6 +67,7 @@ def evaluate(db: Session, section: DatabasesSection, now: datetime) -> list[tupl
     those of databases no longer in it); return the (alertname, database) pairs firing.
     Caller commits."""
     names = {t.name for t in section.targets}
+    teams = {t.name: t.team for t in section.targets}
     health = {h.database: h for h in db.scalars(select(DbHealth))}
     dismissed = advisor.dismissals_of(db)
     runs = _latest_runs(db)
@@ -74,7 +75,8 @@ def evaluate(db: Session, section: DatabasesSection, now: datetime) -> list[tupl
     wanted_findings: set[tuple[str, str]] = set()
     for target in section.targets:
         row = health.get(target.name)
-        labels = {"database": target.name, "severity": "critical"}
+        owner = {"team": target.team} if target.team else {}  # routes and silences use it
+        labels = {"database": target.name, **owner, "severity": "critical"}
         if row is not None and row.failures >= UNREACHABLE_AFTER:
             raise_internal(
                 db,
@@ -110,7 +112,12 @@ def evaluate(db: Session, section: DatabasesSection, now: datetime) -> list[tupl
             )
             firing.append((CRITICAL_FINDING, target.name))
         for task in target.maintenance:
-            task_labels = {"database": target.name, "task": task.name, "severity": "warning"}
+            task_labels = {
+                "database": target.name,
+                "task": task.name,
+                **owner,
+                "severity": "warning",
+            }
             run = runs.get((target.name, task.name))
             if run is not None and run.status == "failed":
                 raise_internal(
@@ -127,15 +134,21 @@ def evaluate(db: Session, section: DatabasesSection, now: datetime) -> list[tupl
                 firing.append((MAINTENANCE_FAILED, target.name))
             elif run is not None:
                 resolve_internal(db, MAINTENANCE_FAILED, task_labels, now)
+
+    def moved(labels: dict[str, str]) -> bool:
+        """Raised under a team the database no longer has in the plan."""
+        return labels.get("team", "") != teams.get(labels.get("database", ""), "")
+
     for labels in _firing(db, CRITICAL_FINDING):
-        if (labels.get("database", ""), labels.get("finding", "")) not in wanted_findings:
+        key = (labels.get("database", ""), labels.get("finding", ""))
+        if key not in wanted_findings or moved(labels):
             resolve_internal(db, CRITICAL_FINDING, _bare(labels), now)
     tasks = {(t.name, m.name) for t in section.targets for m in t.maintenance}
     for labels in _firing(db, MAINTENANCE_FAILED):
-        if (labels.get("database", ""), labels.get("task", "")) not in tasks:
+        if (labels.get("database", ""), labels.get("task", "")) not in tasks or moved(labels):
             resolve_internal(db, MAINTENANCE_FAILED, _bare(labels), now)
     for labels in _firing(db, UNREACHABLE):
-        if labels.get("database", "") not in names:
+        if labels.get("database", "") not in names or moved(labels):
             resolve_internal(db, UNREACHABLE, _bare(labels), now)
     return firing
 

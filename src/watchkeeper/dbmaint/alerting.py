@@ -140,8 +140,8 @@ def evaluate(db: Session, section: DatabasesSection, now: datetime) -> list[tupl
         return labels.get("team", "") != teams.get(labels.get("database", ""), "")
 
     for labels in _firing(db, CRITICAL_FINDING):
-        key = (labels.get("database", ""), labels.get("finding", ""))
-        if key not in wanted_findings or moved(labels):
+        pair = (labels.get("database", ""), labels.get("finding", ""))
+        if pair not in wanted_findings or moved(labels):
             resolve_internal(db, CRITICAL_FINDING, _bare(labels), now)
     tasks = {(t.name, m.name) for t in section.targets for m in t.maintenance}
     for labels in _firing(db, MAINTENANCE_FAILED):

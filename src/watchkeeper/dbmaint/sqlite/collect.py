@@ -82,7 +82,7 @@ def _read(reader: Reader, thresholds: Thresholds, wal_bytes: int) -> Collection:
     if integrity["ok"] is False:
         findings.append(_integrity_finding(reader.path, integrity))
     ratio = freelist_bytes / size_bytes if size_bytes else 0.0
-    if ratio > thresholds.fragmentation_ratio and freelist_bytes >= thresholds.bloat_min_size:
+    if ratio > thresholds.bloat_ratio and freelist_bytes >= thresholds.bloat_min_size:
         findings.append(_freelist_finding(freelist_bytes, ratio, int(auto_vacuum)))
     if wal_bytes >= thresholds.bloat_min_size:
         findings.append(_wal_finding(wal_bytes))

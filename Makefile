@@ -45,8 +45,10 @@ lint: dev
 typecheck: dev
 	$(BIN)/mypy
 
+# Four workers on any machine: most tests wait on servers, browsers and subprocesses, so
+# twice the cores of a small CI machine keeps them busy (PYTEST_WORKERS overrides).
 pytest: dev
-	$(BIN)/pytest -n $(or $(PYTEST_WORKERS),auto)
+	$(BIN)/pytest -n $(or $(PYTEST_WORKERS),4)
 
 test: lint typecheck pytest
 

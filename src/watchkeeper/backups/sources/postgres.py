@@ -8,8 +8,9 @@ agree even while the database is being written to.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import asyncio
+from collections.abc import Coroutine, Sequence
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import IsolationLevel
@@ -20,6 +21,8 @@ from watchkeeper.backups.sources.base import Inventory, Part, SourceError, part_
 from watchkeeper.backups.sources.pgconn import PgTarget, list_databases, table_counts
 
 BASEBACKUP_FILE = "base.tar"
+A = TypeVar("A")
+B = TypeVar("B")
 
 
 def dump_filename(database: str) -> str:
@@ -100,15 +103,25 @@ async def dump_database(
     try:
         await conn.set_isolation_level(IsolationLevel.REPEATABLE_READ)
         snapshot = await _export_snapshot(conn)
-        tables = await table_counts(conn, compare_tables)
         argv = ["pg_dump", "-Fc", "--dbname", target.conninfo()]
         if snapshot:
             argv.insert(2, f"--snapshot={snapshot}")
+            # Counting while pg_dump reads: both see the same snapshot, and PostgreSQL's
+            # synchronized sequential scans let the two readers of a large table share its
+            # pages, so the counts cost little more than the dump alone.
+            tables, result = await _together(
+                table_counts(conn, compare_tables),
+                engine.backup_command(
+                    repo, argv, filename, tags=tags, env=target.env(), progress=progress
+                ),
+            )
+        else:  # without a shared snapshot the counts are taken just before the dump
+            tables = await table_counts(conn, compare_tables)
+            result = await engine.backup_command(
+                repo, argv, filename, tags=tags, env=target.env(), progress=progress
+            )
         # The transaction stays open until pg_dump is done: the exported snapshot lives
         # only as long as the transaction that exported it.
-        result = await engine.backup_command(
-            repo, argv, filename, tags=tags, env=target.env(), progress=progress
-        )
     except psycopg.Error as exc:
         raise SourceError(
             f"cannot read database {target.database} on {target.where}: {target.scrub(str(exc))}"
@@ -117,6 +130,23 @@ async def dump_database(
         await conn.close()
     part = part_of("postgres", result, database=target.database, file=filename, tables=tables)
     return result, part
+
+
+async def _together(first: Coroutine[Any, Any, A], second: Coroutine[Any, Any, B]) -> tuple[A, B]:
+    """Run both at once; the first to fail cancels the other (pg_dump and restic are
+    stopped by the engine's own cancellation) and its exception is raised as it is."""
+    tasks = asyncio.create_task(first), asyncio.create_task(second)
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    finally:
+        for task in tasks:
+            task.cancel()  # a no-op for a finished task
+        await asyncio.gather(*tasks, return_exceptions=True)
+    for task in tasks:
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            raise error
+    return tasks[0].result(), tasks[1].result()
 
 
 async def _export_snapshot(conn: psycopg.AsyncConnection[Any]) -> str | None:

@@ -38,6 +38,7 @@ from watchkeeper.backups.restore import (
     Restorer,
     choose,
     claim_queued,
+    recorded_size,
     restore_points,
 )
 from watchkeeper.backups.runner import BackupRunner
@@ -177,6 +178,14 @@ def test_files_restore_into_an_empty_directory_only(
 
     points, _ = asyncio.run(restore_points(engine, section, "app"))
     point = choose(points, kind="files")
+    # the progress total is the size the backup recorded: no `restic stats` is needed
+    with sessions() as db:
+        run = db.scalars(select(BackupRun).where(BackupRun.kind == "backup")).one()
+    assert recorded_size(sessions, point) == run.bytes_total > 0
+    assert (
+        recorded_size(sessions, RestorePoint("other", "local", point.snapshot, "files", "files"))
+        is None
+    )
     occupied = tmp_path / "occupied"
     occupied.mkdir()
     (occupied / "keep.txt").write_text("mine")

@@ -42,6 +42,7 @@ from watchkeeper.store.tables import BackupRun, utcnow
 from watchkeeper.telemetry import BACKUP_RUNS
 
 log = logging.getLogger(__name__)
+RECORDED_RUNS = 500  # backup runs searched for a snapshot's recorded size
 
 RestoreProgress = Callable[[Progress], None]
 
@@ -321,10 +322,16 @@ class Restorer:
                 )
             await asyncio.to_thread(_describe_row, sessions, run_id, point, where)
         written = _Written(0)
-        # The size (`restic stats`) reads the snapshot's whole tree: learn it beside the
-        # restore, not before it; until it is known the progress has no total.
-        sizing = asyncio.create_task(self.engine.restore_size(repo, point.snapshot.id))
-        sizing.add_done_callback(partial(_learn_total, written))
+        # The size is what the backup recorded; without that record (a copy target, a lost
+        # store) `restic stats` reads the snapshot's whole tree: beside the restore, not
+        # before it, and until it is known the progress has no total.
+        known = await asyncio.to_thread(recorded_size, sessions, point) if sessions else None
+        sizing = None
+        if known is not None:
+            written.total = known
+        else:
+            sizing = asyncio.create_task(self.engine.restore_size(repo, point.snapshot.id))
+            sizing.add_done_callback(partial(_learn_total, written))
         writer = _ProgressWriter(sessions, run_id) if sessions and run_id else None
         if writer is not None:
             written.listeners.append(partial(setattr, writer, "latest"))
@@ -335,7 +342,8 @@ class Restorer:
         try:
             await work(written)
         except BaseException as exc:
-            await _drop_task(sizing)
+            if sizing is not None:
+                await _drop_task(sizing)
             if flusher is not None:
                 await _stop(flusher)
             reason = _reason(exc)
@@ -352,8 +360,9 @@ class Restorer:
         if flusher is not None:
             await _stop(flusher)
         seconds = time.monotonic() - started
-        with contextlib.suppress(WatchkeeperError):
-            await sizing  # done by now for a large restore; quick for a small one
+        if sizing is not None:
+            with contextlib.suppress(WatchkeeperError):
+                await sizing  # done by now for a large restore; quick for a small one
         size = max(written.latest, written.total)
         if sessions is not None and run_id is not None:
             await asyncio.to_thread(_finish, sessions, run_id, "succeeded", seconds, size, "")
@@ -374,6 +383,29 @@ async def _drop_task(task: asyncio.Task[int]) -> None:
         task.cancel()
     with contextlib.suppress(asyncio.CancelledError, WatchkeeperError):
         await task
+
+
+def recorded_size(sessions: Callable[[], Session], point: RestorePoint) -> int | None:
+    """The restore size of ``point``'s snapshot as its backup run recorded it (restic's
+    ``total_bytes_processed``), or None when no run of the policy recorded that snapshot."""
+    with sessions() as db:
+        runs = db.scalars(
+            select(BackupRun.details)
+            .where(
+                BackupRun.policy == point.policy,
+                BackupRun.repository == point.repository,
+                BackupRun.kind == "backup",
+                BackupRun.status == "succeeded",
+            )
+            .order_by(BackupRun.id.desc())
+            .limit(RECORDED_RUNS)
+        )
+        for details in runs:
+            for snap in (details or {}).get("snapshots") or []:
+                sid = str(snap.get("snapshot_id") or "")
+                if sid and point.snapshot.id.startswith(sid) and snap.get("bytes_total"):
+                    return int(snap["bytes_total"])
+    return None
 
 
 def _learn_total(written: _Written, sizing: asyncio.Task[int]) -> None:

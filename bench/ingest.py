@@ -45,6 +45,7 @@ from watchkeeper.metrics.remote_write import (
     encode_write_request,
 )
 from watchkeeper.metrics.store import MetricStore
+from watchkeeper.runtime import gc_tuning
 from watchkeeper.runtime.app import create_app
 from watchkeeper.runtime.context import AppContext
 from watchkeeper.settings import load_settings
@@ -104,6 +105,8 @@ def free_port() -> int:
 def serve(database_url: str, home: str, port: int) -> None:
     settings = load_settings(env={}, home=home, database_url=database_url)
     app = create_app(AppContext.create(settings, env={}))
+    if os.environ.get("BENCH_GC_DEFAULTS") != "1":  # as `watchkeeper up` does
+        gc_tuning.settle()
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 

@@ -74,11 +74,12 @@ def current_test() -> str:
 
 
 class LiveServer:
-    """Serve ``app`` on 127.0.0.1 and a free port for the duration of a ``with`` block."""
+    """Serve ``app`` on 127.0.0.1 and a free port (or ``port``) for the duration of a
+    ``with`` block."""
 
-    def __init__(self, app: FastAPI) -> None:
+    def __init__(self, app: FastAPI, port: int = 0) -> None:
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=0, log_config=None, access_log=False, lifespan="on"
+            app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on"
         )
         # Served from a thread: uvicorn installs signal handlers only in the main thread.
         self.server = uvicorn.Server(config)

@@ -117,7 +117,7 @@ def test_export_writes_json_lines_to_stdout(applied: dict[str, str]) -> None:
         (1, "cli", "plan.apply"),
         (2, "cli", "plan.apply"),
     ]
-    assert docs[0]["detail"]["created"] == 32 and docs[1]["detail"]["unchanged"] == 32
+    assert docs[0]["detail"]["created"] == 40 and docs[1]["detail"]["unchanged"] == 40
     assert docs[1]["prev_hash"] == docs[0]["hash"]
     assert result.stderr == ""
 

@@ -203,3 +203,35 @@ def test_a_secret_with_quotes_in_an_extra_field_is_masked(log_stream: io.StringI
     logging.getLogger("watchkeeper.test").warning("connect", extra={"credential": secret})
     (doc,) = lines(log_stream)
     assert doc["credential"] != secret
+
+
+def test_secret_urls_are_masked_in_httpx_lines_until_removed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """One filter on the httpx logger for every sender of secret URLs: a webhook's shows
+    its host, a mirror's what the sender names it; added twice, it stays masked until
+    removed twice."""
+    urls = logging_setup.SecretUrls()
+    hook = "https://hooks.example.com/services/T0/B0/k3y"
+    mirror = "http://127.0.0.1:8080/osv/all.zip?token=t0ken"
+    urls.add(hook)
+    urls.add(mirror, f"<pypi mirror {MASK}>")
+    urls.add(mirror, f"<pypi mirror {MASK}>")
+    urls.add("")  # nothing to mask: masks nothing
+    urls.add("http://[::1")  # httpx cannot read it: masked as written
+    log = logging.getLogger("httpx")
+    log.addFilter(urls)
+    try:
+        with caplog.at_level(logging.INFO, logger="httpx"):
+            log.info("HTTP Request: %s %s", "POST", hook)
+            urls.remove(mirror)
+            log.info("HTTP Request: GET %s and http://[::1", mirror)
+            urls.remove(mirror)
+            log.info("HTTP Request: GET %s", mirror)
+    finally:
+        log.removeFilter(urls)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"HTTP Request: POST https://hooks.example.com/{MASK}",
+        f"HTTP Request: GET <pypi mirror {MASK}> and {MASK}",
+        f"HTTP Request: GET {mirror}",
+    ]

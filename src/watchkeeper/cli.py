@@ -18,6 +18,7 @@ from rich.table import Table
 from watchkeeper import __version__
 from watchkeeper.cli_backup import backup_app
 from watchkeeper.cli_db import register as register_db_commands
+from watchkeeper.cli_hardening import tls_app
 from watchkeeper.cli_incidents import drill_app, incident_app, oncall_app
 from watchkeeper.cli_logs import logs_app
 from watchkeeper.cli_restore import restore_app
@@ -67,6 +68,7 @@ app.add_typer(oncall_app, name="oncall")
 app.add_typer(logs_app, name="logs")
 app.add_typer(backup_app, name="backup")
 app.add_typer(restore_app, name="restore")
+app.add_typer(tls_app, name="tls")
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 _options: dict[str, str | None] = {}

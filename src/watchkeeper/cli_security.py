@@ -7,6 +7,13 @@ from __future__ import annotations
 
 import typer
 
+from watchkeeper.cli_compliance import register as register_compliance
+from watchkeeper.cli_hardening import register as register_hardening
+from watchkeeper.cli_inventory import register as register_inventory
+from watchkeeper.cli_patches import register as register_patches
+from watchkeeper.cli_plan_status import register as register_plan_status
+from watchkeeper.cli_vulns import register as register_vulns
+
 security_app = typer.Typer(
     help="Vulnerability database, inventories, findings, patch plan and hardening audits.",
     no_args_is_help=True,
@@ -16,3 +23,9 @@ compliance_app = typer.Typer(
     no_args_is_help=True,
 )
 # register(security_app) / register(compliance_app) calls of each part follow.
+register_inventory(security_app)
+register_patches(security_app)
+register_vulns(security_app)
+register_hardening(security_app)
+register_compliance(compliance_app)
+register_plan_status(compliance_app)

@@ -13,7 +13,10 @@ import re
 import sys
 import threading
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import httpx
 
 MASK = "********"
 _SECRET_PAIR = re.compile(
@@ -51,6 +54,73 @@ def _mask_pair(match: re.Match[str]) -> str:
     value = match.group("value")
     quote = value[0] if value[0] in "\"'" else ""
     return f"{match.group('key')}{match.group('scheme') or ''}{quote}{MASK}{quote}"
+
+
+class SecretUrls(logging.Filter):
+    """Replace secret URLs (an incoming webhook's URL is its key, a vulnerability mirror's
+    may hold a token) in log records by a form that says which URL it was without its secret,
+    such as the ``HTTP Request: POST <url>`` line httpx logs for every request. Installed on
+    the ``httpx`` logger as :data:`SECRET_URLS`; the senders add their URL before a request.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._shown: dict[str, tuple[str, int]] = {}  # url -> (shown instead, times added)
+        self._lock = threading.Lock()
+
+    def add(self, url: str, shown: str | None = None) -> None:
+        """Mask ``url``, as written and as httpx writes it, by ``shown`` (default: its scheme,
+        host and port followed by the mask) until as many :meth:`remove` calls."""
+        if not url:
+            return
+        forms, parsed = _url_forms(url)
+        if shown is None:
+            shown = MASK
+            if parsed is not None:
+                port = f":{parsed.port}" if parsed.port else ""
+                shown = f"{parsed.scheme}://{parsed.host}{port}/{MASK}"
+        with self._lock:
+            for form in forms:
+                self._shown[form] = (shown, self._shown.get(form, ("", 0))[1] + 1)
+
+    def remove(self, url: str) -> None:
+        """Undo one :meth:`add` of ``url``."""
+        with self._lock:
+            for form in _url_forms(url)[0]:
+                shown, count = self._shown.pop(form, ("", 0))
+                if count > 1:
+                    self._shown[form] = (shown, count - 1)
+
+    def mask(self, text: str) -> str:
+        """Return ``text`` with every secret URL replaced (the longest first)."""
+        with self._lock:
+            found = [(url, shown) for url, (shown, _) in self._shown.items() if url in text]
+        for url, shown in sorted(found, key=lambda pair: len(pair[0]), reverse=True):
+            text = text.replace(url, shown)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        masked = self.mask(text)
+        if masked != text:
+            record.msg, record.args = masked, None
+        return True
+
+
+def _url_forms(url: str) -> tuple[set[str], httpx.URL | None]:
+    """``url`` as written and as httpx writes it in its log lines (just as written when
+    httpx cannot read it), and the parsed URL."""
+    import httpx  # here: the CLI imports this module on every start, httpx is heavier
+
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError, ValueError):
+        return {url}, None
+    return {url, str(parsed)}, parsed
+
+
+SECRET_URLS = SecretUrls()
+logging.getLogger("httpx").addFilter(SECRET_URLS)
 
 
 class RedactingFilter(logging.Filter):

@@ -33,6 +33,14 @@ class Settings:
     public_url: str | None = None
     secret_key_previous: tuple[str, ...] = field(default=(), repr=False)
     trusted_proxies: tuple[str, ...] = ()
+    tls_certfile: str | None = None
+    """PEM certificate (chain) the listener serves HTTPS with; None: plain HTTP."""
+    tls_keyfile: str | None = None
+
+    @property
+    def uses_tls(self) -> bool:
+        """True when the listener itself serves HTTPS."""
+        return self.tls_certfile is not None
 
     @property
     def uses_default_database(self) -> bool:
@@ -48,7 +56,8 @@ class Settings:
             host = "127.0.0.1"
         if ":" in host:
             host = f"[{host}]"
-        return f"http://{host}:{self.listen_port}"
+        scheme = "https" if self.uses_tls else "http"
+        return f"{scheme}://{host}:{self.listen_port}"
 
     def secret_key(self) -> str:
         """Return the secret key, generating it into the data dir (mode 0600) when absent."""
@@ -130,6 +139,13 @@ def load_settings(
     level = (env.get("WATCHKEEPER_LOG_LEVEL") or "INFO").upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f'WATCHKEEPER_LOG_LEVEL: "{level}" is not DEBUG, INFO, WARNING or ERROR')
+    certfile = env.get("WATCHKEEPER_TLS_CERT_FILE") or None
+    keyfile = env.get("WATCHKEEPER_TLS_KEY_FILE") or None
+    if bool(certfile) != bool(keyfile):
+        raise ConfigError(
+            "set both WATCHKEEPER_TLS_CERT_FILE and WATCHKEEPER_TLS_KEY_FILE (or neither); "
+            "`watchkeeper tls self-signed` makes a pair"
+        )
     return Settings(
         home=home_path,
         database_url=db_url,
@@ -152,6 +168,8 @@ def load_settings(
             for p in (env.get("WATCHKEEPER_TRUSTED_PROXIES") or "").split(",")
             if p.strip()
         ),
+        tls_certfile=certfile,
+        tls_keyfile=keyfile,
     )
 
 

@@ -286,3 +286,90 @@ DBMAINT_MAINTENANCE_RUNS = Counter(
     ["database", "task", "status"],
     registry=REGISTRY,
 )
+
+COMPLIANCE_CONTROLS = Gauge(
+    "watchkeeper_compliance_controls",
+    "Compliance controls that apply, by status (pass, fail, unknown) at their last "
+    "evaluation and framework (soc2, iso27001, gdpr, plan: the plan's own controls).",
+    ["status", "framework"],
+    registry=REGISTRY,
+)
+PLAN_COMPLIANCE_SCORE = Gauge(
+    "watchkeeper_plan_compliance_score",
+    "How much of the plan is being followed (0-100): the mean score of the plan's sections "
+    "that could be judged at the last evaluation (NaN when none could).",
+    registry=REGISTRY,
+)
+PLAN_SECTION_COMPLIANT = Gauge(
+    "watchkeeper_plan_section_compliant",
+    "1 when a section of the plan is being followed, 0 when not, at the last evaluation "
+    "(sections not in the plan, or whose state cannot be read, have no series).",
+    ["section"],
+    registry=REGISTRY,
+)
+
+OSV_RECORDS = Gauge(
+    "watchkeeper_osv_records",
+    "Vulnerability records in the offline OSV database that affect packages of an ecosystem "
+    "(as OSV names it: PyPI, npm, Debian:12, ...).",
+    ["ecosystem"],
+    registry=REGISTRY,
+)
+OSV_IMPORT_AGE = Gauge(
+    "watchkeeper_osv_import_age_seconds",
+    "Seconds since a vulnerability source's last good import (succeeded or unchanged) finished.",
+    ["source"],
+    registry=REGISTRY,
+)
+OSV_IMPORTS = Counter(
+    "watchkeeper_osv_imports_total",
+    "Imports of vulnerability sources (OSV dumps), by source and status (succeeded, "
+    "unchanged, failed).",
+    ["source", "status"],
+    registry=REGISTRY,
+)
+
+SECURITY_FINDINGS = Gauge(
+    "watchkeeper_security_findings",
+    "Vulnerability findings not resolved, by severity (critical, high, medium, low, unknown), "
+    "fix_available (true, false) and suppressed (true, false).",
+    ["severity", "fix_available", "suppressed"],
+    registry=REGISTRY,
+)
+SECURITY_FINDINGS_OVERDUE = Gauge(
+    "watchkeeper_security_findings_overdue",
+    "Open, unsuppressed findings whose fix has been available longer than security.fix_age, "
+    "by severity.",
+    ["severity"],
+    registry=REGISTRY,
+)
+PATCH_ACTIONS = Gauge(
+    "watchkeeper_patch_actions",
+    "Patch actions of the patch plan by status (planned, applied, verified, obsolete).",
+    ["status"],
+    registry=REGISTRY,
+)
+
+SECURITY_INVENTORIES_RECEIVED = Counter(
+    "watchkeeper_security_inventories_received_total",
+    "Inventories of installed software received from agents and `watchkeeper security "
+    "inventory`, by result (stored: changed, a new row; unchanged; failed: the location could "
+    "not be read; gone: no longer on the host; resend: asked again in full).",
+    ["result"],
+    registry=REGISTRY,
+)
+
+HARDENING_INDEX = Gauge(
+    "watchkeeper_hardening_index",
+    "Hardening index of a host's latest audit (0-100: points earned over points possible of "
+    "the checks that ran); hosts are agents' host names, watchkeeper://NAME for the server "
+    "and tls://HOST:PORT for monitored TLS endpoints.",
+    ["host"],
+    registry=REGISTRY,
+)
+HARDENING_CHECKS = Gauge(
+    "watchkeeper_hardening_checks",
+    "Checks of a host's latest hardening audit by status (pass, fail, skip, error).",
+    ["host", "status"],
+    registry=REGISTRY,
+)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from watchkeeper.agent.spool import LOGS, METRICS, Spool
+from watchkeeper.agent.spool import LOGS, METRICS, PACKAGES, Spool
 from watchkeeper.exceptions import ConfigError
 
 
@@ -104,7 +104,7 @@ def test_log_batches_are_their_own_kind_in_the_same_order_and_bound(tmp_path: Pa
         "00000000000000000003.batch",
     ]
     spool.put(b"l" * 300, LOGS)  # over the bound: the oldest goes, whatever its kind
-    assert spool.dropped_by_kind == {LOGS: 0, METRICS: 1}
+    assert spool.dropped_by_kind == {LOGS: 0, METRICS: 1, PACKAGES: 0}
     again = Spool(directory, 1000)
     assert [(e.seq, e.kind) for e in again.entries()] == [(2, LOGS), (3, METRICS), (4, LOGS)]
     (directory / "00000000000000000009.traces.batch").write_bytes(b"a newer agent's")

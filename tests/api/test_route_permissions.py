@@ -217,6 +217,15 @@ def _fixture_objects(ctx: AppContext) -> dict[str, str]:
         "task": "no-such-task",
         "key": "no-such:finding",
         "run_id": "999999",  # no such maintenance run: 404
+        "control": "NO-SUCH-CONTROL",  # no such compliance control: 404
+        "report_id": "999999",  # no such compliance report: 404
+        "inventory_id": "999999",  # no such stored inventory: 404
+        "finding_id": "999999",  # no such vulnerability finding: 404
+        "suppression_id": "999999",  # no such suppression: 404
+        "action_id": "999999",  # no such patch action: 404
+        "import_id": "999999",  # no such vulnerability-database import: 404
+        "vuln_id": "NO-SUCH-VULN",  # no such OSV record: 404
+        "host": "no-such-host",  # no hardening audit of that host: 404
     }
 
 

@@ -44,10 +44,9 @@ def test_first_admin_signs_in_and_sees_the_plan(up: UpProcess, chromium: str) ->
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_role("button", name="Create admin and sign in").click()
         expect(page.get_by_role("heading", level=1)).to_have_text("Example shop — production")
-        expect(page.locator(".stat").first).to_contain_text(
-            re.compile(r"[1-9]\d*\s*sections in use")
-        )
-        expect(page.get_by_role("row", name=re.compile("Health checks"))).to_contain_text("4")
+        expect(page.locator(".plan-figure")).to_contain_text("of the plan followed")
+        expect(page.locator("#section-checks")).to_contain_text("4 checks declared")
+        expect(page.locator(".content")).to_contain_text(re.compile(r"[1-9]\d*\s*sections in use"))
         page.screenshot(path=str(ARTIFACTS / "home.png"), full_page=True)
 
         # The link is single-use.

@@ -54,6 +54,8 @@ class AgentConfig:
     log_sources_every: float = 60.0
     journalctl: str = "journalctl"
     journald_restart: float = 5.0
+    token_file: Path | None = None
+    """Where the token was read from (its mode is audited), None when given directly."""
 
     @property
     def state_directory(self) -> Path:
@@ -177,4 +179,10 @@ def load_agent_config(
         log_format=fmt,
         log_level=level,
         tail=globs,
+        token_file=token_file
+        or (None if token else _path(env.get("WATCHKEEPER_AGENT_TOKEN_FILE"))),
     )
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value else None

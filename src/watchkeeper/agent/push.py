@@ -80,6 +80,20 @@ class Pusher:
             headers={"Content-Type": "application/x-ndjson", "Content-Encoding": "gzip"},
         )
 
+    async def post_gzip_json(self, path: str, body: bytes) -> object:
+        """Post a gzip-compressed JSON ``body`` to ``path``; return the JSON answer (None
+        when it has none). Raise PushFailed as ``send`` does."""
+        response = await self._request(
+            "POST",
+            self.server + path,
+            content=body,
+            headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+        )
+        try:
+            return response.json()
+        except ValueError:
+            return None  # stored all the same
+
     async def get_json(self, path: str, params: dict[str, str]) -> object:
         """Return the JSON answer of ``GET path``; raise PushFailed as ``send`` does (and
         a permanent one for an answer that is not JSON)."""

@@ -1,7 +1,8 @@
 """The agent's loops: collect metrics every interval into the spool, read the log sources
-into the spool (``logship.py``), and send the spool, oldest first, whenever the server takes
-it: one sender for metric batches and one for log batches, so that either can wait for the
-server without holding the other back.
+into the spool (``logship.py``), collect the inventories of installed software into the
+spool (``software.py``), and send the spool, oldest first, whenever the server takes it: one
+sender per kind of batch, so that any can wait for the server without holding the others
+back.
 
 They are separate so that an absent or slow server never delays a collection: batches pile
 up on disk (bounded, see ``spool.py``) and go out in order when the server is back.
@@ -20,10 +21,12 @@ from watchkeeper.agent.batch import BatchBuilder
 from watchkeeper.agent.checkpoint import split_header
 from watchkeeper.agent.collect import Collector, Sample
 from watchkeeper.agent.config import AgentConfig
+from watchkeeper.agent.hardening import HardeningAuditor
 from watchkeeper.agent.inventory import gather_inventory
 from watchkeeper.agent.logship import LogShipper
 from watchkeeper.agent.push import Backoff, Pusher, PushFailed
-from watchkeeper.agent.spool import KINDS, LOGS, METRICS, Entry, Spool
+from watchkeeper.agent.software import SoftwareReporter
+from watchkeeper.agent.spool import KINDS, LOGS, METRICS, PACKAGES, Entry, Spool
 
 log = logging.getLogger(__name__)
 STOP_GRACE = 5.0
@@ -39,6 +42,8 @@ class Agent:
         self.builder = BatchBuilder(config.host_name)
         self.pusher = Pusher(config.server, config.token, config.timeout)
         self.logs = LogShipper(config, self.spool, self.pusher)
+        self.software = SoftwareReporter(config, self.spool, self.pusher)
+        self.hardening = HardeningAuditor(config, self.pusher)
         self.backoffs = {kind: Backoff(config.retry_initial, config.retry_max) for kind in KINDS}
         self.backoff = self.backoffs[METRICS]
         self.collections = 0
@@ -68,13 +73,19 @@ class Agent:
         reader = asyncio.create_task(
             self.logs.run(self._stop, self._wakes[LOGS].set), name="agent-logs"
         )
+        software = asyncio.create_task(
+            self.software.run(self._stop, self._wakes[PACKAGES].set), name="agent-software"
+        )
+        hardening = asyncio.create_task(self.hardening.run(self._stop), name="agent-hardening")
         try:
             await self._collect_loop()
         finally:
             self.stop()
             # A send in flight may wait for a slow server; it is resent next time anyway.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.gather(reader, *senders), STOP_GRACE)
+                await asyncio.wait_for(
+                    asyncio.gather(reader, software, hardening, *senders), STOP_GRACE
+                )
 
     def stop(self) -> None:
         self._stop.set()
@@ -160,6 +171,12 @@ class Agent:
             Sample("watchkeeper_agent_dropped_batches_total", (), float(self.spool.dropped_total)),
             Sample("watchkeeper_agent_refused_batches_total", (), float(self.refused)),
             Sample("watchkeeper_agent_push_failures_total", (), float(self.push_failures)),
+            Sample(
+                "watchkeeper_agent_inventory_collections_total",
+                (),
+                float(self.software.collections),
+            ),
+            Sample("watchkeeper_agent_inventory_errors", (), float(self.software.errors)),
         ]
 
     async def _send_loop(self, kind: str) -> None:
@@ -189,10 +206,13 @@ class Agent:
             return backoff.next_delay()
         if body is None:  # dropped by the bound while we looked
             return 0.0
-        what = "log batch" if entry.kind == LOGS else "batch"
+        what = {LOGS: "log batch", PACKAGES: "inventory batch"}.get(entry.kind, "batch")
         try:
             if entry.kind == LOGS:
                 await self.pusher.send_logs(split_header(body)[1])
+                result = None
+            elif entry.kind == PACKAGES:
+                await self.software.deliver(body)
                 result = None
             else:
                 result = await self.pusher.send(body)
@@ -249,6 +269,8 @@ async def run_agent(config: AgentConfig, *, once: bool = False) -> int:
         if once:
             await agent.collect_once()
             await agent.logs.once()
+            await agent.software.once()
+            await agent.hardening.cycle()
             return 0 if await agent.flush() else 1
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, agent.stop)

@@ -11,7 +11,8 @@ dropped (the newest data is the most useful after a long outage), counted, and r
 in one warning per overflow.
 
 Entries have a kind: host metrics (``00000000000000000001.batch``, the name older agents
-wrote) or log lines (``00000000000000000002.logs.batch``). They share the directory, the
+wrote), log lines (``00000000000000000002.logs.batch``) or inventories of installed software
+(``00000000000000000003.packages.batch``). They share the directory, the
 order and the bound, and each kind is sent on its own, so that a server which does not take
 one kind yet does not hold the other back.
 """
@@ -33,7 +34,8 @@ SUFFIX = ".batch"
 TMP_SUFFIX = ".tmp"
 METRICS = "metrics"
 LOGS = "logs"
-KINDS = frozenset({METRICS, LOGS})
+PACKAGES = "packages"
+KINDS = frozenset({METRICS, LOGS, PACKAGES})
 
 
 @dataclass(frozen=True)

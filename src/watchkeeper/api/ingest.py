@@ -1,4 +1,5 @@
-"""Metric push receivers: Prometheus remote-write and OTLP/HTTP metrics.
+"""Metric push receivers: Prometheus remote-write and OTLP/HTTP metrics; and the reading of
+push bodies shared with the agents' receivers (:func:`read_body`, :func:`read_push`).
 
 Both take an API token (or a session) with the operator role. Decoding and writing run in a
 worker thread: a large batch must not stall the event loop. A body that cannot be read at
@@ -9,17 +10,19 @@ OTLP: a 200 whose ``partial_success`` counts the rejected data points).
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from watchkeeper.api.deps import get_ctx, require
 from watchkeeper.api.problems import problem
 from watchkeeper.auth.sessions import SessionInfo
 from watchkeeper.metrics import otlp
-from watchkeeper.metrics.payload import MAX_BODY_BYTES, PayloadTooLarge, gzip_body
+from watchkeeper.metrics.payload import MAX_BODY_BYTES, IngestError, PayloadTooLarge, gzip_body
 from watchkeeper.metrics.remote_write import DecodedWrite, decode_write_request
 from watchkeeper.metrics.store import MetricStore
 from watchkeeper.telemetry import INGEST_SAMPLES
@@ -27,6 +30,10 @@ from watchkeeper.telemetry import INGEST_SAMPLES
 router = APIRouter(prefix="/api/v1", tags=["metrics"])
 Operator = Annotated[SessionInfo, require("operator")]
 MAX_LISTED = 100  # bad series named in one response
+MAX_FIELD_ERRORS = 20
+"""Field errors listed in the 422 of a bad push (a bad 100,000-row body must not echo
+100,000 errors)."""
+PushT = TypeVar("PushT", bound=BaseModel)
 
 
 async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
@@ -41,6 +48,33 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
         if len(body) > limit:
             raise PayloadTooLarge(f"the request body is larger than {limit >> 20} MB")
     return bytes(body)
+
+
+async def read_push(request: Request, model: type[PushT], limit: int = MAX_BODY_BYTES) -> PushT:
+    """Read an agent's JSON push (gzip-compressed with ``Content-Encoding: gzip``, or not)
+    into ``model``, at most ``limit`` bytes of it (compressed and decompressed). Raise what
+    the problem handlers answer: 415 for another encoding, 413 past the limit, 400 for a
+    body that is not gzip, 422 naming the first fields that do not validate.
+
+    Call it once the caller is known to be allowed (a body parameter would be read and
+    parsed before the role check)."""
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("identity", "gzip"):
+        raise HTTPException(
+            415, f'Content-Encoding "{encoding}" is not supported; send gzip or nothing'
+        )
+    try:
+        raw = await read_body(request, limit)
+        if encoding == "gzip":
+            raw = gzip_body(raw, limit)
+    except PayloadTooLarge as exc:
+        raise HTTPException(413, str(exc)) from None
+    except IngestError as exc:
+        raise HTTPException(400, str(exc)) from None
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False)[:MAX_FIELD_ERRORS]) from None
 
 
 def _too_large(request: Request, exc: PayloadTooLarge) -> JSONResponse:

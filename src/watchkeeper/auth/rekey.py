@@ -8,11 +8,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from watchkeeper.auth.secrets import SecretBox
-from watchkeeper.store.tables import TotpCredential
+from watchkeeper.store.tables import Meta, TotpCredential
 
 # Every column that holds a value sealed by the secrets service. A new one must be added
 # here, or it will stop opening once the previous key is dropped.
 SEALED_COLUMNS: tuple[InstrumentedAttribute[str], ...] = (TotpCredential.secret_enc,)
+# The rows of the ``meta`` table whose value is sealed (the compliance report signing key).
+SEALED_META_KEYS: tuple[str, ...] = ("compliance_signing_key",)
 
 
 def reseal_all(
@@ -24,9 +26,10 @@ def reseal_all(
     written then: the caller rolls back).
     """
     resealed = total = 0
-    for column in SEALED_COLUMNS:
-        model = column.class_
-        for row in db.scalars(select(model)):
+    sources = [(column, select(column.class_)) for column in SEALED_COLUMNS]
+    sources.append((Meta.value, select(Meta).where(Meta.key.in_(SEALED_META_KEYS))))
+    for column, rows in sources:
+        for row in db.scalars(rows):
             total += 1
             sealed = getattr(row, column.key)
             if box.needs_reseal(sealed):

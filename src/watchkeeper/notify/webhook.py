@@ -52,9 +52,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import logging
 import re
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, ClassVar, Literal
@@ -63,7 +61,7 @@ import httpx
 from pydantic import AfterValidator, Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from watchkeeper.logging_setup import MASK
+from watchkeeper.logging_setup import SECRET_URLS
 from watchkeeper.notify.interface import (
     AlertItem,
     ChannelConfig,
@@ -108,51 +106,16 @@ HttpUrl = Annotated[str, AfterValidator(_http_url)]
 """An absolute http:// or https:// URL (kept as written)."""
 
 
-class _MaskSecretUrls(logging.Filter):
-    """Mask secret URLs (an incoming webhook's URL is its key) in log records, such as the
-    ``HTTP Request: POST <url>`` line httpx logs for every request."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.masks: dict[str, str] = {}
-        self.lock = threading.Lock()
-
-    def add(self, url: str) -> None:
-        parsed = httpx.URL(url)
-        port = f":{parsed.port}" if parsed.port else ""
-        masked = f"{parsed.scheme}://{parsed.host}{port}/{MASK}"
-        with self.lock:
-            self.masks.update({url: masked, str(parsed): masked})
-
-    def mask(self, text: str) -> str:
-        with self.lock:
-            found = [(u, m) for u, m in self.masks.items() if u in text]
-        for url, masked in sorted(found, key=lambda p: len(p[0]), reverse=True):
-            text = text.replace(url, masked)
-        return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        text = record.getMessage()
-        masked = self.mask(text)
-        if masked != text:
-            record.msg, record.args = masked, None
-        return True
-
-
-_secret_urls = _MaskSecretUrls()
-logging.getLogger("httpx").addFilter(_secret_urls)
-
-
 async def post_to_secret_url(
     http: httpx.AsyncClient, url: str, service: str, timeout: timedelta, **kwargs: Any
 ) -> httpx.Response:
     """:func:`post` to a URL that is itself a secret: masked in httpx's log lines and in the
     error raised."""
-    _secret_urls.add(url)
+    SECRET_URLS.add(url)  # kept: the channel posts to it again
     try:
         return await post(http, url, service, timeout, **kwargs)
     except DeliveryError as exc:
-        masked = _secret_urls.mask(str(exc))
+        masked = SECRET_URLS.mask(str(exc))
         if masked == str(exc):
             raise
         raise DeliveryError(masked, permanent=exc.permanent, retry_after=exc.retry_after) from None

@@ -91,6 +91,36 @@ def broken_references(plan: Plan) -> list[tuple[Path_, str]]:
                     )
                 )
     problems += _database_references(plan)
+    problems += _security_references(plan)
+    return problems
+
+
+def _security_references(plan: Plan) -> list[tuple[Path_, str]]:
+    """Patch windows name maintenance windows; hardening profiles skip known check ids."""
+    from watchkeeper.security.hardening.runner import known_check_ids  # registers the checks
+
+    problems: list[tuple[Path_, str]] = []
+    windows = {w.name for w in plan.alerts.maintenance_windows}
+    for k, window in enumerate(plan.security.patch_windows):
+        if window not in windows:
+            problems.append(
+                (
+                    ("security", "patch_windows", k),
+                    f'no maintenance window is named "{window}" '
+                    "(declare it in `alerts.maintenance_windows`)",
+                )
+            )
+    known = known_check_ids()
+    for i, profile in enumerate(plan.security.hardening):
+        for k, check in enumerate(profile.skip):
+            if check not in known:
+                problems.append(
+                    (
+                        ("security", "hardening", i, "skip", k),
+                        f'no hardening check has the id "{check}" (known: '
+                        f"{', '.join(sorted(known))})",
+                    )
+                )
     return problems
 
 

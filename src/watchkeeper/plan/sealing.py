@@ -37,6 +37,11 @@ class SecretText(str):
     __slots__ = ()
 
 
+def is_sealed(value: str) -> bool:
+    """True when ``value`` has the form of a sealed secret (``wk1:<key id>:<data>``)."""
+    return bool(_SEALED.match(value))
+
+
 def mark_secret(value: str) -> str:
     """The ``Secret`` type's last validator."""
     return SecretText(value)

@@ -16,11 +16,14 @@ from fastapi.staticfiles import StaticFiles
 from watchkeeper import __version__
 from watchkeeper.api import accounts as accounts_api
 from watchkeeper.api import agent as agent_api
+from watchkeeper.api import agent_packages as agent_packages_api
 from watchkeeper.api import alerts as alerts_api
 from watchkeeper.api import audit as audit_api
 from watchkeeper.api import backups as backups_api
 from watchkeeper.api import checks as checks_api
+from watchkeeper.api import compliance as compliance_api
 from watchkeeper.api import databases as databases_api
+from watchkeeper.api import hardening as hardening_api
 from watchkeeper.api import incident_figures as incident_figures_api
 from watchkeeper.api import incidents as incidents_api
 from watchkeeper.api import ingest as ingest_api
@@ -30,8 +33,12 @@ from watchkeeper.api import logs_tail as logs_tail_api
 from watchkeeper.api import notifications as notifications_api
 from watchkeeper.api import oncall as oncall_api
 from watchkeeper.api import pings as pings_api
+from watchkeeper.api import plan_status as plan_status_api
 from watchkeeper.api import postmortems as postmortems_api
 from watchkeeper.api import query as query_api
+from watchkeeper.api import security as security_api
+from watchkeeper.api import security_db as security_db_api
+from watchkeeper.api import security_inventories as security_inventories_api
 from watchkeeper.api import silences as silences_api
 from watchkeeper.api import status, system, users
 from watchkeeper.api import status_pages as status_pages_api
@@ -48,10 +55,12 @@ from watchkeeper.web import alerts as alerts_web
 from watchkeeper.web import audit as audit_web
 from watchkeeper.web import backups as backups_web
 from watchkeeper.web import checks as checks_web
+from watchkeeper.web import compliance as compliance_web
 from watchkeeper.web import databases as databases_web
 from watchkeeper.web import directory as directory_web
 from watchkeeper.web import editor, mfa, pages
 from watchkeeper.web import escalation_policies as escalation_policies_web
+from watchkeeper.web import hardening as hardening_web
 from watchkeeper.web import hosts as hosts_web
 from watchkeeper.web import incident_figures as incident_figures_web
 from watchkeeper.web import incidents as incidents_web
@@ -60,6 +69,7 @@ from watchkeeper.web import notifications as notifications_web
 from watchkeeper.web import oncall as oncall_web
 from watchkeeper.web import postmortems as postmortems_web
 from watchkeeper.web import query as query_web
+from watchkeeper.web import security as security_web
 from watchkeeper.web import status_admin as status_admin_web
 from watchkeeper.web import status_page as status_page_web
 
@@ -109,6 +119,7 @@ def create_app(ctx: AppContext, *, services: Sequence[Service] = ()) -> FastAPI:
     app.add_exception_handler(LoginRequired, login_required)
     app.include_router(system.router)
     app.include_router(status.router)
+    app.include_router(plan_status_api.router)
     app.include_router(users.router)
     app.include_router(accounts_api.router)
     app.include_router(tokens_api.router)
@@ -119,6 +130,8 @@ def create_app(ctx: AppContext, *, services: Sequence[Service] = ()) -> FastAPI:
     app.include_router(logs_ingest_api.router)
     app.include_router(pings_api.router)
     app.include_router(agent_api.router)
+    app.include_router(agent_packages_api.router)
+    app.include_router(security_inventories_api.router)
     app.include_router(query_api.router)
     app.include_router(logs_api.router)
     app.include_router(logs_tail_api.router)
@@ -134,6 +147,10 @@ def create_app(ctx: AppContext, *, services: Sequence[Service] = ()) -> FastAPI:
     app.include_router(incidents_api.router)
     app.include_router(backups_api.router)
     app.include_router(databases_api.router)
+    app.include_router(compliance_api.router)
+    app.include_router(security_api.router)
+    app.include_router(security_db_api.router)
+    app.include_router(hardening_api.router)
     app.mount("/static", StaticFiles(directory=str(pages.STATIC_DIR)), name="static")
     app.include_router(status_page_web.router)  # public: /status/{name}[.json], no sign-in
     app.include_router(status_admin_web.router)  # before /incidents/{id} and pages
@@ -145,6 +162,9 @@ def create_app(ctx: AppContext, *, services: Sequence[Service] = ()) -> FastAPI:
     app.include_router(audit_web.router)  # before pages: its /{slug} catches the rest
     app.include_router(backups_web.router)  # before pages: its /{slug} catches the rest
     app.include_router(databases_web.router)  # before pages: its /{slug} catches the rest
+    app.include_router(compliance_web.router)  # before pages: its /{slug} catches the rest
+    app.include_router(hardening_web.router)  # before pages: its /{slug} catches the rest
+    app.include_router(security_web.router)  # before pages: its /{slug} catches the rest
     app.include_router(mfa.router)  # before pages: its /{slug} catches the rest
     app.include_router(account_web.router)  # before pages: its /{slug} catches the rest
     app.include_router(access_web.router)  # before pages: its /{slug} catches the rest

@@ -18,6 +18,10 @@ SECURITY_HEADERS = [
         b"object-src 'none'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
     ),
 ]
+HSTS = (b"strict-transport-security", b"max-age=31536000")
+"""Sent only on responses served over HTTPS (TLS on the listener, or X-Forwarded-Proto from
+a trusted proxy): over plain HTTP browsers ignore it, and it must not pin a host that has
+no TLS."""
 
 
 def _route_template(scope: Scope) -> str:
@@ -49,6 +53,8 @@ class ObservabilityMiddleware:
                 headers = list(message.get("headers", []))
                 present = {k.lower() for k, _ in headers}
                 headers += [(k, v) for k, v in SECURITY_HEADERS if k not in present]
+                if scope.get("scheme") == "https" and HSTS[0] not in present:
+                    headers.append(HSTS)
                 message["headers"] = headers
             await send(message)
 

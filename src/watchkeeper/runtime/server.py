@@ -34,11 +34,19 @@ from watchkeeper.metrics.scrape import Scraper
 from watchkeeper.notify import outbox
 from watchkeeper.notify.worker import DeliveryWorker
 from watchkeeper.plan.loader import PlanInvalid
+from watchkeeper.runtime import gc_tuning
 from watchkeeper.runtime.app import create_app
 from watchkeeper.runtime.context import AppContext
 from watchkeeper.runtime.leader import Leadership
 from watchkeeper.runtime.scheduler import Scheduler
 from watchkeeper.runtime.schedules import Every
+from watchkeeper.runtime.tls import check_files
+from watchkeeper.security.compliance.evaluator_probe import EvaluatorProbe
+from watchkeeper.security.compliance.plan_service import PlanComplianceService
+from watchkeeper.security.compliance.service import ComplianceService
+from watchkeeper.security.hardening.service import HardeningService
+from watchkeeper.security.osv.service import OsvService
+from watchkeeper.security.service import SecurityService
 from watchkeeper.store.engine import display_url
 from watchkeeper.store.migrate import upgrade
 from watchkeeper.store.tables import utcnow
@@ -201,8 +209,11 @@ class _Server(uvicorn.Server):
 async def serve(ctx: AppContext, announce: Callable[[str], None]) -> None:
     """Serve until SIGINT/SIGTERM; SIGHUP re-applies the plan file.
 
-    Raise PlanInvalid if the plan file is invalid at start, OSError if the port is taken.
+    Raise PlanInvalid if the plan file is invalid at start, OSError if the port is taken,
+    ConfigError if the TLS certificate or key cannot be used.
     """
+    if ctx.settings.tls_certfile and ctx.settings.tls_keyfile:
+        check_files(ctx.settings.tls_certfile, ctx.settings.tls_keyfile)  # before anything
     pending: list[str] = []
     prepare(ctx, pending.append)
     scheduler = Scheduler(ctx.sessions)
@@ -248,6 +259,33 @@ async def serve(ctx: AppContext, announce: Callable[[str], None]) -> None:
     # The plan's databases: health collections, maintenance tasks and the runs queued through
     # the API, one service per cluster.
     dbmaint = Leadership(ctx.engine, "dbmaint", lambda: DbMaintService(ctx.sessions, ctx.metrics))
+    # The offline vulnerability database: the plan's OSV sources imported on schedule and
+    # those queued through the API, then the scan; one service per cluster.
+    osv = Leadership(ctx.engine, "osv", lambda: OsvService(ctx.sessions))
+    # The server's own hardening audit and the TLS endpoints': one service per cluster.
+    hardening = Leadership(
+        ctx.engine,
+        "hardening",
+        lambda: HardeningService(ctx.sessions, ctx.settings, start_delay=30.0),
+    )
+    # The patch plan's verification, the overdue-fix alerts and the findings gauges: one
+    # service per cluster.
+    security = Leadership(ctx.engine, "security", lambda: SecurityService(ctx.sessions))
+    # The compliance controls' evidence, gathered every `compliance.interval`: one service
+    # per cluster.
+    compliance = Leadership(ctx.engine, "compliance", lambda: ComplianceService(ctx.sessions))
+    # Whether each section of the plan is followed (the home page), every minute: one service
+    # per cluster. It judges the alert evaluator by its pass counter where this process runs it.
+    plan_compliance = Leadership(
+        ctx.engine,
+        "plan-compliance",
+        lambda: PlanComplianceService(
+            ctx.sessions,
+            metrics=ctx.metrics,
+            logs=lambda: ctx.logs.store,
+            evaluator=EvaluatorProbe(lambda: alerts.current is not None),
+        ),
+    )
     # Every replica delivers notifications; rows are claimed in the store, never twice.
     notify_worker = DeliveryWorker(ctx.sessions)
     queued_hooks.append(notify_worker.wake)
@@ -264,6 +302,11 @@ async def serve(ctx: AppContext, announce: Callable[[str], None]) -> None:
             incidents,
             backups,
             dbmaint,
+            osv,
+            compliance,
+            security,
+            plan_compliance,
+            hardening,
             notify_worker,
             audit_stream,
             ctx.logs,
@@ -285,6 +328,22 @@ async def serve(ctx: AppContext, announce: Callable[[str], None]) -> None:
             dbmaint.current.wake()
 
     app.state.wake_dbmaint = wake_dbmaint
+
+    def wake_osv() -> None:
+        """Start queued imports at once when this process runs the vulnerability-database
+        service; on another replica the leader claims them at its next pass."""
+        if osv.current is not None:
+            osv.current.wake()
+
+    app.state.wake_osv = wake_osv
+
+    def wake_hardening() -> None:
+        """Run an audit asked for now at once when this process runs the hardening service;
+        on another replica the leader runs it at its next pass (within a minute)."""
+        if hardening.current is not None:
+            hardening.current.wake()
+
+    app.state.wake_hardening = wake_hardening
     config = uvicorn.Config(
         app,
         host=ctx.settings.listen_host,
@@ -296,6 +355,8 @@ async def serve(ctx: AppContext, announce: Callable[[str], None]) -> None:
         # X-Forwarded-For/-Proto are believed only from the proxies the operator names.
         proxy_headers=bool(ctx.settings.trusted_proxies),
         forwarded_allow_ips=list(ctx.settings.trusted_proxies) or None,
+        ssl_certfile=ctx.settings.tls_certfile,
+        ssl_keyfile=ctx.settings.tls_keyfile,
     )
 
     def announce_pending() -> None:
@@ -307,6 +368,7 @@ async def serve(ctx: AppContext, announce: Callable[[str], None]) -> None:
     loop.add_signal_handler(signal.SIGHUP, lambda: loop.run_in_executor(None, _reload, ctx))
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, server.request_exit)
+    gc_tuning.settle()  # everything made so far lives as long as the process
     try:
         await server.serve()
     except SystemExit:  # uvicorn exits when it cannot bind

@@ -54,7 +54,7 @@ class Inventory(PlanObject):
     requirements: list[str] = Field(
         default_factory=list,
         description="Pinned requirements or lock files (`requirements*.txt`, `poetry.lock`, "
-        "`Pipfile.lock`, `uv.lock`; globs allowed).",
+        "`Pipfile.lock`, `uv.lock`, `pylock.toml`; globs allowed).",
     )
     npm: list[str] = Field(
         default_factory=list,
@@ -87,7 +87,8 @@ class HardeningProfile(PlanObject):
     interval: Duration = Field(timedelta(days=1), description="How often the audit runs.")
     allowed_ports: list[str] = Field(
         default_factory=lambda: ["22"],
-        description="Ports that may listen beyond loopback (`22`, `443`, `8000-8100`, `udp/53`).",
+        description="Ports that may listen beyond loopback (`22`, `443`, `8000-8100`, `udp/53`; "
+        "a bare port or range is TCP).",
     )
     encrypted_mounts: list[str] = Field(
         default_factory=list, description="Mount points that must be on an encrypted device."
@@ -112,14 +113,15 @@ class HardeningProfile(PlanObject):
 
 
 class SecuritySection(PlanModel):
-    """Vulnerability audits of every host's installed software, the patch plan, and the
-    hardening audit."""
+    """Vulnerabilities of installed software, the patch plan and the hardening audit."""
 
     sources: list[VulnerabilitySource] = Field(
         default_factory=list, description="OSV dumps making the offline vulnerability database."
     )
     inventories: list[Inventory] = Field(
-        default_factory=list, description="What the agents report as installed software."
+        default_factory=list,
+        description="Inventories of installed software collected on matching hosts (by "
+        "their agents; on the server's host by `watchkeeper security inventory`).",
     )
     suppressions: list[Suppression] = Field(
         default_factory=list, description="Findings accepted on purpose."
@@ -142,8 +144,11 @@ class SecuritySection(PlanModel):
     )
     exposed_hosts: list[str] = Field(
         default_factory=list,
-        description="Host name globs reachable from the internet: their patches rank first.",
+        description="Host name globs reachable from the internet: among patches of the same "
+        "severity, theirs rank first.",
     )
     history: Duration = Field(
-        timedelta(days=400), description="Keep inventories, audits and resolved findings this long."
+        timedelta(days=400),
+        description="Keep import records, inventories, hardening audits, resolved findings and "
+        "finished patch actions this long (the latest inventory and audit of each stay).",
     )

@@ -810,12 +810,14 @@ class OsvImport(Base):
     ecosystem: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16), default="running")  # succeeded failed unchanged
     trigger: Mapped[str] = mapped_column(String(64), default="schedule")  # or a user name
+    forced: Mapped[bool] = mapped_column(Boolean, default=False)  # allowed to remove many
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
     records_total: Mapped[int] = mapped_column(Integer, default=0)
     records_added: Mapped[int] = mapped_column(Integer, default=0)
     records_updated: Mapped[int] = mapped_column(Integer, default=0)
     records_removed: Mapped[int] = mapped_column(Integer, default=0)
+    records_skipped: Mapped[int] = mapped_column(Integer, default=0)  # unreadable records
     fingerprint: Mapped[str] = mapped_column(String(255), default="")
     error: Mapped[str] = mapped_column(Text, default="")
 
@@ -825,6 +827,7 @@ class OsvVulnerability(Base):
     need (severity, score, aliases, summary) next to it."""
 
     __tablename__ = "osv_vulnerabilities"
+    __table_args__ = (Index("ix_osv_vulnerabilities_source", "source"),)
     id: Mapped[str] = mapped_column(String(128), primary_key=True)
     source: Mapped[str] = mapped_column(String(128))
     modified: Mapped[datetime] = mapped_column()
@@ -876,6 +879,12 @@ class HostPackages(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     digest: Mapped[str] = mapped_column(String(64), default="")
     packages: Mapped[list[list[str]]] = mapped_column(JSON, default=list)
+    # Why the location could not be read at the last try ("" when it could); the packages
+    # stay those of the last good collection.
+    error: Mapped[str] = mapped_column(Text, default="")
+    skipped: Mapped[int] = mapped_column(Integer, default=0)  # unpinned or version-less entries
+    # When these packages were first collected (collected_at: last confirmed).
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class SecurityFinding(Base):
@@ -965,6 +974,8 @@ class HardeningRun(Base):
     possible: Mapped[int] = mapped_column(Integer, default=0)
     index: Mapped[float] = mapped_column(Float, default=0.0)  # 0..100
     results: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # Who sent an agent's run: the user and the API token prefix; "" for the server's own.
+    pushed_by: Mapped[str] = mapped_column(String(120), default="")
 
 
 class ComplianceState(Base):
@@ -994,19 +1005,21 @@ class ComplianceEvent(Base):
 
 class PlanComplianceSnapshot(Base):
     """Whether each section of the plan is being followed, at one moment: the overall
-    score and per section its status, score, evidence and failing objects."""
+    score and per section its status, score, evidence and failing objects. ``summary``
+    holds only each section's ``[status, score]``, so that the trend reads little."""
 
     __tablename__ = "plan_compliance"
     __table_args__ = (Index("ix_plan_compliance_at", "evaluated_at"),)
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     evaluated_at: Mapped[datetime] = mapped_column(default=utcnow)
-    score: Mapped[float] = mapped_column(Float)  # 0..100
+    score: Mapped[float | None] = mapped_column(Float, default=None)  # 0..100; None: nothing judged
     sections: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 class ComplianceReport(Base):
-    """A dated compliance report as issued: its canonical HTML and the digest/signature an
-    auditor checks it against."""
+    """A dated compliance report as issued: its canonical HTML and the digest, the Ed25519
+    signature and the public key (hex) an auditor checks it against."""
 
     __tablename__ = "compliance_reports"
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -1017,4 +1030,10 @@ class ComplianceReport(Base):
     period_end: Mapped[datetime] = mapped_column()
     sha256: Mapped[str] = mapped_column(String(64))
     signature: Mapped[str] = mapped_column(String(255), default="")
-    html: Mapped[str] = mapped_column(Text)
+    public_key: Mapped[str] = mapped_column(String(64), default="")
+    html: Mapped[str] = mapped_column(Text, deferred=True)
+    # The PDF as issued (downloads serve these bytes, so its digest stays the one recorded).
+    pdf: Mapped[bytes] = mapped_column(LargeBinary, default=b"", deferred=True)
+    pdf_sha256: Mapped[str] = mapped_column(String(64), default="", index=True)
+    # Controls per status at the end of the period ({"pass": 12, "fail": 1, ...}).
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

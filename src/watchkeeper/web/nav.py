@@ -61,7 +61,14 @@ DOMAINS: tuple[Domain, ...] = (
         "security",
         "Security",
         "security",
-        "Vulnerability audits, patch plans and compliance evidence.",
+        "Vulnerabilities by host and package, the patch plan, hardening audits and "
+        "compliance evidence.",
+    ),
+    Domain(
+        "compliance",
+        "Compliance",
+        "compliance",
+        "Controls with automated evidence (SOC 2, ISO 27001, GDPR) and signed reports.",
     ),
     Domain("releases", "Releases", "releases", "Deploys, DORA metrics and capacity forecasts."),
     Domain("access", "Access", "access", "Users, roles, MFA and the audit trail."),

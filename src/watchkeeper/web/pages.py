@@ -13,7 +13,6 @@ from fastapi.templating import Jinja2Templates
 
 from watchkeeper.api.deps import Db, current_session, get_ctx, require
 from watchkeeper.api.problems import _TITLES
-from watchkeeper.api.status import section_summaries
 from watchkeeper.auth import audit
 from watchkeeper.auth import setup as first_run
 from watchkeeper.auth.audit import Actor
@@ -26,6 +25,7 @@ from watchkeeper.plan import catalog
 from watchkeeper.plan.apply import last_apply
 from watchkeeper.store.tables import User
 from watchkeeper.web.nav import BY_SLUG, DOMAINS
+from watchkeeper.web.plan_home import home_context
 from watchkeeper.web.sparks import sparkline, uptime_bar
 
 HERE = Path(__file__).parent
@@ -273,26 +273,24 @@ def setup(
 
 @router.get("/")
 def home(request: Request, db: Db, _: PageUser) -> Response:
+    """The plan and whether each of its sections is being followed (web/plan_home.py)."""
     ctx = get_ctx(request)
     last = last_apply(db)
-    sections = section_summaries(catalog.count_by_kind(db))
-    plan_status = {
+    plan = {
         "plan_name": last.plan_name if last else "",
         "plan_file": str(ctx.settings.plan_path) if ctx.settings.plan_path else None,
         "last_applied_at": last.applied_at if last else None,
         "plan_error": ctx.plan_error(),
-        "sections": sections,
     }
     return render(
         request,
         "home.html",
-        plan_status=plan_status,
+        plan=plan,
         active="home",
         page_title="Overview",
-        declared_sections=sum(1 for s in sections if s.total),
-        total_objects=sum(s.total for s in sections),
-        managed_objects=sum(s.managed for s in sections),
-        domains_by_section={d.section: d for d in DOMAINS if d.section},
+        assets_charts=True,
+        scripts=["js/home.js"],
+        **home_context(ctx, db),
     )
 
 

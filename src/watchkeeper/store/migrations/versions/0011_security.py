@@ -43,8 +43,15 @@ def upgrade() -> None:
         sa.Column("period_end", UTCDateTime(), nullable=False),
         sa.Column("sha256", sa.String(length=64), nullable=False),
         sa.Column("signature", sa.String(length=255), nullable=False),
+        sa.Column("public_key", sa.String(length=64), nullable=False),
         sa.Column("html", sa.Text(), nullable=False),
+        sa.Column("pdf", sa.LargeBinary(), nullable=False),
+        sa.Column("pdf_sha256", sa.String(length=64), nullable=False),
+        sa.Column("summary", sa.JSON(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index(
+        "ix_compliance_reports_pdf_sha256", "compliance_reports", ["pdf_sha256"], unique=False
     )
     op.create_table(
         "compliance_state",
@@ -66,6 +73,7 @@ def upgrade() -> None:
         sa.Column("possible", sa.Integer(), nullable=False),
         sa.Column("index", sa.Float(), nullable=False),
         sa.Column("results", sa.JSON(), nullable=False),
+        sa.Column("pushed_by", sa.String(length=120), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index(
@@ -82,6 +90,9 @@ def upgrade() -> None:
         sa.Column("received_at", UTCDateTime(), nullable=False),
         sa.Column("digest", sa.String(length=64), nullable=False),
         sa.Column("packages", sa.JSON(), nullable=False),
+        sa.Column("error", sa.Text(), nullable=False),
+        sa.Column("skipped", sa.Integer(), nullable=False),
+        sa.Column("first_seen_at", UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index(
@@ -97,12 +108,14 @@ def upgrade() -> None:
         sa.Column("ecosystem", sa.String(length=32), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("trigger", sa.String(length=64), nullable=False),
+        sa.Column("forced", sa.Boolean(), nullable=False),
         sa.Column("started_at", UTCDateTime(), nullable=False),
         sa.Column("finished_at", UTCDateTime(), nullable=True),
         sa.Column("records_total", sa.Integer(), nullable=False),
         sa.Column("records_added", sa.Integer(), nullable=False),
         sa.Column("records_updated", sa.Integer(), nullable=False),
         sa.Column("records_removed", sa.Integer(), nullable=False),
+        sa.Column("records_skipped", sa.Integer(), nullable=False),
         sa.Column("fingerprint", sa.String(length=255), nullable=False),
         sa.Column("error", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
@@ -123,6 +136,9 @@ def upgrade() -> None:
         sa.Column("score", sa.Float(), nullable=True),
         sa.Column("record", sa.JSON(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index(
+        "ix_osv_vulnerabilities_source", "osv_vulnerabilities", ["source"], unique=False
     )
     op.create_table(
         "patch_actions",
@@ -152,8 +168,9 @@ def upgrade() -> None:
         "plan_compliance",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("evaluated_at", UTCDateTime(), nullable=False),
-        sa.Column("score", sa.Float(), nullable=False),
+        sa.Column("score", sa.Float(), nullable=True),
         sa.Column("sections", sa.JSON(), nullable=False),
+        sa.Column("summary", sa.JSON(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_plan_compliance_at", "plan_compliance", ["evaluated_at"], unique=False)
@@ -221,6 +238,7 @@ def downgrade() -> None:
     op.drop_table("plan_compliance")
     op.drop_index("ix_patch_actions_status", table_name="patch_actions")
     op.drop_table("patch_actions")
+    op.drop_index("ix_osv_vulnerabilities_source", table_name="osv_vulnerabilities")
     op.drop_table("osv_vulnerabilities")
     op.drop_index("ix_osv_imports_source_started", table_name="osv_imports")
     op.drop_table("osv_imports")
@@ -229,6 +247,7 @@ def downgrade() -> None:
     op.drop_index("ix_hardening_runs_host_ran", table_name="hardening_runs")
     op.drop_table("hardening_runs")
     op.drop_table("compliance_state")
+    op.drop_index("ix_compliance_reports_pdf_sha256", table_name="compliance_reports")
     op.drop_table("compliance_reports")
     op.drop_index("ix_compliance_events_control_at", table_name="compliance_events")
     op.drop_table("compliance_events")

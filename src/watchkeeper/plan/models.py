@@ -17,10 +17,13 @@ from watchkeeper.checks.interface import registry as check_registry
 from watchkeeper.dbmaint.config import DatabasesSection
 from watchkeeper.incidents.config import IncidentsSection
 from watchkeeper.incidents.oncall_config import OncallSection
+from watchkeeper.knowledge.config import RunbooksSection
 from watchkeeper.logs.config import LogsSection
 from watchkeeper.metrics.config import MetricsSection
 from watchkeeper.notify.config import NotificationsSection
 from watchkeeper.plan.base import PlanModel
+from watchkeeper.releases.capacity.config import CapacitySection
+from watchkeeper.releases.config import ReleasesSection
 from watchkeeper.security.compliance.config import ComplianceSection
 from watchkeeper.security.config import SecuritySection
 
@@ -54,6 +57,8 @@ SECTIONS_SET = frozenset(
         "compliance",
         "access",
         "releases",
+        "capacity",
+        "runbooks",
     }
 )
 
@@ -66,10 +71,6 @@ class AccessSection(PlanModel):
         description="Roles whose users must use a second factor (TOTP app or security key); "
         "they are sent to set one up at their next sign-in.",
     )
-
-
-class ReleasesSection(PlanModel):
-    """Services, versioning conventions, deploys and release gates. No keys yet."""
 
 
 class Plan(PlanModel):
@@ -101,6 +102,8 @@ class Plan(PlanModel):
     compliance: ComplianceSection = Field(default_factory=ComplianceSection)
     access: AccessSection = Field(default_factory=AccessSection)
     releases: ReleasesSection = Field(default_factory=ReleasesSection)
+    capacity: CapacitySection = Field(default_factory=CapacitySection)
+    runbooks: RunbooksSection = Field(default_factory=RunbooksSection)
 
 
 SECTIONS: tuple[str, ...] = tuple(n for n in Plan.model_fields if n not in ("version", "name"))

@@ -1,4 +1,2 @@
-"""Releases and deploys, DORA metrics and capacity forecasts.
-
-Not built yet: this package marks the domain's place in the layout.
-"""
+"""Releases and deploys, release gates, the release calendar, DORA metrics and capacity
+forecasts."""

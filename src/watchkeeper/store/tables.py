@@ -1037,3 +1037,41 @@ class ComplianceReport(Base):
     pdf_sha256: Mapped[str] = mapped_column(String(64), default="", index=True)
     # Controls per status at the end of the period ({"pass": 12, "fail": 1, ...}).
     summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Deploy(Base):
+    """A deploy of one version of a service to an environment, as CI/CD recorded it; its
+    release gate's verdict and the incident it caused, if any."""
+
+    __tablename__ = "deploys"
+    __table_args__ = (
+        Index("ix_deploys_service_env_at", "service", "environment", "deployed_at"),
+        Index("ix_deploys_deployed_at", "deployed_at"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    service: Mapped[str] = mapped_column(String(128))
+    version: Mapped[str] = mapped_column(String(128))
+    environment: Mapped[str] = mapped_column(String(128))
+    commit_sha: Mapped[str] = mapped_column(String(64), default="")
+    # Times of the commits this deploy brought to the environment (ISO strings, UTC); lead
+    # time for changes runs from each of them (or from `first_commit_at`) to `deployed_at`.
+    commit_times: Mapped[list[str]] = mapped_column(JSON, default=list)
+    first_commit_at: Mapped[datetime | None] = mapped_column(default=None)
+    author: Mapped[str] = mapped_column(String(128), default="")
+    link: Mapped[str] = mapped_column(String(1000), default="")
+    changes: Mapped[str] = mapped_column(Text, default="")  # changelog text (Markdown)
+    hosts: Mapped[list[str]] = mapped_column(JSON, default=list)
+    previous_version: Mapped[str] = mapped_column(String(128), default="")
+    # started | succeeded | failed | rolled_back (what CI/CD reports)
+    status: Mapped[str] = mapped_column(String(16), default="succeeded")
+    # pending | healthy | regressed | skipped (the release gate's verdict)
+    gate: Mapped[str] = mapped_column(String(16), default="skipped")
+    gate_detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    gate_checked_at: Mapped[datetime | None] = mapped_column(default=None)
+    in_freeze: Mapped[str] = mapped_column(String(128), default="")  # freeze period's name
+    incident_id: Mapped[int | None] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), default=None, index=True
+    )
+    deployed_at: Mapped[datetime] = mapped_column()
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    recorded_by: Mapped[str] = mapped_column(String(128), default="")

@@ -1,0 +1,1 @@
+"""The knowledge base: runbooks, generated documents that never go stale, onboarding."""

@@ -1,0 +1,2 @@
+"""Capacity planning: trends and forecasts of when hosts, databases and named metrics reach
+their limits."""

@@ -15,6 +15,7 @@ from watchkeeper.backups.config import BackupsSection
 from watchkeeper.checks.interface import CheckConfig
 from watchkeeper.checks.interface import registry as check_registry
 from watchkeeper.dbmaint.config import DatabasesSection
+from watchkeeper.errors.config import ErrorsSection
 from watchkeeper.incidents.config import IncidentsSection
 from watchkeeper.incidents.oncall_config import OncallSection
 from watchkeeper.knowledge.config import RunbooksSection
@@ -59,6 +60,7 @@ SECTIONS_SET = frozenset(
         "releases",
         "capacity",
         "runbooks",
+        "errors",
     }
 )
 
@@ -104,6 +106,7 @@ class Plan(PlanModel):
     releases: ReleasesSection = Field(default_factory=ReleasesSection)
     capacity: CapacitySection = Field(default_factory=CapacitySection)
     runbooks: RunbooksSection = Field(default_factory=RunbooksSection)
+    errors: ErrorsSection = Field(default_factory=ErrorsSection)
 
 
 SECTIONS: tuple[str, ...] = tuple(n for n in Plan.model_fields if n not in ("version", "name"))

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from watchkeeper.metrics.chunks import CHUNK_MS
 from watchkeeper.metrics.compaction import GRACE_MS, Retention, compact, enforce_retention
-from watchkeeper.metrics.labels import STALE_NAN, Matcher, is_stale, make_labels
+from watchkeeper.metrics.labels import STALE_NAN, Matcher, fingerprint, is_stale, make_labels
 from watchkeeper.metrics.source import SeriesData
 from watchkeeper.metrics.store import MetricStore
 from watchkeeper.runtime.context import AppContext
@@ -139,7 +139,12 @@ def test_retention_deletes_old_raw_data_rollups_and_empty_series(ctx: AppContext
     keep_rollups = Retention(raw=timedelta(hours=5), rollup_5m=timedelta(days=1))
     report = enforce_retention(store, now, keep_rollups)
     assert (report.chunks, report.rollups, report.series) == (1, 0, 0)
-    assert [dict(s.labels)["job"] for s in store.select([], 0, now)] == ["b"]
+    found = {dict(s.labels)["job"]: s for s in store.select([], 0, now)}
+    assert sorted(found) == ["a", "b"]
+    # a's raw chunk is gone: it is read from its 5-minute rollup, b from its raw sample.
+    spans = found["a"].spans
+    assert spans is not None and spans.tolist() == [300_000]
+    assert found["b"].spans is None
     # With rollups gone too, a series without any data left is dropped (once it is older
     # than the raw retention, so that a series being written right now is never dropped).
     gone = Retention(raw=timedelta(0), rollup_5m=timedelta(0), rollup_1h=timedelta(0))
@@ -196,3 +201,29 @@ def test_chunks_of_many_series_and_the_head_read_back_together(ctx: AppContext) 
     store.write([(late, [(T0 + 5, 1.0)])])
     written["f"] = ([T0 + 5], [1.0])
     assert by_job(store.select([Matcher("__name__", "=", "x")], T0, T0 + 3 * CHUNK_MS)) == written
+
+
+def test_a_series_committed_after_a_higher_id_was_read_is_still_found(ctx: AppContext) -> None:
+    """Several replicas on PostgreSQL: ids are handed out before commit, so series 7 may be
+    committed after series 10 was read. The index looks for skipped ids again."""
+    store = MetricStore(ctx.engine)
+    late = make_labels({"__name__": "late", "job": "b"})
+
+    def create(series_id: int, labels: tuple[tuple[str, str], ...]) -> None:
+        with ctx.engine.begin() as conn:
+            conn.execute(
+                MetricSeries.__table__.insert(),
+                {
+                    "id": series_id,
+                    "fingerprint": fingerprint(labels),
+                    "metric": dict(labels)["__name__"],
+                    "labels": dict(labels),
+                },
+            )
+
+    create(10, UP_A)
+    assert list(store.matching([Matcher("__name__", "=", "up")])) == [10]
+    create(7, late)  # the slower replica commits
+    store._index.gaps_checked = 0.0  # skipped ids are polled at most once a second
+    assert list(store.matching([Matcher("__name__", "=", "late")])) == [7]
+    assert 7 not in store._index.gaps

@@ -20,6 +20,8 @@ import numpy.typing as npt
 
 CHUNK_MS = 3_600_000
 """Samples are grouped into chunks of one aligned hour."""
+ROLLUP_STEPS_MS = (300_000, 3_600_000)
+"""5-minute and 1-hour rollups (written by compaction, read where raw samples are gone)."""
 FORMAT_XOR_SNAPPY = b"\x01"
 
 

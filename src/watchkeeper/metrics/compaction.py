@@ -29,8 +29,7 @@ from watchkeeper.store.tables import (
     utcnow,
 )
 
-ROLLUP_STEPS_MS = (300_000, 3_600_000)
-"""5-minute and 1-hour rollups."""
+ROLLUP_STEPS_MS = chunks.ROLLUP_STEPS_MS
 GRACE_MS = 300_000
 """An hour is compacted once it ended this long ago: late samples still reach the head."""
 

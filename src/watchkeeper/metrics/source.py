@@ -20,11 +20,15 @@ from watchkeeper.metrics.labels import Labels, Matcher, matches_all
 @dataclass
 class SeriesData:
     """One series' samples in a time range: timestamps in ms (int64, ascending, unique) and
-    values (float64; Prometheus staleness markers are kept as their NaN bit pattern)."""
+    values (float64; Prometheus staleness markers are kept as their NaN bit pattern).
+
+    ``spans``, when given, holds per sample the length (ms) of the rollup bucket it stands
+    for (0 for a raw sample): see :mod:`watchkeeper.metrics.rollup_reads`."""
 
     labels: Labels
     ts: npt.NDArray[np.int64]
     values: npt.NDArray[np.float64]
+    spans: npt.NDArray[np.int64] | None = None
 
 
 class SeriesSource(Protocol):

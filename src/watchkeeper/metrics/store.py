@@ -10,6 +10,7 @@ chunks and head rows of the matching series and hand numpy arrays to the PromQL 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Connection, Engine, delete, func, insert, select
+from sqlalchemy import Connection, Engine, delete, func, insert, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from watchkeeper.metrics import chunks
@@ -31,11 +32,18 @@ from watchkeeper.metrics.labels import (
     matches_all,
     metric_name,
 )
+from watchkeeper.metrics.rollup_reads import needs_rollups, read_older
 from watchkeeper.metrics.source import SeriesData
 from watchkeeper.store.tables import MetricChunk, MetricSample, MetricSeries
 
 Batch = Iterable[tuple[Labels, Sequence[tuple[int, float]]]]
 _IN_LIMIT = 500  # ids per IN (...) list: far below SQLite's bound-parameter limit
+GAP_WAIT_S = 300.0
+"""How long a series id skipped by a refresh is looked for again (see ``_SeriesIndex``)."""
+GAP_POLL_S = 1.0
+"""Skipped ids are looked for at most this often."""
+MAX_GAPS = 1_000
+"""Skipped ids looked for: the newest ones (a transaction in flight holds recent ids)."""
 
 
 @dataclass(frozen=True)
@@ -49,8 +57,11 @@ class _SeriesIndex:
     """In-process copy of the series table (id, labels), refreshed incrementally.
 
     Series are only ever added by ingest (and removed by retention, after which a stale
-    entry only costs an empty read), so "every id above the highest one seen" is all a
-    refresh needs to read.
+    entry only costs an empty read), so a refresh reads every id above the highest one seen,
+    plus the *gaps*: ids below it not seen yet. On PostgreSQL with several replicas (or
+    writer threads) ids are handed out before commit, so series 41 may commit after series
+    42 was read; an id skipped that way is looked for again by each refresh until it shows
+    up or ``GAP_WAIT_S`` passed (ids a conflicting insert consumed never show up).
     """
 
     def __init__(self) -> None:
@@ -59,6 +70,8 @@ class _SeriesIndex:
         self.labels: dict[int, Labels] = {}
         self.by_name: dict[str, list[int]] = {}
         self.max_id = 0
+        self.gaps: dict[int, float] = {}  # id -> when it was first missed (monotonic s)
+        self.gaps_checked = 0.0
         self.lock = threading.Lock()
 
     def add(self, series_id: int, fp: str, labels: Labels) -> None:
@@ -68,12 +81,29 @@ class _SeriesIndex:
         self.by_labels[labels] = series_id
         self.labels[series_id] = labels
         self.by_name.setdefault(metric_name(labels), []).append(series_id)
-        self.max_id = max(self.max_id, series_id)
+        self.gaps.pop(series_id, None)
+        if series_id > self.max_id:
+            now = time.monotonic()
+            skipped = range(max(self.max_id + 1, series_id - MAX_GAPS), series_id)
+            self.gaps.update((gap, now) for gap in skipped if gap not in self.labels)
+            self.max_id = series_id
 
     def refresh(self, conn: Connection) -> None:
+        with self.lock:
+            expired = time.monotonic() - GAP_WAIT_S
+            for gap in [g for g, since in self.gaps.items() if since < expired]:
+                del self.gaps[gap]
+            if len(self.gaps) > MAX_GAPS:  # keep the newest ids
+                for gap in sorted(self.gaps)[: len(self.gaps) - MAX_GAPS]:
+                    del self.gaps[gap]
+            newer = MetricSeries.id > self.max_id
+            gaps: list[int] = []
+            if self.gaps and time.monotonic() - self.gaps_checked >= GAP_POLL_S:
+                gaps, self.gaps_checked = sorted(self.gaps), time.monotonic()
+        wanted = or_(newer, MetricSeries.id.in_(gaps)) if gaps else newer
         rows = conn.execute(
             select(MetricSeries.id, MetricSeries.fingerprint, MetricSeries.labels)
-            .where(MetricSeries.id > self.max_id)
+            .where(wanted)
             .order_by(MetricSeries.id)
         )
         with self.lock:
@@ -263,13 +293,24 @@ class MetricStore:
                 ).all()
                 for sid, ts_head, bits in split_rows(head):
                     parts.setdefault(sid, []).append((ts_head, bits.view(np.float64)))
+            raw: dict[int, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]] = {}
+            for sid, pieces in parts.items():
+                ts, values = merge_pieces(pieces)
+                lo = int(np.searchsorted(ts, start_ms, "left"))
+                hi = int(np.searchsorted(ts, end_ms, "right"))
+                if hi > lo:
+                    raw[sid] = ts[lo:hi], values[lo:hi]
+            first_raw = {sid: int(raw[sid][0][0]) if sid in raw else None for sid in series}
+            older: dict[int, tuple[Any, Any, Any]] = {}
+            wanting = sorted(s for s, t in first_raw.items() if needs_rollups(t, start_ms))
+            for ids in id_batches(wanting):
+                older.update(read_older(conn, {s: first_raw[s] for s in ids}, start_ms, end_ms))
         out = []
-        for sid, pieces in parts.items():
-            ts, values = merge_pieces(pieces)
-            lo = int(np.searchsorted(ts, start_ms, "left"))
-            hi = int(np.searchsorted(ts, end_ms, "right"))
-            if hi > lo:
-                out.append(SeriesData(series[sid], ts[lo:hi], values[lo:hi]))
+        for sid in series:
+            if sid in older:
+                out.append(_with_older(series[sid], older[sid], raw.get(sid)))
+            elif sid in raw:
+                out.append(SeriesData(series[sid], *raw[sid]))
         return out
 
     def label_names(self, matchers: Sequence[Matcher] = ()) -> list[str]:
@@ -348,6 +389,23 @@ def _insert_sqlite(conn: Connection, table: npt.NDArray[np.int64]) -> int:
     finally:
         cursor.close()
     return inserted
+
+
+def _with_older(
+    labels: Labels,
+    older: tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.int64]],
+    raw: tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]] | None,
+) -> SeriesData:
+    """A series read from its rollups (``older``, with their spans) followed by raw samples."""
+    ts, values, spans = older
+    if raw is None:
+        return SeriesData(labels, ts, values, spans)
+    return SeriesData(
+        labels,
+        np.concatenate([ts, raw[0]]),
+        np.concatenate([values, raw[1]]),
+        np.concatenate([spans, np.zeros(len(raw[0]), dtype=np.int64)]),
+    )
 
 
 def id_batches(ids: Sequence[int]) -> Iterator[list[int]]:

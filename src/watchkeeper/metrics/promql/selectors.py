@@ -1,7 +1,9 @@
 """Read a selector's series from the source once per query and place them on the step grid.
 
 Prometheus 3.x semantics: an instant selector at time t takes each series' newest sample in
-``(t - lookback, t]`` and yields nothing if that sample is a staleness marker; a range
+``(t - lookback, t]`` (``(t - max(lookback, span), t]`` for a sample read from a rollup,
+see :mod:`watchkeeper.metrics.rollup_reads`) and yields nothing if that sample is a
+staleness marker; a range
 selector ``[r]`` takes the samples in ``(t - r, t]`` with staleness markers left out. Both
 windows are open on the left.
 """
@@ -27,6 +29,7 @@ class Fetched:
     ts: IntArray
     values: FloatArray
     offsets: IntArray
+    spans: IntArray | None = None  # per sample, the rollup bucket it stands for (0: raw)
 
 
 def is_stale_array(values: FloatArray) -> BoolArray:
@@ -53,15 +56,22 @@ def fetch(
     ts = np.concatenate([s.ts for s in found])
     values = np.concatenate([s.values for s in found])
     labels = [s.labels for s in found]
+    spans = None
+    if any(s.spans is not None for s in found):
+        spans = np.concatenate(
+            [np.zeros(len(s.ts), dtype=np.int64) if s.spans is None else s.spans for s in found]
+        )
     if drop_stale:
         keep = ~is_stale_array(values)
         if not keep.all():
             starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
             sizes = np.add.reduceat(keep.astype(np.int64), starts)
             ts, values = ts[keep], values[keep]
+            spans = None if spans is None else spans[keep]
             labels = [x for x, size in zip(labels, sizes, strict=True) if size]
             sizes = sizes[sizes > 0]
-    return Fetched(labels, ts, values, np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64))
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    return Fetched(labels, ts, values, offsets, spans)
 
 
 def positions(fetched: Fetched, edges: IntArray) -> IntArray:
@@ -89,7 +99,10 @@ def instant_vector(
     index = np.maximum(newest, 0)
     sample_ts = fetched.ts[index]
     values = fetched.values[index]
-    present &= sample_ts > ends - lookback_ms
+    if fetched.spans is None:
+        present &= sample_ts > ends - lookback_ms
+    else:  # a rollup's sample stands for its whole bucket
+        present &= sample_ts > ends - np.maximum(lookback_ms, fetched.spans[index])
     present &= ~is_stale_array(values)
     return StepVector(list(fetched.labels), np.where(present, values, np.nan), present), sample_ts
 

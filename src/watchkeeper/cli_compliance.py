@@ -147,6 +147,29 @@ def compliance_public_key() -> None:
     sys.stdout.write(public_text(key.public_key()) + "\n")
 
 
+def compliance_rotate_key(
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Replace the report signing key by a new one (a key believed exposed, or a scheduled
+    rotation). Reports issued before still verify against the store, and offline with the old
+    public key; give auditors the new one for reports from now on."""
+    from watchkeeper.cli import _cli_actor, _store, fatal, out
+    from watchkeeper.security.compliance.signing import SigningKeyError, rotate
+
+    if not yes and not typer.confirm(
+        "Replace the report signing key? Auditors need the new public key for new reports"
+    ):
+        raise typer.Exit(1)
+    with _store(migrate=False) as ctx, ctx.sessions() as db:
+        try:
+            old, new = rotate(db, ctx.secret_box, _cli_actor())
+        except SigningKeyError as exc:
+            fatal(str(exc))
+        db.commit()
+    out.print(f"retired:    {old}", highlight=False)
+    out.print(f"public key: {new}", highlight=False)
+
+
 def compliance_verify(
     file: Annotated[Path, typer.Argument(help="A report file (HTML or PDF).")],
     public_key: Annotated[
@@ -196,4 +219,5 @@ def register(app: typer.Typer) -> None:
     app.command("status")(compliance_status)
     app.command("report")(compliance_report)
     app.command("public-key")(compliance_public_key)
+    app.command("rotate-key")(compliance_rotate_key)
     app.command("verify")(compliance_verify)

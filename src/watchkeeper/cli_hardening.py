@@ -84,7 +84,8 @@ def security_audit(
 ) -> None:
     """Audit this machine's hardening (SSH, world-writable files, ports, firewall, automatic
     updates, disk encryption, Watchkeeper's own files and posture); print failures with
-    their remediation and the hardening index; record it as watchkeeper://HOSTNAME."""
+    their remediation and the hardening index; record it as watchkeeper://HOSTNAME.
+    Exits with status 1 when a check failed."""
     from sqlalchemy.engine import make_url
 
     from watchkeeper.cli import _cli_actor, _settings, _store, fatal, out
@@ -107,6 +108,7 @@ def security_audit(
         report = audits.audit_server(settings, None, default(), root=base)
         _print(report, show_all=show_all)
         out.print("not recorded: no store on this machine", style="dim", highlight=False)
+        _exit_on_failures([report])
         return
     with _store(migrate=False) as ctx:
         with ctx.sessions() as db:
@@ -126,6 +128,7 @@ def security_audit(
         if print_only or root is not None:
             why = "--print" if print_only else "--root"
             out.print(f"not recorded ({why})", style="dim", highlight=False)
+            _exit_on_failures(reports)
             return
         from watchkeeper.auth import audit
 
@@ -141,6 +144,14 @@ def security_audit(
             )
             db.commit()
         out.print(f"recorded: {', '.join(r.host for r in reports)}", style="dim", highlight=False)
+    _exit_on_failures(reports)
+
+
+def _exit_on_failures(reports: list[Report]) -> None:
+    """Exit with status 1 when a check failed (after printing and recording), so that a
+    script or CI job can gate on the audit."""
+    if any(report.count("fail") for report in reports):
+        raise typer.Exit(1)
 
 
 @tls_app.command("self-signed")

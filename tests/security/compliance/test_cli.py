@@ -98,6 +98,30 @@ def test_status_report_and_verify(env: dict[str, str], tmp_path: Path) -> None:
     assert unknown.exit_code == 2 and unknown.stderr.startswith("unknown: ")
 
 
+def test_rotating_the_signing_key_keeps_old_reports_verifiable(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    old_html, new_html = tmp_path / "old.html", tmp_path / "new.html"
+    assert run(env, "report", "-o", str(old_html)).exit_code == 0
+    old_key = run(env, "public-key").stdout.strip()
+    assert run(env, "rotate-key").exit_code == 1  # asks first: no answer is no
+    rotated = run(env, "rotate-key", "--yes")
+    assert rotated.exit_code == 0, rotated.output
+    new_key = run(env, "public-key").stdout.strip()
+    assert new_key != old_key
+    assert rotated.stdout.splitlines() == [f"retired:    {old_key}", f"public key: {new_key}"]
+    assert run(env, "report", "-o", str(new_html)).exit_code == 0
+    # The store checks both; offline, each report with the key that signed it.
+    for path in (old_html, new_html):
+        assert run(env, "verify", str(path)).exit_code == 0
+    assert run({}, "verify", str(old_html), "--public-key", old_key).exit_code == 0
+    assert run({}, "verify", str(new_html), "--public-key", new_key).exit_code == 0
+    assert run({}, "verify", str(old_html), "--public-key", new_key).exit_code == 2  # not its
+    # An edited old report is still caught.
+    old_html.write_text(old_html.read_text().replace("second factor", "2nd factor", 1))
+    assert run(env, "verify", str(old_html)).exit_code == 1
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -26,7 +26,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.orm import Session
 
 from watchkeeper.security.compliance.report import PDF_SIGNATURE, canonical_of, signed_html
-from watchkeeper.security.compliance.signing import Part, digest, public_text, signed_by
+from watchkeeper.security.compliance.signing import (
+    Part,
+    digest,
+    parse_public_key,
+    public_text,
+    retired_public_keys,
+    signed_by,
+)
 from watchkeeper.store.tables import ComplianceReport
 
 _META = re.compile(
@@ -61,6 +68,18 @@ def verify(content: bytes, key: Ed25519PublicKey | None, db: Session | None = No
     except UnicodeDecodeError:
         return Verification("unknown", "the file is neither a PDF nor UTF-8 HTML")
     return _verify_html(text, key, db)
+
+
+def _issuing_key(
+    key: Ed25519PublicKey, row: ComplianceReport | None, db: Session | None
+) -> Ed25519PublicKey:
+    """With the store: the retired key ``row`` was signed with, when the installation's key
+    was rotated since; else ``key``."""
+    if db is None or row is None or row.public_key == public_text(key):
+        return key
+    if row.public_key in retired_public_keys(db):
+        return parse_public_key(row.public_key)
+    return key
 
 
 def _when(value: datetime) -> str:
@@ -138,6 +157,7 @@ def _verify_html(text: str, key: Ed25519PublicKey, db: Session | None) -> Verifi
         return Verification("unknown", "the file carries no Watchkeeper report signature")
     report_id, sha, signature = int(meta["id"]), meta["sha256"], meta["signature"]
     row = db.get(ComplianceReport, report_id) if db is not None else None
+    key = _issuing_key(key, row, db)
     if not signed_by(key, "html", report_id, sha, signature):
         as_stored = row is not None and (row.sha256, row.signature) == (sha, signature)
         return _not_signed(report_id, "html", row, as_stored, db, meta.get("public-key", ""))
@@ -173,6 +193,7 @@ def _verify_pdf(content: bytes, key: Ed25519PublicKey, db: Session | None) -> Ve
         )
     report_id, sha, signature = int(line.group(1)), line.group(2).decode(), line.group(3).decode()
     row = db.get(ComplianceReport, report_id) if db is not None else None
+    key = _issuing_key(key, row, db)
     whole = hashlib.sha256(content).hexdigest()
     as_stored = row is not None and row.pdf_sha256 == whole
     if not signed_by(key, "pdf", report_id, sha, signature):

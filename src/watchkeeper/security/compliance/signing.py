@@ -10,6 +10,11 @@ checks it, offline, without access to the store (``watchkeeper compliance verify
 public-key``, ``GET /api/v1/compliance/public-key``); each report prints it too, but an
 auditor compares it with the published one: a forger would print their own.
 
+The key is replaced by ``watchkeeper compliance rotate-key`` (a key believed exposed, or a
+yearly rotation): the old public key is kept as *retired* (``compliance_retired_public_keys``)
+so that the store still checks the reports it signed, and the rotation is in the audit trail
+with both keys. Auditors are given the new public key; they keep the old one for old reports.
+
 Two messages are signed, each naming the report and a digest: ``html`` (the SHA-256 of the
 report's canonical HTML) and ``pdf`` (the SHA-256 of the PDF's bytes before its
 signature line).
@@ -34,6 +39,7 @@ from watchkeeper.store.tables import Meta
 
 PRIVATE_KEY_META = "compliance_signing_key"
 PUBLIC_KEY_META = "compliance_public_key"
+RETIRED_KEYS_META = "compliance_retired_public_keys"  # space-separated hex, oldest first
 ALGORITHM = "Ed25519"
 _HEX = frozenset("0123456789abcdef")
 
@@ -116,6 +122,41 @@ def signing_key(db: Session, box: SecretBox, actor: Actor) -> Ed25519PrivateKey:
             "key; restore the store's meta table from a backup"
         )
     return key
+
+
+def retired_public_keys(db: Session) -> list[str]:
+    """The public keys (hex) this installation signed with before its last rotations."""
+    row = db.get(Meta, RETIRED_KEYS_META)
+    return row.value.split() if row is not None else []
+
+
+def rotate(db: Session, box: SecretBox, actor: Actor) -> tuple[str, str]:
+    """Replace the signing key by a new one; keep the old public key as retired; audit it.
+    Return (old public key, new public key). Raise SigningKeyError when the current key is
+    unusable (rotate only a key that opens: restore the meta table otherwise). Caller
+    commits."""
+    old = public_text(signing_key(db, box, actor).public_key())
+    key = Ed25519PrivateKey.generate()
+    new = public_text(key.public_key())
+    private = db.get(Meta, PRIVATE_KEY_META)
+    public = db.get(Meta, PUBLIC_KEY_META)
+    assert private is not None and public is not None  # signing_key made or checked them
+    private.value = box.seal(key.private_bytes_raw().hex())
+    public.value = new
+    retired = retired_public_keys(db) + [old]
+    row = db.get(Meta, RETIRED_KEYS_META)
+    if row is None:
+        db.add(Meta(key=RETIRED_KEYS_META, value=" ".join(retired)))
+    else:
+        row.value = " ".join(retired)
+    audit.record(
+        db,
+        actor,
+        "compliance.signing_key_rotate",
+        "compliance-signing-key",
+        {"algorithm": ALGORITHM, "old_public_key": old, "public_key": new},
+    )
+    return old, new
 
 
 Part = Literal["html", "pdf"]

@@ -57,7 +57,12 @@ def entries(db: Session) -> list[AuditEntry]:
 
 
 def test_an_empty_trail_verifies(db: Session) -> None:
-    assert audit.verify(db) == audit.Verification(True, 0)
+    result = audit.verify(db)
+    assert (result.ok, result.checked, result.checkpoint) == (
+        True,
+        0,
+        audit.Checkpoint(0, audit.GENESIS, 0),
+    )
 
 
 def test_the_chain_is_valid_after_many_records(db: Session) -> None:
@@ -77,7 +82,28 @@ def test_an_entry_commits_and_rolls_back_with_the_change_it_records(db: Session)
     assert len(entries(db)) == 2
     assert audit.verify(db).ok
     fill(db, 1)
-    assert audit.verify(db) == audit.Verification(True, 3)
+    again = audit.verify(db)
+    assert (again.ok, again.checked) == (True, 3)
+
+
+def test_a_walk_from_a_checkpoint_reads_only_what_was_appended(db: Session) -> None:
+    rows = fill(db, 5)
+    first = audit.verify(db)
+    assert first.checkpoint == audit.Checkpoint(rows[-1].id, rows[-1].hash, 5)
+    more = fill(db, 3)
+    # An entry before the checkpoint is edited: only a whole walk finds it.
+    db.execute(update(AuditEntry).where(AuditEntry.id == rows[1].id).values(actor="mallory"))
+    db.commit()
+    since = audit.verify(db, after=first.checkpoint)
+    assert (since.ok, since.checked) == (True, 8)
+    assert since.checkpoint == audit.Checkpoint(more[-1].id, more[-1].hash, 8)
+    assert audit.verify(db).bad_id == rows[1].id
+    # The checkpoint's own entry is checked: changed or removed, the walk fails.
+    db.execute(update(AuditEntry).where(AuditEntry.id == more[-1].id).values(actor="mallory"))
+    db.commit()
+    broken = audit.verify(db, after=since.checkpoint)
+    assert (broken.ok, broken.bad_id) == (False, more[-1].id)
+    assert broken.reason == "was changed or removed since it was verified"
 
 
 @pytest.mark.parametrize(
@@ -410,7 +436,8 @@ def test_object_create_update_delete_are_recorded_with_before_and_after(db: Sess
         "checks/cache",
     )
     assert deleted.detail["changes"]["port"] == {"before": 6380, "after": None}
-    assert audit.verify(db) == audit.Verification(True, 3)
+    again = audit.verify(db)
+    assert (again.ok, again.checked) == (True, 3)
 
 
 def test_a_refused_change_records_nothing(db: Session) -> None:

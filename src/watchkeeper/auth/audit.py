@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -130,27 +130,63 @@ def record(
 
 
 @dataclass(frozen=True)
+class Checkpoint:
+    """Where a verification ended: the last entry checked (its id and hash) and how many
+    entries the chain held up to it."""
+
+    last_id: int
+    last_hash: str
+    count: int
+
+
+@dataclass(frozen=True)
 class Verification:
     ok: bool
     checked: int
     bad_id: int | None = None
     reason: str = ""
+    # Where a successful walk ended (not part of the verdict: left out of comparisons).
+    checkpoint: Checkpoint | None = field(default=None, compare=False)
 
 
-def verify(db: Session) -> Verification:
-    """Walk the whole chain; report the first entry whose hash or link does not match.
+def _entry_digest(entry: AuditEntry) -> str:
+    return _digest(
+        entry.prev_hash,
+        entry.at,
+        entry.actor,
+        entry.client_addr,
+        entry.action,
+        entry.target,
+        entry.detail,
+    )
+
+
+def verify(db: Session, after: Checkpoint | None = None) -> Verification:
+    """Walk the chain; report the first entry whose hash or link does not match.
 
     The chain is checked up to the head as it is when the walk starts, so entries appended
-    meanwhile (by a running server) are not mistaken for tampering.
+    meanwhile (by a running server) are not mistaken for tampering. ``after``: a checkpoint
+    of an earlier successful walk — only the entries appended since are walked (the
+    checkpoint's own entry is checked to be still there, unchanged); ``checked`` then counts
+    the whole chain. An edit to an older entry is only found by a whole walk.
     """
     last_id, head = db.execute(
         select(AuditHead.last_id, AuditHead.last_hash).where(AuditHead.id == 1)
     ).one()
-    prev, checked = GENESIS, 0
+    prev, checked, start = GENESIS, 0, 0
+    if after is not None and after.last_id <= last_id:
+        anchor = db.get(AuditEntry, after.last_id) if after.last_id else None
+        if after.last_id and (
+            anchor is None or anchor.hash != after.last_hash or _entry_digest(anchor) != anchor.hash
+        ):
+            return Verification(
+                False, after.count, after.last_id, "was changed or removed since it was verified"
+            )
+        prev, checked, start = after.last_hash, after.count, after.last_id
     # Closed on every way out: PostgreSQL streams through a server-side cursor.
     with db.scalars(
         select(AuditEntry)
-        .where(AuditEntry.id <= last_id)
+        .where(AuditEntry.id > start, AuditEntry.id <= last_id)
         .order_by(AuditEntry.id)
         .execution_options(yield_per=1000)
     ) as rows:
@@ -162,16 +198,7 @@ def verify(db: Session) -> Verification:
                     entry.id,
                     "does not follow the entry before it (one was removed or changed)",
                 )
-            expected = _digest(
-                entry.prev_hash,
-                entry.at,
-                entry.actor,
-                entry.client_addr,
-                entry.action,
-                entry.target,
-                entry.detail,
-            )
-            if entry.hash != expected:
+            if entry.hash != _entry_digest(entry):
                 return Verification(False, checked, entry.id, "content does not match its hash")
             prev, checked = entry.hash, checked + 1
     if head != prev:
@@ -185,7 +212,7 @@ def verify(db: Session) -> Verification:
                 select(func.min(AuditEntry.id)).where(AuditEntry.id > now, AuditEntry.id <= newest)
             )
             return Verification(False, checked, stray, "was added outside the chain")
-    return Verification(True, checked)
+    return Verification(True, checked, checkpoint=Checkpoint(last_id, head, checked))
 
 
 def _filtered(

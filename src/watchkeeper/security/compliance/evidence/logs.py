@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timedelta
 from typing import Annotated
 
@@ -92,11 +93,39 @@ def _entries(count: int) -> str:
     return "1 entry" if count == 1 else f"{count} entries"
 
 
+WHOLE_WALK_EVERY = timedelta(hours=6)
+"""How often the audit trail is walked whole; in between, only the entries appended since
+the last walk are (a walk costs ≈45 µs per entry: 2 s at 50,000 entries)."""
+_walks: dict[str, tuple[audit.Checkpoint, datetime]] = {}  # store URL -> last good walk
+_walks_lock = threading.Lock()
+
+
+def _verify(db: Session, now: datetime) -> audit.Verification:
+    """Verify the trail from the last good walk of this store in this process, or whole when
+    there is none or it is older than ``WHOLE_WALK_EVERY``."""
+    key = db.get_bind().engine.url.render_as_string(hide_password=True)
+    with _walks_lock:
+        last = _walks.get(key)
+    whole = last is None or now - last[1] >= WHOLE_WALK_EVERY
+    result = audit.verify(db, after=None if whole or last is None else last[0])
+    if not result.ok and not whole:
+        # The verdict is the whole walk's: a store restored from a backup (a different
+        # trail, consistent in itself) must not read as tampering.
+        result, whole = audit.verify(db), True
+    with _walks_lock:
+        if result.ok and result.checkpoint is not None:
+            _walks[key] = (result.checkpoint, now if whole or last is None else last[1])
+        else:
+            _walks.pop(key, None)  # walk whole next time
+    return result
+
+
 @evidence_query("audit_trail_intact", NoParams)
 def audit_trail_intact(db: Session, params: NoParams, now: datetime) -> Evidence:
     """Every entry of Watchkeeper's audit trail still matches its hash, and the chain links
-    each entry to the one before it: no entry was edited, removed or slipped in."""
-    result = audit.verify(db)
+    each entry to the one before it: no entry was edited, removed or slipped in. The trail
+    is walked whole every 6 hours, and from the last walk's end in between."""
+    result = _verify(db, now)
     if result.ok:
         return Evidence(
             "pass",

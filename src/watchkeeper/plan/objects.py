@@ -18,8 +18,7 @@ from watchkeeper.plan.base import PlanObject
 from watchkeeper.plan.models import SECTIONS, Plan
 from watchkeeper.plan.sealing import secret_paths
 from watchkeeper.plan.source import Path_
-
-SETTINGS_KIND = "settings"
+from watchkeeper.plan.stored import SETTINGS_KIND as SETTINGS_KIND
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from watchkeeper.plan.objects import SETTINGS_KIND
+from watchkeeper.exceptions import ConflictError
+from watchkeeper.plan.source import format_path
 from watchkeeper.store.tables import StoredObject
+
+M = TypeVar("M", bound=BaseModel)
+SETTINGS_KIND = "settings"
+"""The kind of the stored object holding a section's settings (its keys that are not
+collections). Here rather than in ``plan.objects``, so that reading one section back does
+not import every section's models."""
 
 
 def stored_section(db: Session, name: str) -> dict[str, Any]:
@@ -27,3 +35,21 @@ def stored_section(db: Session, name: str) -> dict[str, Any]:
         else:
             data.setdefault(obj.kind.split(".", 1)[1], []).append(obj.spec)
     return data
+
+
+class SectionUnreadable(ConflictError):
+    """A stored section does not validate (a plan applied by another version, say)."""
+
+
+def load_stored(db: Session, name: str, model: type[M]) -> M:
+    """The stored section ``name`` as ``model`` (its defaults when the plan has none); raise
+    SectionUnreadable naming the places that do not validate, never their values (they may
+    be secrets)."""
+    try:
+        return model.model_validate(stored_section(db, name))
+    except ValidationError as exc:
+        places = sorted({format_path((name, *e["loc"])) for e in exc.errors(include_url=False)})
+        raise SectionUnreadable(
+            f"the stored {name} section does not validate ({exc.error_count()} problem(s) at "
+            f"{', '.join(places[:5])}); re-apply the plan (`watchkeeper plan check` shows where)"
+        ) from None

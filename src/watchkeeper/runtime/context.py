@@ -1,4 +1,9 @@
-"""What a running server holds: settings, the store, and the plan file it follows."""
+"""What a running server holds: settings, the store, and the plan file it follows.
+
+The metric store, the log system and the plan loader are imported when first used: a CLI
+command that only reads the store (``backup run``, ``backup list``) then starts without
+importing every domain's plan models (≈1.5 s of CPU at start-up).
+"""
 
 from __future__ import annotations
 
@@ -6,20 +11,22 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, delete
 from sqlalchemy.orm import Session, sessionmaker
 
 from watchkeeper.auth.audit import Actor
 from watchkeeper.auth.secrets import SecretBox
-from watchkeeper.logs.system import LogSystem
-from watchkeeper.metrics.store import MetricStore
 from watchkeeper.plan import sealing
-from watchkeeper.plan.apply import PlanDiff, apply_plan
-from watchkeeper.plan.loader import PlanInvalid, load_plan_file
 from watchkeeper.settings import Settings
 from watchkeeper.store.engine import make_engine, session_factory
 from watchkeeper.store.tables import Meta, utcnow
+
+if TYPE_CHECKING:
+    from watchkeeper.logs.system import LogSystem
+    from watchkeeper.metrics.store import MetricStore
+    from watchkeeper.plan.apply import PlanDiff
 
 log = logging.getLogger(__name__)
 PLAN_ERROR_KEY = "plan_error"
@@ -42,11 +49,15 @@ class AppContext:
     @cached_property
     def metrics(self) -> MetricStore:
         """The metric store: ingest writes through it, queries read through it."""
+        from watchkeeper.metrics.store import MetricStore
+
         return MetricStore(self.engine)
 
     @cached_property
     def logs(self) -> LogSystem:
         """The log system: ingest queue, writer, store (under ``$WATCHKEEPER_HOME/logs``)."""
+        from watchkeeper.logs.system import LogSystem
+
         return LogSystem(self.settings.home / "logs", self.sessions)
 
     def close(self) -> None:
@@ -68,6 +79,9 @@ class AppContext:
         Raise PlanInvalid when the file has problems; the store keeps the last good plan
         and the problems are recorded for the UI.
         """
+        from watchkeeper.plan.apply import apply_plan
+        from watchkeeper.plan.loader import PlanInvalid, load_plan_file
+
         path = self.settings.plan_path
         if path is None:
             return None

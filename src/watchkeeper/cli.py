@@ -249,7 +249,12 @@ def _store(migrate: bool | None) -> Iterator[AppContext]:
     """Open the store for a command; ``migrate``: True upgrades, False requires current,
     None accepts any state. Store and settings errors end the command with one line."""
     from watchkeeper.runtime.context import AppContext
-    from watchkeeper.store.migrate import current_revision, head_revision, upgrade
+    from watchkeeper.store.migrate import (
+        check_not_newer,
+        current_revision,
+        head_revision,
+        upgrade,
+    )
 
     settings = _settings()
     try:
@@ -260,6 +265,7 @@ def _store(migrate: bool | None) -> Iterator[AppContext]:
         if migrate:
             upgrade(ctx.engine)
         elif migrate is False and current_revision(ctx.engine) != head_revision():
+            check_not_newer(ctx.engine)
             fatal("the store is not at the current schema; run `watchkeeper db upgrade`")
         yield ctx
     except WatchkeeperError as exc:

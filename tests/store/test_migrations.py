@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from sqlalchemy import inspect, text
 
+from watchkeeper.exceptions import StoreError
 from watchkeeper.store.engine import make_engine
-from watchkeeper.store.migrate import current_revision, head_revision, is_current, upgrade
+from watchkeeper.store.migrate import (
+    check_not_newer,
+    current_revision,
+    head_revision,
+    is_current,
+    upgrade,
+)
 from watchkeeper.store.tables import Base
 
 TABLES = {
@@ -114,3 +124,17 @@ def test_unreachable_store_is_a_store_error() -> None:
         assert "hunter2" not in str(err.value)
     finally:
         engine.dispose()
+
+
+def test_a_store_migrated_by_a_newer_watchkeeper_is_refused_with_a_clear_message(
+    tmp_path: Path,
+) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'newer.db'}")
+    upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    with pytest.raises(StoreError, match="schema revision 9999, made by a newer Watchkeeper"):
+        check_not_newer(engine)
+    with pytest.raises(StoreError, match="made by a newer Watchkeeper"):
+        upgrade(engine)
+    engine.dispose()

@@ -44,8 +44,30 @@ def is_current(engine: Engine) -> bool:
     return current_revision(engine) == head_revision()
 
 
+def known(revision: str) -> bool:
+    """Whether this version of Watchkeeper has a migration with id ``revision``."""
+    return ScriptDirectory.from_config(_config()).get_revision(revision) is not None
+
+
+def check_not_newer(engine: Engine) -> None:
+    """Raise StoreError when the store was migrated by a newer Watchkeeper than this one (its
+    revision is unknown here): running on it could misread or damage its data."""
+    found = current_revision(engine)
+    try:
+        ok = found is None or known(found)
+    except Exception:  # alembic raises its own errors for an unknown id
+        ok = False
+    if not ok:
+        raise StoreError(
+            f"the store {display_url(str(engine.url))} is at schema revision {found}, made by "
+            f"a newer Watchkeeper (this one knows up to {head_revision()}): upgrade "
+            "Watchkeeper, or restore the store's backup taken before the upgrade"
+        )
+
+
 def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str]:
     """Migrate the store to ``revision``; return (revision before, revision after)."""
+    check_not_newer(engine)
     before = current_revision(engine)
     cfg = _config()
     try:

@@ -52,8 +52,11 @@ pytest: dev
 
 test: lint typecheck pytest
 
+# The generated references, then the site in site/ (strict: a broken link fails the build).
 docs: dev
 	$(BIN)/python scripts/gen_plan_docs.py > docs/plan.md
+	$(BIN)/python scripts/gen_api_docs.py > docs/api.md
+	$(BIN)/mkdocs build --strict -d site
 
 clean:
 	rm -rf $(VENV) node_modules src/watchkeeper/web/static/vendor

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import yaml
 from click.testing import Result
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
@@ -55,10 +56,15 @@ def sql(database_url: str, statement: str) -> None:
 
 
 @pytest.fixture
-def applied(store_env: dict[str, str]) -> Iterator[dict[str, str]]:
-    """A store where the plan was applied twice (two audit entries)."""
+def applied(store_env: dict[str, str], tmp_path: Path) -> Iterator[dict[str, str]]:
+    """A store where the plan was applied twice (two audit entries): the example plan without
+    its runbooks folder, whose first import audits each runbook it creates."""
+    plan = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+    del plan["runbooks"]
+    without_runbooks = tmp_path / "plan.yaml"
+    without_runbooks.write_text(yaml.safe_dump(plan, sort_keys=False), encoding="utf-8")
     for _ in range(2):
-        result = run(store_env, "plan", "apply", str(EXAMPLE))
+        result = run(store_env, "plan", "apply", str(without_runbooks))
         assert result.exit_code == 0, result.output
     yield store_env
 
@@ -117,7 +123,7 @@ def test_export_writes_json_lines_to_stdout(applied: dict[str, str]) -> None:
         (1, "cli", "plan.apply"),
         (2, "cli", "plan.apply"),
     ]
-    assert docs[0]["detail"]["created"] == 40 and docs[1]["detail"]["unchanged"] == 40
+    assert docs[0]["detail"]["created"] == 59 and docs[1]["detail"]["unchanged"] == 59
     assert docs[1]["prev_hash"] == docs[0]["hash"]
     assert result.stderr == ""
 

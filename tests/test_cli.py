@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -130,7 +131,7 @@ def test_the_home_option_wins_over_the_environment(tmp_path: Path) -> None:
 def test_plan_check_accepts_the_example_plan(env: dict[str, str]) -> None:
     result = run(env, "plan", "check", str(EXAMPLE))
     assert result.exit_code == 0, result.output
-    assert result.stdout == f"ok {EXAMPLE}: 40 object(s)\n"
+    assert result.stdout == f"ok {EXAMPLE}: 60 object(s)\n"
     assert result.stderr == ""
 
 
@@ -179,20 +180,20 @@ def test_plan_apply_then_diff_shows_no_changes(store_env: dict[str, str]) -> Non
     applied = run(store_env, "plan", "apply", str(EXAMPLE))
     assert applied.exit_code == 0, applied.output
     assert applied.stdout.splitlines()[-1] == (
-        "applied: 40 created, 0 updated, 0 deleted, 0 unchanged"
+        "applied: 60 created, 0 updated, 0 deleted, 0 unchanged"
     )
     for name in EXAMPLE_CHECKS:
         assert f"+ checks/{name}" in applied.stdout
     diff = run(store_env, "plan", "diff", str(EXAMPLE))
     assert diff.exit_code == 0, diff.output
-    assert diff.stdout == "0 change(s), 40 unchanged\n"
+    assert diff.stdout == "0 change(s), 60 unchanged\n"
 
 
 def test_plan_apply_is_idempotent(store_env: dict[str, str]) -> None:
     first = run(store_env, "plan", "apply", str(EXAMPLE))
     second = run(store_env, "plan", "apply", str(EXAMPLE))
     assert (first.exit_code, second.exit_code) == (0, 0)
-    assert second.stdout == "applied: 0 created, 0 updated, 0 deleted, 40 unchanged\n"
+    assert second.stdout == "applied: 0 created, 0 updated, 0 deleted, 60 unchanged\n"
 
 
 def test_plan_diff_shows_what_applying_an_edited_plan_would_change(
@@ -205,16 +206,17 @@ def test_plan_diff_shows_what_applying_an_edited_plan_would_change(
     del plan["alerts"]["rules"][1]  # its rule watched the deleted check
     edited = tmp_path / "edited.yaml"
     edited.write_text(yaml.safe_dump(plan, sort_keys=False), encoding="utf-8")
+    shutil.copytree(EXAMPLE.parent / "runbooks", tmp_path / "runbooks")  # runbooks.folder
     diff = run(store_env, "plan", "diff", str(edited))
     assert diff.exit_code == 0, diff.output
     assert diff.stdout.splitlines() == [
         "~ checks/watchkeeper-self (interval)",
         "- alerts.rules/PostgresDown",
         "- checks/postgres-primary",
-        "3 change(s), 37 unchanged",
+        "3 change(s), 57 unchanged",
     ]
     # diff changed nothing
-    assert run(store_env, "plan", "diff", str(EXAMPLE)).stdout == "0 change(s), 40 unchanged\n"
+    assert run(store_env, "plan", "diff", str(EXAMPLE)).stdout == "0 change(s), 60 unchanged\n"
 
 
 def test_plan_diff_on_a_never_migrated_store_lists_everything_as_new(
@@ -226,7 +228,7 @@ def test_plan_diff_on_a_never_migrated_store_lists_everything_as_new(
     assert "never migrated" in lines[0]
     assert lines[1:6] == [f"+ checks/{name}" for name in EXAMPLE_CHECKS] + ["+ settings/metrics"]
     assert "+ alerts.rules/ShopDown" in lines and "+ notifications.channels/ops-webhook" in lines
-    assert len(lines) == 41
+    assert len(lines) == 61
 
 
 def test_plan_apply_of_a_bad_plan_changes_nothing(
@@ -260,8 +262,9 @@ def test_plan_export_round_trips_through_plan_check_and_diff(
     assert result.exit_code == 0, result.output
     assert result.stdout == ""
     assert f"wrote {out}" in result.stderr
+    shutil.copytree(EXAMPLE.parent / "runbooks", tmp_path / "runbooks")  # runbooks.folder
     assert run(store_env, "plan", "check", str(out)).exit_code == 0
-    assert run(store_env, "plan", "diff", str(out)).stdout == "0 change(s), 40 unchanged\n"
+    assert run(store_env, "plan", "diff", str(out)).stdout == "0 change(s), 60 unchanged\n"
 
 
 def test_plan_export_on_a_never_migrated_store_says_to_run_db_upgrade(

@@ -17,12 +17,20 @@ from rich.table import Table
 
 from watchkeeper import __version__
 from watchkeeper.cli_backup import backup_app
+from watchkeeper.cli_capacity import capacity_app
 from watchkeeper.cli_db import register as register_db_commands
+from watchkeeper.cli_dora import register as register_dora
+from watchkeeper.cli_errors import errors_app
 from watchkeeper.cli_hardening import tls_app
 from watchkeeper.cli_incidents import drill_app, incident_app, oncall_app
+from watchkeeper.cli_knowledge import knowledge_app
 from watchkeeper.cli_logs import logs_app
+from watchkeeper.cli_releases import deploy_app
 from watchkeeper.cli_restore import restore_app
+from watchkeeper.cli_runbooks import runbook_app
 from watchkeeper.cli_security import compliance_app, security_app
+from watchkeeper.cli_tasks import tasks_app
+from watchkeeper.cli_training import training_app
 from watchkeeper.exceptions import WatchkeeperError
 from watchkeeper.logging_setup import configure_logging, register_secret
 from watchkeeper.settings import Settings, environment, load_settings
@@ -69,6 +77,14 @@ app.add_typer(logs_app, name="logs")
 app.add_typer(backup_app, name="backup")
 app.add_typer(restore_app, name="restore")
 app.add_typer(tls_app, name="tls")
+app.add_typer(runbook_app, name="runbook")
+app.add_typer(tasks_app, name="tasks")
+app.add_typer(training_app, name="training")
+app.add_typer(deploy_app, name="deploy")
+app.add_typer(errors_app, name="errors")
+register_dora(app)
+app.add_typer(capacity_app, name="capacity")
+app.add_typer(knowledge_app, name="knowledge")
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 _options: dict[str, str | None] = {}

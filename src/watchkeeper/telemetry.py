@@ -115,7 +115,7 @@ ALERTS_ACTIVE = Gauge(
 )
 RULE_EVALUATIONS = Counter(
     "watchkeeper_rule_evaluations_total",
-    "Alert rule evaluations, by kind (promql, check, logs) and result (ok, error).",
+    "Alert rule evaluations, by kind (promql, check, logs, errors) and result (ok, error).",
     ["kind", "result"],
     registry=REGISTRY,
 )
@@ -371,5 +371,96 @@ HARDENING_CHECKS = Gauge(
     "watchkeeper_hardening_checks",
     "Checks of a host's latest hardening audit by status (pass, fail, skip, error).",
     ["host", "status"],
+    registry=REGISTRY,
+)
+
+DORA_DEPLOYS_PER_DAY = Gauge(
+    "watchkeeper_dora_deploys_per_day",
+    "DORA deployment frequency of a service: production deploys per day over the last 90 "
+    "days (from its first deploy when later); recomputed every 10 minutes.",
+    ["service"],
+    registry=REGISTRY,
+)
+DORA_LEAD_TIME = Gauge(
+    "watchkeeper_dora_lead_time_seconds",
+    "DORA lead time for changes of a service: median seconds from commit to production "
+    "deploy over the last 90 days (no series without commit times).",
+    ["service"],
+    registry=REGISTRY,
+)
+DORA_CHANGE_FAILURE = Gauge(
+    "watchkeeper_dora_change_failure_ratio",
+    "DORA change failure rate of a service (0-1): failed production deploys over finished "
+    "ones in the last 90 days (no series without deploys).",
+    ["service"],
+    registry=REGISTRY,
+)
+DORA_TIME_TO_RESTORE = Gauge(
+    "watchkeeper_dora_time_to_restore_seconds",
+    "DORA time to restore of a service: median seconds from open to resolved of its "
+    "incidents opened in the last 90 days, drills left out (no series without one resolved).",
+    ["service"],
+    registry=REGISTRY,
+)
+DORA_LEVEL = Gauge(
+    "watchkeeper_dora_level",
+    "DORA performance band of a service per key (deployment_frequency, lead_time, "
+    "change_failure_rate, time_to_restore): 4 elite, 3 high, 2 medium, 1 low.",
+    ["service", "key"],
+    registry=REGISTRY,
+)
+DEPLOYS = Counter(
+    "watchkeeper_deploys_total",
+    "Deploys recorded (API and CLI) by this process, by service and environment.",
+    ["service", "environment"],
+    registry=REGISTRY,
+)
+RELEASE_GATE_VERDICTS = Counter(
+    "watchkeeper_release_gate_verdicts_total",
+    "Release-gate verdicts reached (healthy, regressed, skipped), by service.",
+    ["service", "verdict"],
+    registry=REGISTRY,
+)
+RELEASE_GATE_PASSES = Counter(
+    "watchkeeper_release_gate_passes_total",
+    "Passes of the release-gate service (ok, or error when a pass failed).",
+    ["result"],
+    registry=REGISTRY,
+)
+RELEASE_GATE_PENDING = Gauge(
+    "watchkeeper_release_gate_pending",
+    "Deploys whose release gate has not judged them yet (as of the last pass).",
+    registry=REGISTRY,
+)
+RELEASE_GATE_LAST_PASS = Gauge(
+    "watchkeeper_release_gate_last_pass_timestamp_seconds",
+    "When the release-gate service last finished a pass (Unix time; 0 before the first).",
+    registry=REGISTRY,
+)
+
+CAPACITY_DAYS_LEFT = Gauge(
+    "watchkeeper_capacity_days_left",
+    "Days until a capacity forecast's fitted trend reaches its limit (0: at or past it; +Inf: "
+    "not within capacity.horizon), by kind (host, target, database), host, resource (cpu, "
+    "memory, disk, network; the target's or database's name) and subject (mountpoint, network "
+    "direction, target series, size or disk).",
+    ["kind", "host", "resource", "subject"],
+    registry=REGISTRY,
+)
+CAPACITY_FORECASTS = Gauge(
+    "watchkeeper_capacity_forecasts",
+    "Capacity items at the last refresh by status (over, soon: within alert_within, later, "
+    "never, insufficient: too little history, error).",
+    ["status"],
+    registry=REGISTRY,
+)
+CAPACITY_REFRESH_SECONDS = Gauge(
+    "watchkeeper_capacity_refresh_duration_seconds",
+    "How long the last refresh of every capacity forecast took.",
+    registry=REGISTRY,
+)
+CAPACITY_LAST_REFRESH = Gauge(
+    "watchkeeper_capacity_last_refresh_timestamp_seconds",
+    "When the capacity forecasts were last refreshed (Unix time; 0 before the first).",
     registry=REGISTRY,
 )

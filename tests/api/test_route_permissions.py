@@ -52,6 +52,14 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/status/{name}.json"): "public status page's JSON feed: the same public fields",
     ("GET", "/oncall/calendar/{person}.ics"): "on-call calendar for calendar apps, which "
     "cannot sign in; needs the HMAC token of the person's name (404 without it)",
+    ("GET", "/calendar/users/{name}.ics"): "a user's maintenance calendar for calendar apps; "
+    "needs the HMAC token of the user's name (404 without it)",
+    ("GET", "/calendar/teams/{name}.ics"): "a team's maintenance calendar for calendar apps; "
+    "needs the HMAC token of the team's name (404 without it)",
+    ("POST", "/api/{project_id:int}/envelope/"): "Sentry SDKs send events here; the DSN "
+    "public key is the credential (401/403 without the project's key)",
+    ("POST", "/api/{project_id:int}/store/"): "Sentry SDKs' legacy event endpoint; the DSN "
+    "public key is the credential (401/403 without the project's key)",
 }
 # Routes the walk does not judge: the static files.
 EXEMPT_MOUNTS = {"/static"}
@@ -226,6 +234,13 @@ def _fixture_objects(ctx: AppContext) -> dict[str, str]:
         "import_id": "999999",  # no such vulnerability-database import: 404
         "vuln_id": "NO-SUCH-VULN",  # no such OSV record: 404
         "host": "no-such-host",  # no hardening audit of that host: 404
+        "issue_id": "999999",  # no such error issue: 404
+        "deploy_id": "999999",  # no such deploy: 404
+        "version": "1",  # runbook revision; no runbook is named "checks" (slug): 404
+        "forecast_id": "999999",  # no such capacity forecast: 404
+        "instance_id": "999999",  # no such task instance: 404
+        "file_id": "999999",  # no such file of a task instance: 404
+        "session_id": "999999",  # no such training session: 404
     }
 
 

@@ -384,7 +384,7 @@ def test_several_problems_are_reported_at_once_sorted_by_line() -> None:
         f'watchkeeper.yaml:7:5 checks[1]: unknown type "ftp" (available: {AVAILABLE})',
         "watchkeeper.yaml:12:1 colour: unknown key (allowed: version, name, checks, metrics, "
         "alerts, notifications, logs, backups, databases, incidents, oncall, security, compliance, "
-        "access, releases, capacity, runbooks, errors)",
+        "access, releases, capacity, runbooks, errors, tasks)",
     ]
 
 

@@ -34,6 +34,7 @@ def _until(predicate, timeout: float = 20) -> None:  # type: ignore[no-untyped-d
 def test_sighup_applies_the_changed_plan_and_keeps_the_last_good_one(tmp_path: Path) -> None:
     plan = tmp_path / "watchkeeper.yaml"
     shutil.copy(ROOT / "examples" / "watchkeeper.yaml", plan)
+    shutil.copytree(ROOT / "examples" / "runbooks", tmp_path / "runbooks")  # runbooks.folder
     db = tmp_path / "home" / "watchkeeper.db"
     names = "SELECT name FROM objects WHERE kind = 'checks' ORDER BY name"
     with UpProcess(tmp_path, plan) as up:

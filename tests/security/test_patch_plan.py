@@ -20,6 +20,7 @@ from tests.security.findings_support import (
 )
 from watchkeeper.alerts.config import MaintenanceWindow
 from watchkeeper.auth.audit import Actor
+from watchkeeper.dbmaint.section import load_windows
 from watchkeeper.exceptions import ConflictError, NotFoundError
 from watchkeeper.security import patch_windows, patches, suppressions
 from watchkeeper.security.config import SecuritySection
@@ -248,7 +249,11 @@ def test_planned_actions_move_to_the_next_opening_once_their_window_passed(db: S
     patches.refresh(db, sunday_open)  # the window is open: the slot holds
     web = _actions(db)[("web-1", "requests", "2.25.0")]
     assert web.scheduled_for == datetime(2026, 3, 8, 2, tzinfo=UTC)
-    done = patches.refresh(db, datetime(2026, 3, 8, 5, tzinfo=UTC))  # closed, not applied
+    names, windows = ["sunday-night", "first-of-month"], load_windows(db)
+    assert patches.slots_passed(db, sunday_open, names, windows) == set()
+    closed = datetime(2026, 3, 8, 5, tzinfo=UTC)
+    assert patches.slots_passed(db, closed, names, windows) == {web.host, "db-1"}
+    done = patches.refresh(db, closed)  # closed, not applied
     assert web.id in done.updated
     assert (web.window, web.scheduled_for) == ("sunday-night", datetime(2026, 3, 15, 2, tzinfo=UTC))
 
@@ -406,6 +411,7 @@ def test_without_patch_windows_actions_are_planned_at_once(db: Session) -> None:
     assert (action.window, action.scheduled_for) == ("", NOW)
     patches.refresh(db, NOW + timedelta(days=1))
     assert action.scheduled_for == NOW  # as soon as possible: since it was planned
+    assert patches.slots_passed(db, NOW + timedelta(days=1), [], {}) == set()
 
 
 def test_prune_drops_old_verified_and_obsolete_actions(db: Session) -> None:

@@ -4,18 +4,28 @@ worse, then resolved once patched or suppressed."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.security.findings_support import NOW, add_finding, add_inventory, apply_security_plan
+from tests.security.findings_support import (
+    NOW,
+    PLAN,
+    add_finding,
+    add_inventory,
+    apply_security_plan,
+)
 from watchkeeper.alerts.internal import INTERNAL_RULE
 from watchkeeper.auth.audit import Actor
 from watchkeeper.security import suppressions
 from watchkeeper.security.alerting import FIX_OVERDUE
+from watchkeeper.security.section import SectionUnreadable, load_section
 from watchkeeper.security.service import SecurityService
-from watchkeeper.store.tables import Alert, PatchAction, SecurityFinding
+from watchkeeper.store.tables import Alert, PatchAction, SecurityFinding, StoredObject
 from watchkeeper.telemetry import REGISTRY
 
 
@@ -144,3 +154,100 @@ def test_metrics_and_the_overdue_alert_raised_then_resolved(
         ("db-1", "ecdsa"): "planned",
     }
     assert _gauge(findings, severity="high", fix_available="true", suppressed="true") == 2
+
+
+def _actions(db: Session) -> dict[tuple[str, str], PatchAction]:
+    return {(a.host, a.package): a for a in db.scalars(select(PatchAction))}
+
+
+def test_a_pass_refreshes_only_the_hosts_whose_plan_inputs_changed(
+    sessions: sessionmaker[Session],
+) -> None:
+    """After the first pass, a host whose findings and inventories did not change keeps its
+    plan rows as they are (db-1's rank, set to 0 behind the service's back, stays 0); a
+    change of the plan's exposed hosts refreshes every host, and a passed patch-window
+    slot refreshes the hosts planned into it."""
+    with sessions() as db:
+        apply_security_plan(db)  # sunday-night (Sun 02:00-04:00) first, then first-of-month
+        for host in ("web-1", "db-1", "db-2"):
+            add_finding(db, f"GHSA-{host}", host=host)
+        db.commit()
+    clock = [NOW]
+    service = SecurityService(sessions, clock=lambda: clock[0])
+    assert service.run_once().refreshed is None  # the first pass: every host
+
+    with sessions() as db:
+        db.execute(update(PatchAction).where(PatchAction.host == "db-1").values(rank=0.0))
+        add_finding(db, "GHSA-jinja", package="jinja2", version="3.0.0", fixed="3.1.4")
+        db.commit()
+    clock[0] = NOW + timedelta(minutes=1)
+    done = service.run_once()
+    assert done.refreshed == frozenset({"web-1"})
+    assert len(done.refresh.created) == 1 and done.refresh.updated == []  # web-1's jinja2
+    with sessions() as db:
+        rows = _actions(db)
+        assert rows[("db-1", "requests")].rank == 0.0  # untouched: not rewritten
+        assert rows[("db-1", "requests")].updated_at == NOW
+        assert rows[("web-1", "jinja2")].status == "planned"
+
+    clock[0] = NOW + timedelta(minutes=2)
+    assert service.run_once().refreshed == frozenset()  # nothing changed
+
+    with sessions() as db:
+        apply_security_plan(db, PLAN.replace('exposed_hosts: ["web-*"]', 'exposed_hosts: ["db-*"]'))
+    clock[0] = NOW + timedelta(minutes=3)
+    assert service.run_once().refreshed is None  # the plan's part changed: every host
+    with sessions() as db:
+        rows = _actions(db)
+        assert rows[("db-1", "requests")].rank == rows[("db-2", "requests")].rank > 0
+        assert rows[("db-1", "requests")].rank > rows[("web-1", "requests")].rank  # exposed
+        assert {a.scheduled_for for a in rows.values()} == {
+            datetime(2026, 3, 8, 2, tzinfo=UTC)  # the next Sunday night
+        }
+
+    # While the window is open the slot holds; once it closed unused, the next pass
+    # moves every planned action to the next opening (less than an hour after the last
+    # full refresh, so only for that reason).
+    clock[0] = datetime(2026, 3, 8, 3, 30, tzinfo=UTC)
+    assert service.run_once().refreshed is None  # hourly: every host
+    clock[0] = datetime(2026, 3, 8, 3, 45, tzinfo=UTC)
+    assert service.run_once().refreshed == frozenset()
+    clock[0] = datetime(2026, 3, 8, 4, 10, tzinfo=UTC)
+    assert service.run_once().refreshed == frozenset({"web-1", "db-1", "db-2"})
+    with sessions() as db:
+        assert {a.scheduled_for for a in _actions(db).values()} == {
+            datetime(2026, 3, 15, 2, tzinfo=UTC)
+        }
+    clock[0] = datetime(2026, 3, 8, 4, 11, tzinfo=UTC)
+    assert service.run_once().refreshed == frozenset()
+
+
+def test_an_unreadable_section_is_logged_once(
+    sessions: sessionmaker[Session], caplog: pytest.LogCaptureFixture
+) -> None:
+    with sessions() as db:
+        db.add(
+            StoredObject(
+                kind="security.sources",
+                name="bad",
+                spec={"name": "bad", "ecosystem": "Cobol", "path": "/srv/osv.zip"},
+            )
+        )
+        db.commit()
+        with pytest.raises(SectionUnreadable) as caught:
+            load_section(db)
+    service = SecurityService(sessions, clock=lambda: NOW)
+
+    async def passes() -> None:
+        task = asyncio.create_task(service.run())
+        for _ in range(3):
+            service.wake()
+            await asyncio.sleep(0.05)
+        await service.stop()
+        await task
+
+    with caplog.at_level(logging.INFO, logger="watchkeeper.security.service"):
+        asyncio.run(passes())
+    assert [r.getMessage() for r in caplog.records] == [
+        f"security: no patch-plan refresh: {caught.value}"
+    ]

@@ -11,6 +11,9 @@ applied on top of it. The spool lets no sender see a batch before its positions 
 The file is ``{"version": 1, "gen": N, "sources": {source id: state}}``; a state is what the
 source's reader gives (``{"files": {"dev:ino": {...}}}`` or ``{"cursor": "..."}``), and a
 source with a state has been seen before (``start_at`` no longer applies to it).
+
+:func:`write_atomically` is how every file of the agent's state directory and spool is
+written (positions, saved server answers, pending results, spooled batches).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -98,26 +102,36 @@ class Checkpoints:
             separators=(",", ":"),
             sort_keys=True,
         ).encode()
-        tmp = self.path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(body)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        _fsync_directory(self.directory)
+        write_atomically(self.path, body)
+
+
+def write_atomically(path: Path, body: bytes) -> None:
+    """Replace ``path`` with ``body`` atomically and durably: an owner-only temporary file
+    beside it (``NAME.PID.THREAD.tmp``, so that writers never share one), fsync, rename,
+    fsync of the directory. A crash leaves the old file or the new one, never a part; a
+    missing directory is created owner-only. Raise OSError when the disk refuses (the
+    temporary file is removed)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(body)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_directory(path.parent)
 
 
 def _fsync_directory(directory: Path) -> None:
-    """Make the rename itself durable (POSIX: it lives in the directory's data)."""
+    """Make a rename in ``directory`` durable (POSIX: it lives in the directory's data)."""
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:
-        return
+        return  # platforms that cannot open a directory do not need this
     try:
         os.fsync(fd)
     finally:

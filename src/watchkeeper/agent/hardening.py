@@ -16,12 +16,11 @@ import contextlib
 import gzip
 import json
 import logging
-import os
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from watchkeeper.agent.checkpoint import write_atomically
 from watchkeeper.agent.config import AgentConfig
 from watchkeeper.agent.push import Pusher, PushFailed
 from watchkeeper.security.hardening.audits import audit_host
@@ -175,11 +174,7 @@ class HardeningAuditor:
 
     def _write(self, name: str, doc: dict[str, Any]) -> None:
         path = self.state_dir / name
-        tmp = path.with_suffix(f".{os.getpid()}.{time.monotonic_ns()}.tmp")
         try:
-            self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            tmp.write_text(json.dumps(doc), encoding="utf-8")
-            os.replace(tmp, path)
+            write_atomically(path, json.dumps(doc).encode())
         except OSError as exc:
             log.warning("cannot save %s: %s", path, exc)
-            tmp.unlink(missing_ok=True)

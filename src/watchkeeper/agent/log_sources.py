@@ -8,7 +8,6 @@ state directory so that it goes on tailing while the server is away.
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 from typing import Any
 
@@ -16,6 +15,7 @@ from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from watchkeeper.globs import matches_any
 from watchkeeper.logs.config import FileSource, JournaldSource
 from watchkeeper.store.tables import StoredObject
 
@@ -34,12 +34,6 @@ class LogSources(BaseModel):
     )
 
 
-def host_matches(host: str, patterns: list[str]) -> bool:
-    """Return True if ``host`` matches one of the glob ``patterns`` (case-insensitive)."""
-    name = host.lower()
-    return any(fnmatch.fnmatchcase(name, pattern.lower()) for pattern in patterns)
-
-
 def sources_for_host(db: Session, host: str) -> LogSources:
     """Return the stored sources whose ``hosts`` match ``host``, in name order. A stored
     source that no longer validates is left out and logged."""
@@ -56,7 +50,7 @@ def sources_for_host(db: Session, host: str) -> LogSources:
         except ValidationError as exc:
             log.error("%s %s: stored configuration is invalid: %s", row.kind, row.name, exc)
             continue
-        if host_matches(host, source.hosts):
+        if matches_any(host, source.hosts):
             if isinstance(source, FileSource):
                 out.files.append(source)
             else:

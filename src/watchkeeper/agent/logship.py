@@ -19,13 +19,12 @@ import contextlib
 import gzip
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-from watchkeeper.agent.checkpoint import Checkpoints, split_header
+from watchkeeper.agent.checkpoint import Checkpoints, split_header, write_atomically
 from watchkeeper.agent.config import AgentConfig
 from watchkeeper.agent.journald import JournaldReader
 from watchkeeper.agent.log_sources import LogSources, parse_sources
@@ -118,10 +117,8 @@ class LogShipper:
 
     def _save_cache(self, sources: LogSources) -> None:
         path = self.config.state_directory / SOURCES_CACHE
-        tmp = path.with_suffix(".tmp")
         try:
-            tmp.write_text(sources.model_dump_json(by_alias=True), encoding="utf-8")
-            os.replace(tmp, path)
+            write_atomically(path, sources.model_dump_json(by_alias=True).encode())
         except OSError as exc:
             log.warning("cannot save the log sources in %s: %s", path, exc)
 

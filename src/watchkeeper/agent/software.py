@@ -22,7 +22,6 @@ import contextlib
 import gzip
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +32,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from watchkeeper import __version__
+from watchkeeper.agent.checkpoint import write_atomically
 from watchkeeper.agent.config import AgentConfig
 from watchkeeper.agent.push import Pusher, PushFailed
 from watchkeeper.agent.spool import PACKAGES, Spool
@@ -129,11 +129,8 @@ class SoftwareReporter:
     def _save_state(self) -> None:
         """Write the state atomically. Blocking."""
         path = self.state_path
-        tmp = path.with_suffix(".tmp")
         try:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            tmp.write_text(self._state_text(), encoding="utf-8")
-            os.replace(tmp, path)
+            write_atomically(path, self._state_text().encode())
         except OSError as exc:
             log.warning("cannot save the inventory state in %s: %s", path, exc)
 

@@ -20,12 +20,12 @@ one kind yet does not hold the other back.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from watchkeeper.agent.checkpoint import write_atomically
 from watchkeeper.exceptions import ConfigError
 
 log = logging.getLogger(__name__)
@@ -120,18 +120,7 @@ class Spool:
             self._next += 1
         name = f"{seq:020d}" if kind == METRICS else f"{seq:020d}.{kind}"
         path = self.directory / f"{name}{SUFFIX}"
-        tmp = path.with_suffix(TMP_SUFFIX)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(body)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        self._fsync_directory()
+        write_atomically(path, body)
         if before_visible is not None:
             try:
                 before_visible()
@@ -187,14 +176,3 @@ class Spool:
                 self._entries.remove(entry)
                 self._bytes -= entry.size
         entry.path.unlink(missing_ok=True)
-
-    def _fsync_directory(self) -> None:
-        """Make the rename itself durable (POSIX: it lives in the directory's data)."""
-        try:
-            fd = os.open(self.directory, os.O_RDONLY)
-        except OSError:
-            return  # platforms that cannot open a directory do not need this
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

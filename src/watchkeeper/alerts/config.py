@@ -11,6 +11,7 @@ from pydantic_core import PydanticCustomError
 
 from watchkeeper.alerts.matchers import LabelMatcher, LabelName
 from watchkeeper.alerts.templating import Template, go_float
+from watchkeeper.errors.alerting import ErrorAlertCondition
 from watchkeeper.logs.query.parser import parse_metric
 from watchkeeper.logs.selector import QuerySyntaxError
 from watchkeeper.metrics.promql import ast
@@ -20,8 +21,8 @@ from watchkeeper.plan.base import PlanModel, PlanObject
 from watchkeeper.plan.types import Cron, Duration, TimeZone
 
 Severity = Literal["critical", "warning", "info"]
-RULE_KINDS = ("expr", "check", "heartbeat", "absent", "forecast", "logs")
-INTERVAL_KINDS = ("expr", "absent", "forecast", "logs")  # evaluated on their interval
+RULE_KINDS = ("expr", "check", "heartbeat", "absent", "forecast", "logs", "errors")
+INTERVAL_KINDS = ("expr", "absent", "forecast", "logs", "errors")  # evaluated on their interval
 
 
 def _check_promql(value: Any) -> Any:
@@ -84,7 +85,7 @@ class Forecast(PlanModel):
 
 class AlertRule(PlanObject):
     """An alert rule. Give exactly one of `expr`, `check`, `heartbeat`, `absent`,
-    `forecast` or `logs`; the rule's name is the alert's `alertname` label."""
+    `forecast`, `logs` or `errors`; the rule's name is the alert's `alertname` label."""
 
     expr: PromQL | None = Field(
         None, description="PromQL: one alert per series the expression returns."
@@ -117,6 +118,12 @@ class AlertRule(PlanObject):
         '`absent_over_time({app="backup"} |= "backup done" [25h])` for an expected line '
         "that did not come.",
     )
+    errors: ErrorAlertCondition | None = Field(
+        None,
+        description="Error issues: `{when: new_issue}`, `{when: regression}` or `{when: rate, "
+        "threshold: 100, window: 5m, per: issue}` (optionally for one `project`): one alert "
+        "per issue (or project) in that state.",
+    )
     for_: Duration = Field(
         timedelta(0),
         alias="for",
@@ -141,15 +148,19 @@ class AlertRule(PlanObject):
         "`{{ $labels.instance }}`, `{{ $value | humanize }}`).",
     )
     runbook_url: str | None = Field(None, description="Link to the runbook.")
-    runbook: str | None = Field(None, description="Inline runbook in Markdown.")
+    runbook: str | None = Field(
+        None,
+        description="A runbook's slug (`db-failover`: links to /runbooks/db-failover), or an "
+        "inline runbook in Markdown.",
+    )
 
     @model_validator(mode="after")
     def _one_kind(self) -> AlertRule:
         given = [k for k in RULE_KINDS if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError(
-                "give exactly one of `expr`, `check`, `heartbeat`, `absent`, `forecast` or "
-                "`logs`" + (f" (found {', '.join(given)})" if given else "")
+                "give exactly one of `expr`, `check`, `heartbeat`, `absent`, `forecast`, "
+                "`logs` or `errors`" + (f" (found {', '.join(given)})" if given else "")
             )
         if self.when == "latency" and self.latency_above is None:
             raise ValueError("`when: latency` needs `latency_above`")
@@ -175,7 +186,10 @@ class AlertRule(PlanObject):
         return self.kind in INTERVAL_KINDS
 
     def condition(self) -> str:
-        """The query an interval rule evaluates (PromQL, or a log metric query)."""
+        """The query an interval rule evaluates (PromQL, a log metric query, or an error
+        condition as JSON)."""
+        if self.errors is not None:
+            return self.errors.model_dump_json()
         return self.logs if self.logs is not None else self.promql()
 
     def promql(self) -> str:

@@ -26,6 +26,7 @@ from watchkeeper.alerts.matchers import matches, parse_matchers
 from watchkeeper.alerts.routing import Node, compile_tree, match
 from watchkeeper.alerts.silences import active_silences, new_silence_path, silenced_by
 from watchkeeper.alerts.windows import is_open
+from watchkeeper.knowledge.runbook_links import notification_runbook
 from watchkeeper.metrics.labels import Matcher
 from watchkeeper.notify.interface import AlertItem, Notification, to_payload
 from watchkeeper.notify.outbox import enqueue
@@ -225,6 +226,11 @@ class Dispatcher:
     def _item(self, alert: Alert, status: str, rules: Mapping[str, AlertRule]) -> AlertItem:
         rule = rules.get(alert.rule)
         silence_labels = {k: v for k, v in alert.labels.items() if k != "severity"}
+        runbook_url, runbook = notification_runbook(
+            (rule.runbook_url or "") if rule else "",
+            (rule.runbook or "") if rule else "",
+            self.base_url,
+        )
         return AlertItem(
             fingerprint=alert.fingerprint,
             status="resolved" if status == "resolved" else "firing",
@@ -234,8 +240,8 @@ class Dispatcher:
             ends_at=alert.resolved_at if status == "resolved" else None,
             value=alert.value,
             rule=alert.rule,
-            runbook_url=(rule.runbook_url or "") if rule else "",
-            runbook=(rule.runbook or "") if rule else "",
+            runbook_url=runbook_url,
+            runbook=runbook,
             url=f"{self.base_url}/alerts/{alert.id}",
             silence_url=self.base_url + new_silence_path(silence_labels),
         )

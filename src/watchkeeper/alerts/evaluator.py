@@ -2,9 +2,9 @@
 
 Check-state rules are judged on every check state change (the check runner's event bus
 wakes the evaluator at once) and at least every second (latency and certificate rules, and
-changes made by another replica). PromQL rules and log rules (``logs:``, over the log
-store) run on their own interval. Alert state lives
-in memory and in the store (``alerts``, ``alert_events``), so a restart resumes where it
+changes made by another replica). PromQL rules, log rules (``logs:``, over the log
+store) and error rules (``errors:``, over the error issues) run on their own interval. Alert
+state lives in memory and in the store (``alerts``, ``alert_events``), so a restart resumes where it
 stopped; one evaluator runs per cluster (see ``runtime/leader.py``).
 """
 
@@ -31,6 +31,7 @@ from watchkeeper.alerts.internal import INTERNAL_RULE
 from watchkeeper.alerts.log_rules import LogRuleError, log_results
 from watchkeeper.alerts.rules import Active, Transition, query_results, step
 from watchkeeper.checks.events import EventBus
+from watchkeeper.errors.alerting import error_results
 from watchkeeper.logs.store import LogStore
 from watchkeeper.metrics.promql.engine import Engine
 from watchkeeper.metrics.promql.errors import EvaluationError, PromQLError
@@ -389,10 +390,13 @@ class AlertEvaluator:
             self._due[rule.name] = max(self._due.get(rule.name, now_mono) + interval, now_mono)
             started = time.perf_counter()
             now = self._clock()
-            kind = "logs" if rule.logs is not None else "promql"
+            kind = rule.kind if rule.kind in ("logs", "errors") else "promql"
             try:
                 if rule.logs is not None:
                     results = log_results(self._logs, rule.logs, now)
+                elif rule.errors is not None:
+                    with self._sessions() as db:
+                        results = error_results(db, rule.errors, now)
                 else:
                     at_ms = int(now.timestamp() * 1000)
                     results = query_results(self._engine, rule.promql(), at_ms)

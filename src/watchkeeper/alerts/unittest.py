@@ -479,7 +479,7 @@ class _Group:
         external = self.group.external_labels
         self.rules = [_bind_external_labels(r, external) for r in tests.rules if r.is_promql]
         self.check_rules = {r.name for r in tests.rules if not r.on_interval}
-        self.log_rules = {r.name for r in tests.rules if r.logs is not None}
+        self.log_rules = {r.name for r in tests.rules if r.kind in ("logs", "errors")}
         title = f"tests[{index}]"
         self.result = GroupResult(f"{title} {self.group.name}" if self.group.name else title)
 
@@ -521,7 +521,10 @@ class _Group:
             )
             return Outcome(title, "skip", (note,))
         if not rules and name in self.log_rules:
-            note = f'skipped: "{name}" is a log rule (logs:); rule unit tests do not simulate logs'
+            note = (
+                f'skipped: "{name}" is a log or error rule (logs:, errors:); rule unit tests '
+                "do not simulate logs or error events"
+            )
             return Outcome(title, "skip", (note,))
         alerts = [a for i in rules for a in active[i].values()]
         got = sorted(

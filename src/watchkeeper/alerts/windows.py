@@ -52,3 +52,44 @@ def next_change(window: MaintenanceWindow, at: datetime, horizon: timedelta) -> 
         if is_open(window, moment) != state:
             return moment
     return None
+
+
+def occurrences(
+    window: MaintenanceWindow, start: datetime, end: datetime, limit: int = 2000
+) -> list[tuple[datetime, datetime]]:
+    """The openings of ``window`` that overlap ``[start, end)`` as (opens, closes) in UTC,
+    in order, at most ``limit`` (calendars). Weekly ranges past midnight close the next day;
+    ``24:00`` closes at midnight."""
+    utc = ZoneInfo("UTC")
+    zone = ZoneInfo(window.timezone)
+    found: list[tuple[datetime, datetime]] = []
+    if window.cron is not None and window.duration is not None:
+        local = (start - window.duration).astimezone(zone)
+        times = croniter(window.cron, local)
+        while len(found) < limit:
+            opens = times.get_next(datetime).astimezone(utc)
+            if opens >= end:
+                break
+            closes = opens + window.duration
+            if closes > start:
+                found.append((opens, closes))
+        return found
+    day = start.astimezone(zone).date() - timedelta(days=1)
+    last = end.astimezone(zone).date()
+    while day <= last and len(found) < limit:
+        for rng in window.weekly:
+            if _DAYS[day.weekday()] not in rng.days:
+                continue
+            begin, finish = _clock(rng.start), _clock(rng.end)
+            if begin is None:
+                continue
+            opens = datetime.combine(day, begin, zone)
+            if finish is None or finish <= begin:  # to midnight, or past it
+                closes = datetime.combine(day + timedelta(days=1), finish or time(0), zone)
+            else:
+                closes = datetime.combine(day, finish, zone)
+            if opens < end and closes > start:
+                found.append((opens.astimezone(utc), closes.astimezone(utc)))
+        day += timedelta(days=1)
+    found.sort()
+    return found[:limit]

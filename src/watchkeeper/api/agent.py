@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 
 from watchkeeper.agent.log_sources import LogSources, sources_for_host
 from watchkeeper.agent.receive import receive
-from watchkeeper.agent.wire import HOST_RE, AgentPush, PushResult
+from watchkeeper.agent.wire import AgentPush, PushResult
+from watchkeeper.api.agent_host import AgentHost, read_for_host
 from watchkeeper.api.deps import get_ctx, require
 from watchkeeper.api.ingest import read_push
 from watchkeeper.auth.sessions import SessionInfo
@@ -42,23 +43,5 @@ async def push(request: Request, _: Operator) -> Any:
     description="The `logs.files` and `logs.journald` sources whose `hosts` patterns match "
     "`host`. Agents ask at start and every minute.",
 )
-async def log_sources(
-    request: Request,
-    _: Operator,
-    host: Annotated[
-        str,
-        Query(
-            min_length=1,
-            max_length=200,
-            pattern=HOST_RE.pattern,
-            description="The agent's host name (its `--host-name`).",
-        ),
-    ],
-) -> Any:
-    ctx = get_ctx(request)
-
-    def read() -> LogSources:
-        with ctx.sessions() as db:
-            return sources_for_host(db, host)
-
-    return await asyncio.to_thread(read)
+async def log_sources(request: Request, _: Operator, host: AgentHost) -> Any:
+    return await read_for_host(request, host, sources_for_host)

@@ -8,9 +8,9 @@ import asyncio
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 
-from watchkeeper.agent.wire import HOST_RE
+from watchkeeper.api.agent_host import AgentHost, read_for_host
 from watchkeeper.api.deps import get_ctx, require
 from watchkeeper.api.ingest import read_push
 from watchkeeper.auth.sessions import SessionInfo
@@ -33,26 +33,8 @@ Operator = Annotated[SessionInfo, require("operator")]
     "their locations, each kind collected when one asks for it, the shortest interval. "
     "Agents ask at start and every minute.",
 )
-async def inventories(
-    request: Request,
-    _: Operator,
-    host: Annotated[
-        str,
-        Query(
-            min_length=1,
-            max_length=200,
-            pattern=HOST_RE.pattern,
-            description="The agent's host name (its `--host-name`).",
-        ),
-    ],
-) -> Any:
-    ctx = get_ctx(request)
-
-    def read() -> InventorySpec:
-        with ctx.sessions() as db:
-            return spec_for(db, host)
-
-    return await asyncio.to_thread(read)
+async def inventories(request: Request, _: Operator, host: AgentHost) -> Any:
+    return await read_for_host(request, host, spec_for)
 
 
 @router.post(

@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from watchkeeper.agent.wire import HOST_RE
+from watchkeeper.api.agent_host import AgentHost, read_for_host
 from watchkeeper.api.deps import Db, bearer_token, get_ctx, request_actor, require
 from watchkeeper.api.ingest import read_push
 from watchkeeper.auth.sessions import SessionInfo
@@ -331,25 +331,10 @@ def pushed_by(request: Request, info: SessionInfo) -> str:
     "`profile` is null when none matches: the agent then audits nothing. Agents ask every "
     "minute.",
 )
-async def agent_profile(
-    request: Request,
-    _: Operator,
-    host: Annotated[
-        str,
-        Query(
-            min_length=1,
-            max_length=200,
-            pattern=HOST_RE.pattern,
-            description="The agent's host name (its `--host-name`).",
-        ),
-    ],
-) -> AgentProfile:
-    ctx = get_ctx(request)
-
-    def read() -> AgentProfile:
-        with ctx.sessions() as db:
-            applied = for_host(load_section(db).hardening, host)
-            requested = audits.requested_at(db, host)
+async def agent_profile(request: Request, _: Operator, host: AgentHost) -> AgentProfile:
+    def read(db: Session, host: str) -> AgentProfile:
+        applied = for_host(load_section(db).hardening, host)
+        requested = audits.requested_at(db, host)
         if applied is None:
             return AgentProfile(run_requested_at=requested)
         return AgentProfile(
@@ -358,7 +343,7 @@ async def agent_profile(
             run_requested_at=requested,
         )
 
-    return await asyncio.to_thread(read)
+    return await read_for_host(request, host, read)
 
 
 @router.post(

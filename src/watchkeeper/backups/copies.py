@@ -15,13 +15,11 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-
 from watchkeeper.backups.claims import RunInProgress
 from watchkeeper.backups.config import BackupsSection, Policy, Repository, copy_targets
 from watchkeeper.backups.engine import RepositoryAccess, Snapshot
+from watchkeeper.backups.latest_runs import latest_run
 from watchkeeper.exceptions import NotFoundError, WatchkeeperError
-from watchkeeper.store.tables import BackupRun
 from watchkeeper.telemetry import BACKUP_RUNS
 
 if TYPE_CHECKING:
@@ -159,18 +157,8 @@ def _latest_size(runner: BackupRunner, policy: str, repository: str) -> int:
     """Bytes of the latest good backup of ``policy`` into ``repository`` (what the copy
     target now holds the latest of), 0 when none is recorded."""
     with runner._sessions() as db:
-        size = db.scalar(
-            select(BackupRun.bytes_total)
-            .where(
-                BackupRun.policy == policy,
-                BackupRun.repository == repository,
-                BackupRun.kind == "backup",
-                BackupRun.status == "succeeded",
-            )
-            .order_by(BackupRun.started_at.desc(), BackupRun.id.desc())
-            .limit(1)
-        )
-    return int(size or 0)
+        good = latest_run(db, policy, "backup", repository=repository)
+        return good.bytes_total if good is not None else 0
 
 
 __all__ = ["NothingToCopy", "RepositoryAccess", "copy_plan", "copy_policy"]

@@ -21,7 +21,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from watchkeeper.backups.config import MariadbSource, Policy, PostgresSource
@@ -36,6 +35,7 @@ from watchkeeper.backups.drill_targets import (
     verify_sqlite,
 )
 from watchkeeper.backups.engine import Engine, EngineError, RepositoryAccess, Snapshot
+from watchkeeper.backups.latest_runs import latest_runs
 from watchkeeper.backups.sources.base import Part, SourceError
 from watchkeeper.backups.sources.myconn import MyTarget
 from watchkeeper.backups.sources.pgconn import PgTarget
@@ -75,18 +75,7 @@ class DrillResult:
 
 def latest_inventory(db: Session, policy: str, repository: str) -> dict[str, Any] | None:
     """The inventory of the newest successful backup of ``policy`` into ``repository``."""
-    rows = db.scalars(
-        select(BackupRun)
-        .where(
-            BackupRun.policy == policy,
-            BackupRun.repository == repository,
-            BackupRun.kind == "backup",
-            BackupRun.status == "succeeded",
-        )
-        .order_by(BackupRun.started_at.desc(), BackupRun.id.desc())
-        .limit(_INVENTORY_LOOKBACK)
-    )
-    for row in rows:
+    for row in latest_runs(db, policy, "backup", repository=repository, limit=_INVENTORY_LOOKBACK):
         inventory = (row.details or {}).get("inventory")
         if isinstance(inventory, dict) and inventory.get("parts"):
             return inventory

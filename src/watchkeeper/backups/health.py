@@ -17,6 +17,13 @@ from sqlalchemy.orm import Session
 from watchkeeper.alerts.internal import raise_internal, resolve_internal
 from watchkeeper.backups import claims
 from watchkeeper.backups.config import BackupsSection, Policy, all_repositories, copy_targets
+from watchkeeper.backups.latest_runs import (
+    FINISHED,
+    ended,
+    first_good_backup,
+    latest_run,
+    latest_runs,
+)
 from watchkeeper.backups.views import copy_max_age, drill_max_age, max_age
 from watchkeeper.store.tables import BackupRun
 from watchkeeper.telemetry import BACKUP_AGE_LIMIT, BACKUP_LAST_SIZE, BACKUP_LAST_SUCCESS
@@ -39,41 +46,6 @@ class HealthReport:
     firing: tuple[tuple[str, str, str], ...]  # (alertname, policy, repository)
 
 
-def _latest(db: Session, policy: str, repository: str, kind: str, limit: int) -> list[BackupRun]:
-    """The newest finished runs of one kind, newest first."""
-    return list(
-        db.scalars(
-            select(BackupRun)
-            .where(
-                BackupRun.policy == policy,
-                BackupRun.repository == repository,
-                BackupRun.kind == kind,
-                BackupRun.status != "running",
-            )
-            .order_by(BackupRun.started_at.desc(), BackupRun.id.desc())
-            .limit(limit)
-        )
-    )
-
-
-def _latest_success(
-    db: Session, policy: str, repository: str, limit: int, kind: str = "backup"
-) -> list[BackupRun]:
-    return list(
-        db.scalars(
-            select(BackupRun)
-            .where(
-                BackupRun.policy == policy,
-                BackupRun.repository == repository,
-                BackupRun.kind == kind,
-                BackupRun.status == "succeeded",
-            )
-            .order_by(BackupRun.started_at.desc(), BackupRun.id.desc())
-            .limit(limit)
-        )
-    )
-
-
 def size_change(latest: int, previous: int) -> float | None:
     """Percent change from ``previous`` to ``latest`` (None when there is no base)."""
     if previous <= 0:
@@ -93,23 +65,23 @@ def evaluate(db: Session, section: BackupsSection, now: datetime) -> HealthRepor
         for repository in all_repositories(policy):
             labels = {"policy": policy.name, "repository": repository, "severity": "critical"}
             for kind, alertname in FAILED_ALERTS.items():
-                last = _latest(db, policy.name, repository, kind, 1)
-                if last and last[0].status == "failed":
+                last = latest_run(db, policy.name, kind, repository=repository, statuses=FINISHED)
+                if last is not None and last.status == "failed":
                     raise_internal(
                         db,
                         alertname,
                         labels,
-                        _failed_annotations(policy, repository, kind, last[0]),
+                        _failed_annotations(policy, repository, kind, last),
                         now,
                     )
                     firing.append((alertname, policy.name, repository))
-                elif last:
+                elif last is not None:
                     resolve_internal(db, alertname, labels, now)
             if repository in targets:
                 firing += _too_old(db, policy, repository, "copy", copy_max_age(policy, now), now)
                 continue
             firing += _too_old(db, policy, repository, "backup", limit, now)
-            good = _latest_success(db, policy.name, repository, 2)
+            good = latest_runs(db, policy.name, "backup", repository=repository, limit=2)
             _gauges(policy, repository, good)
             firing += _size_changed(policy, repository, good, db, now)
             firing += _drill_missed(db, policy, repository, now)
@@ -122,8 +94,8 @@ def _too_old(
     """BackupTooOld: no successful ``kind`` (backup; copy into a copy target) within
     ``limit``; critical when there never was one."""
     labels = {"policy": policy.name, "repository": repository}
-    good = _latest_success(db, policy.name, repository, 1, kind)
-    finished = good[0].finished_at if good else None
+    good = latest_run(db, policy.name, kind, repository=repository)
+    finished = good.finished_at if good is not None else None
     if finished is not None and now - finished <= limit:
         for severity in ("warning", "critical"):
             resolve_internal(db, TOO_OLD, {**labels, "severity": severity}, now)
@@ -178,18 +150,15 @@ def _drill_missed(
         resolve_internal(db, DRILL_MISSED, labels, now)
         return []
     limit = drill_max_age(policy, now)
-    last = _latest(db, policy.name, repository, "drill", 1)
-    since = (
-        (last[0].finished_at or last[0].started_at)
-        if last
-        else _first_backup(db, policy, repository)
-    )
+    last = latest_run(db, policy.name, "drill", repository=repository, statuses=FINISHED)
+    anchor = last if last is not None else first_good_backup(db, policy.name, repository)
+    since = ended(anchor) if anchor is not None else None
     if since is None or now - since <= limit:
         resolve_internal(db, DRILL_MISSED, labels, now)
         return []
     what = (
         f"the last one ended at {since:%Y-%m-%d %H:%M} UTC"
-        if last
+        if last is not None
         else f"none has run since the first backup at {since:%Y-%m-%d %H:%M} UTC"
     )
     raise_internal(
@@ -205,21 +174,6 @@ def _drill_missed(
         now,
     )
     return [(DRILL_MISSED, policy.name, repository)]
-
-
-def _first_backup(db: Session, policy: Policy, repository: str) -> datetime | None:
-    row = db.scalars(
-        select(BackupRun)
-        .where(
-            BackupRun.policy == policy.name,
-            BackupRun.repository == repository,
-            BackupRun.kind == "backup",
-            BackupRun.status == "succeeded",
-        )
-        .order_by(BackupRun.started_at, BackupRun.id)
-        .limit(1)
-    ).first()
-    return (row.finished_at or row.started_at) if row is not None else None
 
 
 def _close_abandoned(db: Session, policy: Policy, now: datetime) -> None:

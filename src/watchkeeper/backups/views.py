@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from watchkeeper.backups.config import BackupsSection, Policy, Repository, copy_targets
+from watchkeeper.backups.latest_runs import FINISHED, latest_run, latest_runs
 from watchkeeper.exceptions import NotFoundError
 from watchkeeper.plan.stored import stored_section
 from watchkeeper.store.tables import BackupRun, utcnow
@@ -30,7 +31,6 @@ MASK = "***"
 KINDS = ("backup", "copy", "forget", "check", "drill", "restore")
 STATUSES = ("running", "succeeded", "failed")
 FreshnessState = Literal["ok", "late", "never"]
-_FINISHED = ("succeeded", "failed")
 _SCHEME_URL = re.compile(r"^(?P<prefix>[a-z0-9]+:)(?P<rest>[a-z][a-z0-9+.-]*://.*)$", re.I)
 
 
@@ -270,15 +270,6 @@ def source_view(policy: Policy) -> SourceView:
     return SourceView(src.type, "Watchkeeper's own store and home directory", (), "")
 
 
-def _latest(db: Session, policy: str, kind: str, statuses: tuple[str, ...]) -> BackupRun | None:
-    return db.scalar(
-        select(BackupRun)
-        .where(BackupRun.policy == policy, BackupRun.kind == kind, BackupRun.status.in_(statuses))
-        .order_by(BackupRun.started_at.desc(), BackupRun.id.desc())
-        .limit(1)
-    )
-
-
 def _optional(row: BackupRun | None) -> RunView | None:
     return run_view(row) if row is not None else None
 
@@ -301,28 +292,8 @@ def _repository_state(
     """A repository of ``policy``: its backups, or, for a copy target (``copy_of`` set),
     its copies."""
     kind = "copy" if copy_of else "backup"
-    goods = db.scalars(
-        select(BackupRun)
-        .where(
-            BackupRun.policy == policy.name,
-            BackupRun.repository == name,
-            BackupRun.kind == kind,
-            BackupRun.status == "succeeded",
-        )
-        .order_by(BackupRun.started_at.desc(), BackupRun.id.desc())
-        .limit(2)
-    ).all()
-    failure = db.scalar(
-        select(BackupRun)
-        .where(
-            BackupRun.policy == policy.name,
-            BackupRun.repository == name,
-            BackupRun.kind == kind,
-            BackupRun.status == "failed",
-        )
-        .order_by(BackupRun.started_at.desc(), BackupRun.id.desc())
-        .limit(1)
-    )
+    goods = latest_runs(db, policy.name, kind, repository=name, limit=2)
+    failure = latest_run(db, policy.name, kind, repository=name, statuses=("failed",))
     last = run_view(goods[0]) if goods else None
     before = run_view(goods[1]) if len(goods) > 1 else None
     when = (last.finished_at or last.started_at) if last else None
@@ -384,12 +355,12 @@ def policy_view(
         max_age_s=limit.total_seconds(),
         repositories=repos + copies,
         last_success=newest.last_success if newest else None,
-        last_failure=_optional(_latest(db, policy.name, "backup", ("failed",))),
+        last_failure=_optional(latest_run(db, policy.name, "backup", statuses=("failed",))),
         size_change_pct=change,
         size_change_alert=change is not None and abs(change) > policy.freshness.max_size_change,
         freshness=_worst([r.freshness for r in repos + copies]),
-        last_drill=_optional(_latest(db, policy.name, "drill", _FINISHED)),
-        last_check=_optional(_latest(db, policy.name, "check", _FINISHED)),
+        last_drill=_optional(latest_run(db, policy.name, "drill", statuses=FINISHED)),
+        last_check=_optional(latest_run(db, policy.name, "check", statuses=FINISHED)),
         running=tuple(run_view(r) for r in running),
         policy=policy,
     )
@@ -436,16 +407,7 @@ class HistoryPoint:
 def history(db: Session, policy: str, limit: int = 500) -> list[HistoryPoint]:
     """The policy's successful backups, oldest first (the newest ``limit``): for the size
     and duration chart."""
-    rows = db.scalars(
-        select(BackupRun)
-        .where(
-            BackupRun.policy == policy,
-            BackupRun.kind == "backup",
-            BackupRun.status == "succeeded",
-        )
-        .order_by(BackupRun.started_at.desc(), BackupRun.id.desc())
-        .limit(limit)
-    ).all()
+    rows = latest_runs(db, policy, "backup", limit=limit)
     return [
         HistoryPoint(r.started_at, r.repository, r.bytes_total, r.bytes_added, r.duration_s)
         for r in reversed(rows)

@@ -33,7 +33,9 @@ class CheckConfig(PlanObject):
     )
     tags: list[str] = Field(default_factory=list, description="Free-form tags for filtering.")
     team: str | None = Field(None, description="Team that owns the checked service.")
-    runbook: str | None = Field(None, description="Link to the runbook for this check.")
+    runbook: str | None = Field(
+        None, description="The runbook for this check: a runbook's slug, or a link."
+    )
 
 
 @dataclass(frozen=True)

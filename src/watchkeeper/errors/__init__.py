@@ -1,4 +1,5 @@
-"""Error tracking over the Sentry protocol, grouping, and anomalies in logs.
+"""Error tracking over the Sentry protocol: projects and DSN keys, the ingest (envelopes,
+scrubbing, grouping into issues, a group-committing writer), retention and the read views.
 
-Not built yet: this package marks the domain's place in the layout.
+Anomalies in logs come later in this domain.
 """

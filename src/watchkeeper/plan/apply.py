@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from watchkeeper.auth import audit
 from watchkeeper.auth.audit import Actor
+from watchkeeper.knowledge.runbook_folder import sync_folder
 from watchkeeper.plan import sealing
 from watchkeeper.plan.catalog import seal_stored
 from watchkeeper.plan.loader import LoadedPlan
@@ -118,6 +120,7 @@ def apply_plan(db: Session, loaded: LoadedPlan, actor: str | Actor = "plan") -> 
             )
     db.flush()
     seal_stored(db)  # also what an earlier version stored in clear, or under an older key
+    sync_folder(db, loaded.plan.runbooks, Path(loaded.file).parent, who, utcnow())
     db.add(
         PlanApply(
             file=loaded.file,

@@ -6,8 +6,11 @@ from collections.abc import Iterator
 from fnmatch import fnmatchcase
 
 from watchkeeper.alerts.config import Route
+from watchkeeper.errors.config import from_logs_references
 from watchkeeper.plan.models import Plan
 from watchkeeper.plan.source import Path_
+from watchkeeper.releases.config import broken_references as releases_references
+from watchkeeper.tasks.crossrefs import task_references
 
 
 def _routes(route: Route, path: Path_) -> Iterator[tuple[Route, Path_]]:
@@ -92,6 +95,9 @@ def broken_references(plan: Plan) -> list[tuple[Path_, str]]:
                 )
     problems += _database_references(plan)
     problems += _security_references(plan)
+    problems += releases_references(plan.releases)
+    problems += from_logs_references(plan.errors)
+    problems += task_references(plan.tasks, channels, {s.name for s in plan.oncall.schedules})
     return problems
 
 

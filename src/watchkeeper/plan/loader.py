@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from watchkeeper.exceptions import ValidationFailed
+from watchkeeper.knowledge.runbook_folder import folder_problems
 from watchkeeper.plan.crossrefs import broken_references
 from watchkeeper.plan.models import Plan
 from watchkeeper.plan.objects import plan_objects
@@ -184,6 +185,8 @@ def load_plan_text(
     """Return the validated plan in ``text``; raise PlanInvalid with every problem found."""
     doc = parse_plan_text(text, file=file, env=env, base_dir=base_dir)
     plan = validate_document(doc)
+    if base_dir is not None and (problems := folder_problems(doc, plan.runbooks, base_dir)):
+        raise PlanInvalid(problems)  # the runbooks folder's files, each at its file:line
     return LoadedPlan(plan=plan, file=file, digest=hashlib.sha256(text.encode("utf-8")).hexdigest())
 
 

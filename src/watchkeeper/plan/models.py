@@ -27,6 +27,7 @@ from watchkeeper.releases.capacity.config import CapacitySection
 from watchkeeper.releases.config import ReleasesSection
 from watchkeeper.security.compliance.config import ComplianceSection
 from watchkeeper.security.config import SecuritySection
+from watchkeeper.tasks.config import TasksSection
 
 
 def _union_of(models: list[type[CheckConfig]]) -> Any:
@@ -61,6 +62,7 @@ SECTIONS_SET = frozenset(
         "capacity",
         "runbooks",
         "errors",
+        "tasks",
     }
 )
 
@@ -107,6 +109,7 @@ class Plan(PlanModel):
     capacity: CapacitySection = Field(default_factory=CapacitySection)
     runbooks: RunbooksSection = Field(default_factory=RunbooksSection)
     errors: ErrorsSection = Field(default_factory=ErrorsSection)
+    tasks: TasksSection = Field(default_factory=TasksSection)
 
 
 SECTIONS: tuple[str, ...] = tuple(n for n in Plan.model_fields if n not in ("version", "name"))

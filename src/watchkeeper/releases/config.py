@@ -4,6 +4,7 @@ freeze periods)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -11,6 +12,7 @@ from pydantic import Field, model_validator
 
 from watchkeeper.plan.base import PlanModel, PlanObject
 from watchkeeper.plan.types import Duration, Name
+from watchkeeper.releases.versioning import VersionInvalid, calver_tokens
 
 Versioning = Literal["semver", "calver"]
 
@@ -86,8 +88,22 @@ class Service(PlanObject):
     depends_on: list[Name] = Field(
         default_factory=list, description="Services this one calls (architecture overview)."
     )
-    runbooks: list[str] = Field(default_factory=list, description="Runbooks of this service.")
+    runbooks: list[str] = Field(
+        default_factory=list, description="Runbooks of this service: slugs or links."
+    )
     gate: ReleaseGate | None = Field(None, description="Release gate run after each deploy.")
+
+    @model_validator(mode="after")
+    def _conventions(self) -> Service:
+        try:
+            calver_tokens(self.calver_format)
+        except VersionInvalid as exc:
+            raise ValueError(str(exc)) from None
+        if not self.environments:
+            raise ValueError("`environments` needs at least one environment (production)")
+        if len(set(self.environments)) != len(self.environments):
+            raise ValueError("`environments` names an environment twice")
+        return self
 
 
 class PlannedRelease(PlanObject):
@@ -124,3 +140,39 @@ class ReleasesSection(PlanModel):
         default_factory=list, description="Planned releases (release calendar)."
     )
     freezes: list[FreezePeriod] = Field(default_factory=list, description="Freeze periods.")
+
+
+def broken_references(section: ReleasesSection) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """Yield (path, message) for every service name the section uses but does not declare:
+    planned releases, freeze periods and ``depends_on``; and planned environments a service
+    does not have."""
+    services = {s.name: s for s in section.services}
+    for i, service in enumerate(section.services):
+        for k, name in enumerate(service.depends_on):
+            if name not in services:
+                yield ("releases", "services", i, "depends_on", k), f'no service is named "{name}"'
+            elif name == service.name:
+                yield (
+                    ("releases", "services", i, "depends_on", k),
+                    "a service cannot depend on itself",
+                )
+    for i, planned in enumerate(section.planned):
+        target = services.get(planned.service)
+        if target is None:
+            yield (
+                ("releases", "planned", i, "service"),
+                f'no service is named "{planned.service}" (declare it in `releases.services`)',
+            )
+        elif planned.environment not in target.environments:
+            yield (
+                ("releases", "planned", i, "environment"),
+                f'service "{planned.service}" has no environment "{planned.environment}" '
+                f"(its environments: {', '.join(target.environments)})",
+            )
+    for i, freeze in enumerate(section.freezes):
+        for k, name in enumerate(freeze.services):
+            if name not in services:
+                yield (
+                    ("releases", "freezes", i, "services", k),
+                    f'no service is named "{name}" (declare it in `releases.services`)',
+                )

@@ -25,15 +25,23 @@ from watchkeeper.checks.history import rollup_and_prune
 from watchkeeper.checks.pings import prune_pings
 from watchkeeper.checks.runner import CheckRunner
 from watchkeeper.dbmaint.service import DbMaintService
+from watchkeeper.errors import activity as error_activity_
+from watchkeeper.errors import retention as error_retention
+from watchkeeper.errors.from_logs import LogErrorFeed
 from watchkeeper.incidents import tracking
 from watchkeeper.incidents.engine import IncidentEngine
 from watchkeeper.incidents.escalation import Pager
+from watchkeeper.knowledge.runbook_review import RunbookReviewService
+from watchkeeper.logs.anomalies.service import TemplateMining
 from watchkeeper.logs.audit_stream import AuditStream
 from watchkeeper.metrics.compaction import Retention, compact, enforce_retention
 from watchkeeper.metrics.scrape import Scraper
 from watchkeeper.notify import outbox
 from watchkeeper.notify.worker import DeliveryWorker
 from watchkeeper.plan.loader import PlanInvalid
+from watchkeeper.releases.capacity.service import CapacityService
+from watchkeeper.releases.dora_query import update_gauges as update_dora_gauges
+from watchkeeper.releases.gate_service import ReleaseGateService
 from watchkeeper.runtime import gc_tuning
 from watchkeeper.runtime.app import create_app
 from watchkeeper.runtime.context import AppContext
@@ -50,6 +58,7 @@ from watchkeeper.security.service import SecurityService
 from watchkeeper.store.engine import display_url
 from watchkeeper.store.migrate import upgrade
 from watchkeeper.store.tables import utcnow
+from watchkeeper.tasks.service import TasksService
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +118,18 @@ def register_housekeeping(scheduler: Scheduler, ctx: AppContext) -> None:
             db.commit()
         log.debug("alerts: %d resolved alert(s) past the history window pruned", pruned)
 
+    def prune_errors() -> None:
+        with ctx.sessions() as db:
+            gone = error_retention.prune(db)
+        if gone.events or gone.issues:
+            log.info("errors: %d old event(s), %d old issue(s) removed", gone.events, gone.issues)
+
+    def error_activity() -> None:
+        with ctx.sessions() as db:
+            done = error_activity_.advance(db, utcnow())
+        if done.regressed:
+            log.info("errors: issue(s) %s regressed", ", ".join(map(str, done.regressed)))
+
     def compact_metrics() -> None:
         report = compact(ctx.metrics, int(utcnow().timestamp() * 1000))
         if report.chunks:
@@ -131,6 +152,10 @@ def register_housekeeping(scheduler: Scheduler, ctx: AppContext) -> None:
                 removed.series,
             )
 
+    def dora_gauges() -> None:
+        with ctx.sessions() as db:
+            update_dora_gauges(db, utcnow())
+
     minute, hour = timedelta(minutes=1), timedelta(hours=1)
     jobs: list[tuple[str, Callable[[], None], timedelta, timedelta, timedelta]] = [
         # name, function, every, jitter, timeout
@@ -140,7 +165,10 @@ def register_housekeeping(scheduler: Scheduler, ctx: AppContext) -> None:
         ("heartbeats.prune", prune_heartbeat_pings, hour, 5 * minute, 10 * minute),
         ("notifications.prune", prune_notifications, hour, 5 * minute, 10 * minute),
         ("alerts.prune", prune_alerts, hour, 5 * minute, 10 * minute),
+        ("errors.prune", prune_errors, hour, 5 * minute, 30 * minute),
+        ("errors.activity", error_activity, minute / 2, timedelta(seconds=5), 5 * minute),
         ("housekeeping.purge_sessions", purge_sessions, hour, 5 * minute, 5 * minute),
+        ("releases.dora_gauges", dora_gauges, 10 * minute, minute, 5 * minute),
     ]
     for name, work, every, jitter, timeout in jobs:
         scheduler.register(name, _in_thread(work), Every(every), jitter=jitter, timeout=timeout)
@@ -268,9 +296,35 @@ async def serve(ctx: AppContext, announce: Callable[[str], None]) -> None:
         "hardening",
         lambda: HardeningService(ctx.sessions, ctx.settings, start_delay=30.0),
     )
+    # The release gate: deploys' key metrics after the deploy against before, verdicts and
+    # incidents for regressions; one service per cluster.
+    releases = Leadership(
+        ctx.engine,
+        "releases",
+        lambda: ReleaseGateService(ctx.sessions, ctx.metrics, base_url=ctx.settings.base_url),
+    )
+    # Capacity forecasts of hosts, databases and the plan's targets, redone every
+    # `capacity.refresh`, and their CapacityForecast alerts: one service per cluster.
+    capacity = Leadership(
+        ctx.engine, "capacity", lambda: CapacityService(ctx.sessions, ctx.metrics)
+    )
     # The patch plan's verification, the overdue-fix alerts and the findings gauges: one
     # service per cluster.
     security = Leadership(ctx.engine, "security", lambda: SecurityService(ctx.sessions))
+    # RunbookReviewDue for runbooks past their review period, and the runbook gauges: one
+    # service per cluster.
+    runbooks = Leadership(ctx.engine, "runbooks", lambda: RunbookReviewService(ctx.sessions))
+    # Recurring tasks: instances for their occurrences, reminders before they are due and
+    # TaskOverdue past it; one service per cluster.
+    tasks = Leadership(
+        ctx.engine,
+        "tasks",
+        lambda: TasksService(
+            ctx.sessions,
+            base_url=ctx.settings.base_url,
+            on_queued=lambda: _call_all(queued_hooks),
+        ),
+    )
     # The compliance controls' evidence, gathered every `compliance.interval`: one service
     # per cluster.
     compliance = Leadership(ctx.engine, "compliance", lambda: ComplianceService(ctx.sessions))
@@ -292,6 +346,12 @@ async def serve(ctx: AppContext, announce: Callable[[str], None]) -> None:
     # Every replica receives logs into its own store (see docs/logs-storage.md), and copies
     # the audit trail into it (stopped before the log system, which closes the store).
     audit_stream = AuditStream(ctx.sessions, ctx.logs)
+    # Every replica turns the exceptions in the logs it receives into error events.
+    log_errors = LogErrorFeed(ctx.sessions, ctx.logs.subscribe)
+    # One template miner per cluster, reading the leader's own log store.
+    log_templates = Leadership(
+        ctx.engine, "log-anomalies", lambda: TemplateMining(ctx.sessions, lambda: ctx.logs.store)
+    )
     app = create_app(
         ctx,
         services=[
@@ -306,12 +366,19 @@ async def serve(ctx: AppContext, announce: Callable[[str], None]) -> None:
             compliance,
             security,
             plan_compliance,
+            runbooks,
+            tasks,
             hardening,
+            releases,
+            capacity,
             notify_worker,
             audit_stream,
+            log_errors,
+            log_templates,
             ctx.logs,
         ],
     )
+    app.state.error_ingest = log_errors.ingest  # one ingest (writer, rate limits) per process
     app.state.notify_worker = notify_worker
 
     def nudge_check(name: str) -> bool:
@@ -344,6 +411,16 @@ async def serve(ctx: AppContext, announce: Callable[[str], None]) -> None:
             hardening.current.wake()
 
     app.state.wake_hardening = wake_hardening
+
+    def wake_capacity() -> bool:
+        """Refresh the capacity forecasts now when this process runs the service (True);
+        on another replica the leader refreshes them on its schedule."""
+        if capacity.current is None:
+            return False
+        capacity.current.wake()
+        return True
+
+    app.state.wake_capacity = wake_capacity
     config = uvicorn.Config(
         app,
         host=ctx.settings.listen_host,

@@ -27,12 +27,12 @@ from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
 from watchkeeper.exceptions import NotFoundError
+from watchkeeper.globs import is_glob
 from watchkeeper.security.config import SEVERITIES, SecuritySection
 from watchkeeper.security.suppressions import (
     Matchable,
     Suppression,
     active_suppressions,
-    is_glob,
     suppressed_by,
 )
 from watchkeeper.store.tables import OsvVulnerability, SecurityFinding

@@ -46,18 +46,24 @@ def next_slot(
     return name, when
 
 
-def _still_valid(
-    row: PatchAction, names: Sequence[str], windows: Mapping[str, MaintenanceWindow], now: datetime
+def slot_holds(
+    window_name: str,
+    scheduled_for: datetime | None,
+    names: Sequence[str],
+    windows: Mapping[str, MaintenanceWindow],
+    now: datetime,
 ) -> bool:
-    """True while ``row``'s slot has not passed (its window is still open, or yet to come)."""
-    if row.scheduled_for is None:
+    """True while a planned action's slot (``window_name`` at ``scheduled_for``) has not
+    passed: its window is still open, or yet to come. Once False, :func:`schedule` moves
+    the action (one with a fixed version) to the next opening."""
+    if scheduled_for is None:
         return False
     if not names:
-        return row.window == ""
-    window = windows.get(row.window)
-    if row.window not in names or window is None:
+        return window_name == ""
+    window = windows.get(window_name)
+    if window_name not in names or window is None:
         return False
-    return row.scheduled_for > now or is_open(window, now)
+    return scheduled_for > now or is_open(window, now)
 
 
 def schedule(
@@ -70,7 +76,7 @@ def schedule(
     """Plan ``row`` into its slot (kept while valid); return True when it changed."""
     if not row.to_version:
         wanted: tuple[str, datetime | None] = ("", None)
-    elif _still_valid(row, names, windows, now):
+    elif slot_holds(row.window, row.scheduled_for, names, windows, now):
         return False
     elif not names:
         wanted = ("", now)

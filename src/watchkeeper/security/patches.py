@@ -30,9 +30,8 @@ import logging
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from fnmatch import fnmatchcase
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -41,6 +40,7 @@ from watchkeeper.auth import audit
 from watchkeeper.auth.audit import Actor
 from watchkeeper.dbmaint.section import load_windows
 from watchkeeper.exceptions import ConflictError, NotFoundError
+from watchkeeper.globs import matches_any
 from watchkeeper.security.config import SEVERITIES, SecuritySection
 from watchkeeper.security.findings import (
     FindingView,
@@ -49,7 +49,7 @@ from watchkeeper.security.findings import (
     severity_rank,
 )
 from watchkeeper.security.inventory_store import collected, latest_inventories
-from watchkeeper.security.patch_windows import next_slot, schedule
+from watchkeeper.security.patch_windows import next_slot, schedule, slot_holds
 from watchkeeper.security.section import load_section
 from watchkeeper.security.suppressions import Suppression
 from watchkeeper.security.versions import Ordering, VersionError, ordering_for
@@ -126,7 +126,7 @@ def rank_of(severity: str, exposed: bool, score: float | None, count: int) -> fl
 
 def is_exposed(host: str, exposed_hosts: Sequence[str]) -> bool:
     """True when ``host`` matches one of the ``exposed_hosts`` globs (any case)."""
-    return any(fnmatchcase(host.lower(), g.lower()) for g in exposed_hosts)
+    return matches_any(host, exposed_hosts)
 
 
 def finding_key(f: FindingView) -> Key:
@@ -345,6 +345,29 @@ def refresh(
     db.flush()
     result.created.extend(row.id for row in new)
     return result
+
+
+def slots_passed(
+    db: Session, now: datetime, names: Sequence[str], windows: Mapping[str, MaintenanceWindow]
+) -> set[str]:
+    """The hosts with a planned action (one with a fixed version) whose patch-window slot
+    has passed or was never found (see :func:`slot_holds`): a refresh moves it on."""
+    # Only the rows that may have passed are read (without windows a slot never passes).
+    maybe = (
+        or_(
+            PatchAction.scheduled_for.is_(None),
+            PatchAction.scheduled_for <= now,
+            PatchAction.window.not_in(names),
+        )
+        if names
+        else or_(PatchAction.scheduled_for.is_(None), PatchAction.window != "")
+    )
+    rows = db.execute(
+        select(PatchAction.host, PatchAction.window, PatchAction.scheduled_for).where(
+            PatchAction.status == PLANNED, PatchAction.to_version != "", maybe
+        )
+    )
+    return {host for host, window, at in rows if not slot_holds(window, at, names, windows, now)}
 
 
 def replan(db: Session, now: datetime, hosts: Collection[str] | None = None) -> Refresh | None:

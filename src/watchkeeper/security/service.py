@@ -4,7 +4,9 @@
   actions the newest inventories show done, plans new ones, marks obsolete those whose
   findings went away, moves planned ones whose patch window passed to the next opening —
   the scans refresh it too, but suppressions expire, windows pass and inventories arrive
-  between scans;
+  between scans. Only the hosts whose findings or inventories changed since the last pass,
+  or whose slot passed, are refreshed; every host on the first pass, when the patch
+  windows or exposed hosts change, and hourly (:mod:`watchkeeper.security.refresh_scope`);
 - raises and resolves ``VulnerabilityFixOverdue`` (:mod:`watchkeeper.security.alerting`);
 - sets the findings and patch-plan gauges on ``/metrics``;
 - hourly, prunes verified and obsolete actions older than ``security.history``.
@@ -15,26 +17,36 @@ Everything is derived from the store, so a replica that takes over reaches the s
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from watchkeeper.alerts.config import MaintenanceWindow
 from watchkeeper.dbmaint.section import load_windows
+from watchkeeper.runtime.periodic import Periodic, PeriodicService
 from watchkeeper.security import alerting, patches
+from watchkeeper.security.config import SecuritySection
 from watchkeeper.security.findings import metric_counts, open_findings
-from watchkeeper.security.section import load_section
+from watchkeeper.security.refresh_scope import (
+    Inputs,
+    changed_hosts,
+    full_refresh_due,
+    host_inputs,
+    plan_inputs,
+)
+from watchkeeper.security.section import SectionUnreadable, load_section
 from watchkeeper.store.tables import PatchAction, utcnow
 from watchkeeper.telemetry import PATCH_ACTIONS, SECURITY_FINDINGS, SECURITY_FINDINGS_OVERDUE
 
 log = logging.getLogger(__name__)
 
 PRUNE_EVERY = timedelta(hours=1)
+FULL_REFRESH_EVERY = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -44,9 +56,10 @@ class Pass:
     refresh: patches.Refresh
     firing: list[str]  # hosts VulnerabilityFixOverdue fires for
     actions: dict[str, int]  # patch actions by status
+    refreshed: frozenset[str] | None  # the hosts whose plan was refreshed (None: every one)
 
 
-class SecurityService:
+class SecurityService(PeriodicService):
     """Keeps the patch plan, the overdue-fix alerts and the gauges current (see the
     module docstring)."""
 
@@ -58,36 +71,44 @@ class SecurityService:
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._sessions = sessions
-        self._tick = tick
         self._clock = clock
-        self._stopping = asyncio.Event()
+        self._loop = Periodic(
+            "security",
+            self._pass,
+            tick,
+            log=log,
+            # the plan, alerts and gauges stay as they are until the plan is re-applied
+            lasting=(SectionUnreadable,),
+            lasting_message="security: no patch-plan refresh: %s",
+        )
         self._pruned_at: datetime | None = None
+        self._inputs: Inputs | None = None  # what the plan was last refreshed from
+        self._full_at: datetime | None = None  # when every host was last refreshed
 
-    async def run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                await asyncio.to_thread(self.run_once)
-            except IntegrityError:  # a scan refreshed the plan at the same moment
-                log.info("security: patch plan refreshed elsewhere meanwhile; next pass")
-            except SQLAlchemyError as exc:  # the store is away: try again next pass
-                log.error("security: store error %s; retrying", type(exc).__name__)
-            except Exception:  # a bug must not stop the service
-                log.exception("security service pass failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self._tick)
-
-    async def stop(self) -> None:
-        self._stopping.set()
+    async def _pass(self) -> None:
+        try:
+            await asyncio.to_thread(self.run_once)
+        except IntegrityError:  # a scan refreshed the plan at the same moment
+            log.info("security: patch plan refreshed elsewhere meanwhile; next pass")
 
     def run_once(self) -> Pass:
         """One pass (see the module docstring)."""
         now = self._clock()
         with self._sessions() as db:
             section = load_section(db)
+            windows = load_windows(db)
             findings = open_findings(db, section, now)
-            done = patches.refresh(
-                db, now, section=section, windows=load_windows(db), findings=findings
-            )
+            inputs = Inputs(plan_inputs(section, windows), host_inputs(db, findings))
+            hosts = self._scope(db, inputs, section, windows, now)
+            if hosts is None:
+                done = patches.refresh(db, now, section=section, windows=windows, findings=findings)
+            elif hosts:
+                mine = [f for f in findings if f.host in hosts]
+                done = patches.refresh(
+                    db, now, section=section, windows=windows, findings=mine, hosts=hosts
+                )
+            else:
+                done = patches.Refresh([], [], [], [], [])
             firing = alerting.evaluate(db, section, findings, now)
             db.commit()
             actions = dict.fromkeys(patches.STATUSES, 0)
@@ -95,6 +116,11 @@ class SecurityService:
                 select(PatchAction.status, func.count()).group_by(PatchAction.status)
             ):
                 actions[status] = count
+        # Kept only once committed: after a failed pass, the hosts it meant to refresh are
+        # still changed for the next one.
+        self._inputs = inputs
+        if hosts is None:
+            self._full_at = now
         counts, overdue = metric_counts(findings)
         for (severity, fix, hidden), count in counts.items():
             SECURITY_FINDINGS.labels(severity, str(fix).lower(), str(hidden).lower()).set(count)
@@ -109,4 +135,19 @@ class SecurityService:
             self._pruned_at = now
             if removed:
                 log.info("security: pruned %d verified/obsolete patch action(s)", removed)
-        return Pass(done, firing, actions)
+        return Pass(done, firing, actions, None if hosts is None else frozenset(hosts))
+
+    def _scope(
+        self,
+        db: Session,
+        inputs: Inputs,
+        section: SecuritySection,
+        windows: Mapping[str, MaintenanceWindow],
+        now: datetime,
+    ) -> set[str] | None:
+        """The hosts whose plan this pass refreshes; None for every host."""
+        if full_refresh_due(self._inputs, inputs, self._full_at, now, FULL_REFRESH_EVERY):
+            return None
+        assert self._inputs is not None
+        passed = patches.slots_passed(db, now, list(section.patch_windows), windows)
+        return changed_hosts(self._inputs, inputs) | passed

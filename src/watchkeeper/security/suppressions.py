@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from fnmatch import fnmatchcase
 from typing import Literal, Protocol
 
 from sqlalchemy import select
@@ -23,6 +22,7 @@ from sqlalchemy.orm import Session
 from watchkeeper.auth import audit
 from watchkeeper.auth.audit import Actor
 from watchkeeper.exceptions import NotFoundError, ValidationFailed
+from watchkeeper.globs import matches, matches_any
 from watchkeeper.security.config import SecuritySection
 from watchkeeper.store.tables import SecuritySuppression
 
@@ -69,24 +69,15 @@ class Suppression:
         """True when this suppression covers ``finding`` (expiry not considered)."""
         ids = [finding.vuln_id, *finding.aliases]
         return (
-            any(_glob(i, self.vulnerability) for i in ids)
-            and _glob(finding.package, self.package)
-            and any(_glob(finding.host, h) for h in self.hosts)
+            any(matches(i, self.vulnerability) for i in ids)
+            and matches(finding.package, self.package)
+            and matches_any(finding.host, self.hosts)
         )
 
     @property
     def label(self) -> str:
         """How the UI names it: ``plan: <name>`` or ``#<id> by <who>``."""
         return f"plan: {self.key}" if self.source == "plan" else f"#{self.key} by {self.actor}"
-
-
-def _glob(value: str, pattern: str) -> bool:
-    return fnmatchcase(value.lower(), pattern.lower())
-
-
-def is_glob(pattern: str) -> bool:
-    """True when ``pattern`` has a wildcard (otherwise it matches one value, any case)."""
-    return any(c in pattern for c in "*?[")
 
 
 def _end(day: date | None) -> datetime | None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -1062,6 +1063,7 @@ class Deploy(Base):
     changes: Mapped[str] = mapped_column(Text, default="")  # changelog text (Markdown)
     hosts: Mapped[list[str]] = mapped_column(JSON, default=list)
     previous_version: Mapped[str] = mapped_column(String(128), default="")
+    previous_commit: Mapped[str] = mapped_column(String(64), default="")  # diff link's base
     # started | succeeded | failed | rolled_back (what CI/CD reports)
     status: Mapped[str] = mapped_column(String(16), default="succeeded")
     # pending | healthy | regressed | skipped (the release gate's verdict)
@@ -1075,3 +1077,386 @@ class Deploy(Base):
     deployed_at: Mapped[datetime] = mapped_column()
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
     recorded_by: Mapped[str] = mapped_column(String(128), default="")
+
+
+class ErrorProjectKey(Base):
+    """An error-tracking project's numeric id and DSN public key (the plan or the API
+    declares the project; this row keeps what SDKs are configured with across applies)."""
+
+    __tablename__ = "error_projects"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    public_key: Mapped[str] = mapped_column(String(32), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ErrorIssue(Base):
+    """Events of one project grouped by fingerprint: what is shown, counted and triaged."""
+
+    __tablename__ = "error_issues"
+    __table_args__ = (
+        UniqueConstraint("project_id", "fingerprint", name="uq_error_issues_fingerprint"),
+        Index("ix_error_issues_project_last_seen", "project_id", "last_seen"),
+        Index("ix_error_issues_last_seen", "last_seen"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    project_id: Mapped[int] = mapped_column(Integer)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    grouping: Mapped[str] = mapped_column(String(16))  # sdk | exception | message
+    title: Mapped[str] = mapped_column(String(255))
+    culprit: Mapped[str] = mapped_column(String(255), default="")
+    level: Mapped[str] = mapped_column(String(16), default="error")
+    # unresolved | resolved | resolved_next_release | ignored
+    status: Mapped[str] = mapped_column(String(24), default="unresolved")
+    assignee: Mapped[str | None] = mapped_column(String(150), default=None)
+    team: Mapped[str] = mapped_column(String(128), default="")
+    resolved_in_release: Mapped[str | None] = mapped_column(String(200), default=None)
+    resolved_at: Mapped[datetime | None] = mapped_column(default=None)
+    ignore_until_count: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    first_seen: Mapped[datetime] = mapped_column()
+    last_seen: Mapped[datetime] = mapped_column()
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+    users: Mapped[int] = mapped_column(BigInteger, default=0)  # distinct users (hashed)
+    first_release: Mapped[str | None] = mapped_column(String(200), default=None)
+    last_release: Mapped[str | None] = mapped_column(String(200), default=None)
+
+
+class ErrorIssueRelease(Base):
+    """The releases an issue's events came from: when each was first and last seen."""
+
+    __tablename__ = "error_issue_releases"
+    issue_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("error_issues.id", ondelete="CASCADE"),
+        primary_key=True,
+    )
+    release: Mapped[str] = mapped_column(String(200), primary_key=True)
+    first_seen: Mapped[datetime] = mapped_column()
+    last_seen: Mapped[datetime] = mapped_column()
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ErrorIssueUser(Base):
+    """One user an issue affected: a hash of the user's id, e-mail or address, never those."""
+
+    __tablename__ = "error_issue_users"
+    issue_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("error_issues.id", ondelete="CASCADE"),
+        primary_key=True,
+    )
+    user_hash: Mapped[str] = mapped_column(String(32), primary_key=True)
+    first_seen: Mapped[datetime] = mapped_column()
+
+
+class ErrorEvent(Base):
+    """One event as stored (scrubbed): the latest ``events_per_issue`` of each issue, within
+    ``event_retention``. ``payload`` is the event's JSON, zstd-compressed."""
+
+    __tablename__ = "error_events"
+    __table_args__ = (
+        UniqueConstraint("project_id", "event_id", name="uq_error_events_event_id"),
+        Index("ix_error_events_issue_id", "issue_id", "id"),
+        Index("ix_error_events_received_at", "received_at"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    issue_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("error_issues.id", ondelete="CASCADE"),
+    )
+    project_id: Mapped[int] = mapped_column(Integer)
+    event_id: Mapped[str] = mapped_column(String(32))
+    received_at: Mapped[datetime] = mapped_column()
+    occurred_at: Mapped[datetime] = mapped_column()
+    level: Mapped[str] = mapped_column(String(16))
+    release: Mapped[str | None] = mapped_column(String(200), default=None)
+    environment: Mapped[str | None] = mapped_column(String(64), default=None)
+    user_hash: Mapped[str | None] = mapped_column(String(32), default=None)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ErrorRateWindow(Base):
+    """Events a project was sent in one minute, all replicas together (its rate limit)."""
+
+    __tablename__ = "error_rate_windows"
+    project_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    minute: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # Unix time // 60
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Runbook(Base):
+    """A runbook: a Markdown document with front matter, made in the UI/API (``source``
+    "store") or read from the plan's runbooks folder ("folder", read-only). The columns
+    after ``content`` are read from its front matter; ``search_text`` is the lowercased
+    title, tags and body the search matches."""
+
+    __tablename__ = "runbooks"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    slug: Mapped[str] = mapped_column(String(100), unique=True)
+    source: Mapped[str] = mapped_column(String(8), default="store")  # store | folder
+    path: Mapped[str] = mapped_column(String(500), default="")  # file in the folder
+    content: Mapped[str] = mapped_column(Text, deferred=True)
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text, default="", deferred=True)
+    services: Mapped[list[str]] = mapped_column(JSON, default=list)
+    alerts: Mapped[list[str]] = mapped_column(JSON, default=list)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    owner: Mapped[str] = mapped_column(String(150), default="")
+    review_period_s: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    search_text: Mapped[str] = mapped_column(Text, default="", deferred=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(150), default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(150), default="")
+    last_reviewed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_reviewed_by: Mapped[str] = mapped_column(String(150), default="")
+
+
+class RunbookRevision(Base):
+    """One version of a runbook's document: who wrote it, when, and why."""
+
+    __tablename__ = "runbook_revisions"
+    __table_args__ = (UniqueConstraint("runbook_id", "version", name="uq_runbook_revisions"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    runbook_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("runbooks.id", ondelete="CASCADE"),
+    )
+    version: Mapped[int] = mapped_column(Integer)
+    content: Mapped[str] = mapped_column(Text, deferred=True)
+    title: Mapped[str] = mapped_column(String(200))
+    author: Mapped[str] = mapped_column(String(150))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    note: Mapped[str] = mapped_column(String(500), default="")
+
+
+class RunbookReview(Base):
+    """A runbook confirmed still correct: by whom, when, with an optional note."""
+
+    __tablename__ = "runbook_reviews"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    runbook_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("runbooks.id", ondelete="CASCADE"),
+        index=True,
+    )
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    reviewed_by: Mapped[str] = mapped_column(String(150))
+    note: Mapped[str] = mapped_column(String(500), default="")
+
+
+class CapacityForecast(Base):
+    """The latest forecast of one capacity item (a host's resource, a target's series, a
+    database's size or disk), redone by the capacity service every ``capacity.refresh``:
+    what the page, the API and the alerts read instead of refitting. ``chart`` holds the
+    thinned history and the projection with its band."""
+
+    __tablename__ = "capacity_forecasts"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(40), unique=True)  # sha1 of kind/host/resource/subject
+    kind: Mapped[str] = mapped_column(String(16))  # host | target | database
+    host: Mapped[str] = mapped_column(String(200), default="")
+    resource: Mapped[str] = mapped_column(String(128))  # cpu...; the target's or database's name
+    subject: Mapped[str] = mapped_column(String(400), default="")  # mountpoint, series labels
+    unit: Mapped[str] = mapped_column(String(16), default="")
+    direction: Mapped[str] = mapped_column(String(8), default="up")
+    # over | soon | later | never | insufficient | error
+    status: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    current: Mapped[float | None] = mapped_column(Float(precision=53), default=None)
+    limit_value: Mapped[float | None] = mapped_column(Float(precision=53), default=None)
+    fit: Mapped[str] = mapped_column(String(16), default="")
+    per_day: Mapped[float | None] = mapped_column(Float(precision=53), default=None)
+    sigma: Mapped[float | None] = mapped_column(Float(precision=53), default=None)
+    points: Mapped[int] = mapped_column(Integer, default=0)
+    reaches_at: Mapped[datetime | None] = mapped_column(default=None)
+    reaches_earliest: Mapped[datetime | None] = mapped_column(default=None)
+    reaches_latest: Mapped[datetime | None] = mapped_column(default=None)
+    alert_within_s: Mapped[int] = mapped_column(BigInteger, default=0)
+    severity: Mapped[str] = mapped_column(String(16), default="warning")
+    labels: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # the alert's labels
+    chart: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, deferred=True)
+    computed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TaskInstance(Base):
+    """One occurrence of a recurring task (``tasks.tasks``): made by the tasks service when
+    it falls due (one per occurrence), then completed with its evidence or skipped with a
+    reason. ``checklist`` and ``title`` are copied from the task when it is made, so a later
+    plan change does not rewrite what was done."""
+
+    __tablename__ = "task_instances"
+    __table_args__ = (
+        UniqueConstraint("task", "occurrence_at", name="uq_task_instances_occurrence"),
+        Index("ix_task_instances_status_due", "status", "due_at"),
+        Index("ix_task_instances_task_due", "task", "due_at"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    task: Mapped[str] = mapped_column(String(128))
+    occurrence_at: Mapped[datetime] = mapped_column()
+    due_at: Mapped[datetime] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | done | skipped
+    title: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(64), default="")
+    owner: Mapped[str] = mapped_column(String(160), default="")  # user, team:x, "" (anyone)
+    owner_rule: Mapped[str] = mapped_column(String(160), default="")  # as the plan says it
+    checklist: Mapped[list[str]] = mapped_column(JSON, default=list)
+    checked: Mapped[list[bool]] = mapped_column(JSON, default=list)
+    worklist: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    decisions: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    applied: Mapped[list[str]] = mapped_column(JSON, default=list)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    link: Mapped[str] = mapped_column(String(2000), default="")
+    value: Mapped[str] = mapped_column(String(500), default="")
+    completed_at: Mapped[datetime | None] = mapped_column(default=None)
+    completed_by: Mapped[str] = mapped_column(String(150), default="")
+    on_time: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    skip_reason: Mapped[str] = mapped_column(String(500), default="")
+    reminded: Mapped[list[int]] = mapped_column(JSON, default=list)  # reminders (s) handled
+    reminders_sent: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TaskEvidenceFile(Base):
+    """A file attached as evidence to a task instance: stored under
+    ``$WATCHKEEPER_HOME/tasks/evidence`` by its SHA-256, which is checked on every read."""
+
+    __tablename__ = "task_evidence_files"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    instance_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("task_instances.id", ondelete="CASCADE"),
+        index=True,
+    )
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100), default="application/octet-stream")
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str] = mapped_column(String(500))  # relative to the evidence folder
+    uploaded_by: Mapped[str] = mapped_column(String(150))
+    uploaded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ErrorIssueTriage(Base):
+    """What triage keeps about an error issue besides its status: until when it is ignored,
+    when and in which release it last regressed, how much of its count and users the
+    five-minute counts already hold, and the tracker issue opened for it."""
+
+    __tablename__ = "error_issue_triage"
+    __table_args__ = (Index("ix_error_issue_triage_regressed_at", "regressed_at"),)
+    issue_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("error_issues.id", ondelete="CASCADE"),
+        primary_key=True,
+    )
+    ignore_until: Mapped[datetime | None] = mapped_column(default=None)
+    regressed_at: Mapped[datetime | None] = mapped_column(default=None)
+    regressed_in_release: Mapped[str | None] = mapped_column(String(200), default=None)
+    counted_events: Mapped[int] = mapped_column(BigInteger, default=0)
+    counted_users: Mapped[int] = mapped_column(BigInteger, default=0)
+    changed_at: Mapped[datetime | None] = mapped_column(default=None)
+    changed_by: Mapped[str] = mapped_column(String(150), default="")
+    # The issue opened for it in a tracker of the incidents section ("" while none; its url
+    # is "" while it is being opened).
+    tracker: Mapped[str] = mapped_column(String(128), default="")
+    tracker_external_id: Mapped[str] = mapped_column(String(200), default="")
+    tracker_url: Mapped[str] = mapped_column(String(2000), default="")
+
+
+class ErrorIssueCount(Base):
+    """An error issue's new events and new users in one five-minute bucket (Unix time // 300)."""
+
+    __tablename__ = "error_issue_counts"
+    __table_args__ = (Index("ix_error_issue_counts_project_bucket", "project_id", "bucket"),)
+    issue_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("error_issues.id", ondelete="CASCADE"),
+        primary_key=True,
+    )
+    bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    project_id: Mapped[int] = mapped_column(Integer)
+    events: Mapped[int] = mapped_column(BigInteger, default=0)
+    users: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class TrainingSession(Base):
+    """A training held: a course (a required training of ``tasks.trainings``, or any other)
+    on a day, by a trainer, with its material; who attended is in ``training_attendance``."""
+
+    __tablename__ = "training_sessions"
+    __table_args__ = (Index("ix_training_sessions_course_held", "course", "held_on"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    course: Mapped[str] = mapped_column(String(128))
+    title: Mapped[str] = mapped_column(String(200))
+    held_on: Mapped[date] = mapped_column(Date)
+    trainer: Mapped[str] = mapped_column(String(200), default="")
+    material_url: Mapped[str] = mapped_column(String(2000), default="")
+    notes: Mapped[str] = mapped_column(Text, default="")
+    recorded_by: Mapped[str] = mapped_column(String(150), default="")
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TrainingAttendance(Base):
+    """One person who attended a training session (a user name or an on-call person)."""
+
+    __tablename__ = "training_attendance"
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("training_sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    username: Mapped[str] = mapped_column(String(150), primary_key=True, index=True)
+
+
+class LogTemplateScope(Base):
+    """A stream (its labels but ``level``) whose lines are mined into templates, with the
+    Drain miner's state (log anomalies)."""
+
+    __tablename__ = "log_template_scopes"
+    __table_args__ = (UniqueConstraint("scope", name="uq_log_template_scopes_scope"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(2000))  # a stream selector
+    state: Mapped[bytes] = mapped_column(LargeBinary)
+    first_seen: Mapped[datetime] = mapped_column()
+    lines: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class LogTemplate(Base):
+    """A log template (Drain cluster) of a scope: first/last seen, count, example lines,
+    whether it appeared after the learning period, and its current rate anomaly."""
+
+    __tablename__ = "log_templates"
+    __table_args__ = (
+        UniqueConstraint("scope_id", "cluster", name="uq_log_templates_scope_cluster"),
+        Index("ix_log_templates_first_seen", "first_seen"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    scope_id: Mapped[int] = mapped_column(ForeignKey("log_template_scopes.id", ondelete="CASCADE"))
+    cluster: Mapped[int] = mapped_column(Integer)
+    template: Mapped[str] = mapped_column(Text)
+    first_seen: Mapped[datetime] = mapped_column()
+    last_seen: Mapped[datetime] = mapped_column()
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+    new: Mapped[bool] = mapped_column(Boolean, default=False)
+    examples: Mapped[list[str]] = mapped_column(JSON, default=list)
+    anomaly: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+
+
+class LogTemplateHour(Base):
+    """Lines of one template in one hour (``hour``: Unix time // 3600)."""
+
+    __tablename__ = "log_template_hours"
+    template_id: Mapped[int] = mapped_column(
+        ForeignKey("log_templates.id", ondelete="CASCADE"), primary_key=True
+    )
+    hour: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class LogTemplateCheckpoint(Base):
+    """How far the template miner has read the log store (ns) and the last hour whose
+    rates it judged (one row, id 1)."""
+
+    __tablename__ = "log_template_checkpoint"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    read_to: Mapped[int] = mapped_column(BigInteger, default=0)
+    evaluated_hour: Mapped[int] = mapped_column(BigInteger, default=0)

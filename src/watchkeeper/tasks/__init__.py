@@ -1,4 +1,3 @@
-"""Recurring human maintenance tasks, reviews, training records and the calendar.
-
-Not built yet: this package marks the domain's place in the layout.
-"""
+"""Recurring human maintenance tasks (``schedule``, ``completion``, ``reminders``,
+``overdue``, ``service``), the task kinds that do part of the work (``kinds``), training
+records, and the maintenance calendar (``calendar``). See docs/tasks.md."""

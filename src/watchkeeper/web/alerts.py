@@ -3,7 +3,6 @@ and silences (lists, the new-silence form with a preview of what it would mute).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Path, Query, Request
@@ -20,10 +19,14 @@ from watchkeeper.auth.roles import role_allows
 from watchkeeper.auth.sessions import SessionInfo
 from watchkeeper.exceptions import ConflictError, NotFoundError
 from watchkeeper.incidents.directory import procedures_for_alert
+from watchkeeper.incidents.plan import load_incidents
+from watchkeeper.knowledge.runbook_links import named_slug
+from watchkeeper.knowledge.runbook_refs import runbooks_for
 from watchkeeper.notify.views import notifications_for
 from watchkeeper.plan.types import parse_duration
 from watchkeeper.store.tables import utcnow
 from watchkeeper.web.pages import render, templates
+from watchkeeper.web.timefmt import ago, form_time, span
 
 router = APIRouter(include_in_schema=False)
 PageUser = Annotated[SessionInfo, require("viewer", page=True)]
@@ -61,30 +64,6 @@ def safe_url(url: str) -> str:
     ):
         return url.strip()
     return ""
-
-
-def span(seconds: float) -> str:
-    """Return a length of time for people: "40 s", "5 min", "2 h 10 min", "3 d"."""
-    seconds = abs(seconds)
-    if seconds < 60:
-        return f"{int(seconds)} s"
-    if seconds < 3600:
-        return f"{round(seconds / 60)} min"
-    if seconds < 86400:
-        hours, minutes = divmod(round(seconds / 60), 60)
-        return f"{hours} h" + (f" {minutes} min" if hours < 6 and minutes else "")
-    days, hours = divmod(round(seconds / 3600), 24)
-    return f"{days} d" + (f" {hours} h" if days < 3 and hours else "")
-
-
-def ago(moment: datetime | None, now: datetime | None = None) -> str:
-    """Return ``moment`` relative to now: "just now", "5 min ago", "in 2 h"."""
-    if moment is None:
-        return "never"
-    seconds = ((now or utcnow()) - moment).total_seconds()
-    if abs(seconds) < 45:
-        return "just now"
-    return f"in {span(seconds)}" if seconds < 0 else f"{span(seconds)} ago"
 
 
 def format_value(value: float | None) -> str:
@@ -205,17 +184,6 @@ def silence_preview(request: Request, db: Db, _: PageUser, matchers: str = "") -
     )
 
 
-def _when(value: str, field: str, errors: list[tuple[str, str]]) -> datetime | None:
-    if not value.strip():
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        errors.append((field, f'"{value}" is not a date and time (2026-01-31T14:00)'))
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 @router.post("/alerts/silences")
 def create_silence(
     request: Request,
@@ -238,8 +206,8 @@ def create_silence(
     }
     now = utcnow()
     problems: list[tuple[str, str]] = []
-    start = _when(starts_at, "startsAt", problems) or now
-    end = _when(ends_at, "endsAt", problems)
+    start = form_time(starts_at, "startsAt", problems) or now
+    end = form_time(ends_at, "endsAt", problems)
     if end is None and duration.strip() and not problems:  # an end time wins over the duration
         try:
             end = start + parse_duration(duration.strip())
@@ -348,6 +316,12 @@ def alert_page(request: Request, alert_id: AlertId, db: Db, user: PageUser) -> R
         silences=silence_views,
         notifications=notifications_for(db, alert.fingerprint),
         procedures=procedures_for_alert(db, alert.name, alert.labels),
+        runbooks=runbooks_for(
+            db,
+            alert=alert.name,
+            service=alert.labels.get(load_incidents(db).service_label, ""),
+        ),
+        runbook_slug=named_slug(detail.runbook) if "\n" not in detail.runbook else "",
         can_silence=role_allows(user.role, "responder"),
         duration=_duration(alert),
         active="alerts",

@@ -29,9 +29,9 @@ from watchkeeper.backups.restic import Restic
 from watchkeeper.backups.restore import restore_points
 from watchkeeper.exceptions import ValidationFailed, WatchkeeperError
 from watchkeeper.store.tables import utcnow
-from watchkeeper.web.alerts import span
 from watchkeeper.web.hosts import human_bytes
 from watchkeeper.web.pages import render
+from watchkeeper.web.timefmt import span
 
 router = APIRouter(include_in_schema=False)
 PageUser = Annotated[SessionInfo, require("viewer", page=True)]

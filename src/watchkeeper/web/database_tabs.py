@@ -19,8 +19,8 @@ from watchkeeper.dbmaint.collection import PREFIX
 from watchkeeper.dbmaint.config import DatabaseConfig
 from watchkeeper.metrics.labels import METRIC_NAME, STALE_NAN_BITS, Matcher
 from watchkeeper.metrics.source import SeriesSource
-from watchkeeper.web.alerts import span
 from watchkeeper.web.hosts import human_bytes
+from watchkeeper.web.timefmt import span
 
 QUERY_CHART_TOP = 5
 CHART_MIN_HORIZON = timedelta(days=14)

@@ -18,6 +18,7 @@ from watchkeeper.auth.audit import Actor, mask_secrets
 from watchkeeper.auth.roles import role_allows
 from watchkeeper.auth.sessions import SessionInfo
 from watchkeeper.exceptions import NotFoundError, ValidationFailed
+from watchkeeper.knowledge.onboarding import STARTERS as ONBOARDING_STARTERS
 from watchkeeper.plan import catalog
 from watchkeeper.plan.source import parse_plan_text
 from watchkeeper.web.nav import DOMAINS
@@ -28,10 +29,7 @@ PageUser = Annotated[SessionInfo, require("viewer", page=True)]
 PageOperator = Annotated[SessionInfo, require("operator", page=True)]
 EDIT_ROLE = "operator"
 
-STARTERS = {
-    "checks": "name: my-service\ntype: http\nurl: https://my-service.example.com/health\n"
-    "interval: 1m\n",
-}
+STARTERS = ONBOARDING_STARTERS  # what /objects/<kind>/new opens with (the first-run tour's)
 
 
 def _domain_slug(kind: str) -> str:

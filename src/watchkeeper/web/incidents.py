@@ -20,9 +20,10 @@ from watchkeeper.incidents import drills, escalation, links, service, tracking, 
 from watchkeeper.incidents.config import SEVERITIES
 from watchkeeper.incidents.plan import load_incidents, load_oncall
 from watchkeeper.incidents.trackers.interface import TrackerError
+from watchkeeper.knowledge.runbook_refs import runbooks_for
 from watchkeeper.store.tables import utcnow
-from watchkeeper.web.alerts import span
 from watchkeeper.web.pages import render
+from watchkeeper.web.timefmt import span
 
 router = APIRouter(include_in_schema=False)
 PageUser = Annotated[SessionInfo, require("viewer", page=True)]
@@ -151,6 +152,9 @@ def incident_page(request: Request, incident_id: IncidentId, db: Db, user: PageU
         people=[p.name for p in load_oncall(db).people],
         trackers=tracking.trackers(db),
         tracker_links=tracking.links_for(db, incident_id),
+        runbooks=runbooks_for(
+            db, service=view.incident.services, alert=[al.name for al in view.alerts]
+        ),
         notice=NOTICES.get(request.query_params.get("done", "")),
         error=request.query_params.get("error", ""),
         can_act=role_allows(user.role, "responder"),

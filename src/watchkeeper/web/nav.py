@@ -43,8 +43,32 @@ DOMAINS: tuple[Domain, ...] = (
         "incidents",
         "Incidents, on-call schedules, escalation policies and postmortems.",
     ),
-    Domain("errors", "Errors", None, "Application errors over the Sentry protocol."),
-    Domain("tasks", "Tasks", None, "Recurring human maintenance tasks, reviews and training."),
+    Domain(
+        "runbooks",
+        "Runbooks",
+        "runbooks",
+        "What to do when something breaks: searchable, versioned, reviewed runbooks.",
+    ),
+    Domain(
+        "knowledge",
+        "Knowledge",
+        None,
+        "Generated inventory, architecture and DR runbooks, the offline bundle, onboarding.",
+    ),
+    Domain("errors", "Errors", "errors", "Application errors over the Sentry protocol."),
+    Domain("tasks", "Tasks", "tasks", "Recurring human maintenance tasks, reviews and training."),
+    Domain(
+        "calendar",
+        "Calendar",
+        None,
+        "Tasks, releases, freezes, maintenance windows, on-call shifts and drills in one place.",
+    ),
+    Domain(
+        "training",
+        "Training",
+        None,
+        "Required trainings by person, sessions held and onboarding checklists.",
+    ),
     Domain(
         "backups",
         "Backups",
@@ -71,6 +95,12 @@ DOMAINS: tuple[Domain, ...] = (
         "Controls with automated evidence (SOC 2, ISO 27001, GDPR) and signed reports.",
     ),
     Domain("releases", "Releases", "releases", "Deploys, DORA metrics and capacity forecasts."),
+    Domain(
+        "capacity",
+        "Capacity",
+        "capacity",
+        "When hosts, databases and named metrics reach their limits: trends and forecasts.",
+    ),
     Domain("access", "Access", "access", "Users, roles, MFA and the audit trail."),
 )
 BY_SLUG = {d.slug: d for d in DOMAINS}

@@ -14,6 +14,7 @@ from markupsafe import Markup, escape
 from sqlalchemy.orm import Session
 
 from watchkeeper.api.status import section_summaries
+from watchkeeper.knowledge.onboarding import first_run_tour
 from watchkeeper.plan import catalog
 from watchkeeper.runtime.context import AppContext
 from watchkeeper.security.compliance import plan_status
@@ -149,4 +150,5 @@ def home_context(ctx: AppContext, db: Session) -> dict[str, Any]:
         "declared_sections": sum(1 for s in summaries if s.total),
         "total_objects": sum(s.total for s in summaries),
         "managed_objects": sum(s.managed for s in summaries),
+        "tour": first_run_tour(db),  # the first-run card (_onboarding_tour.html)
     }

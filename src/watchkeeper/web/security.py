@@ -30,8 +30,8 @@ from watchkeeper.security.osv.imports import LastImports, last_imports
 from watchkeeper.security.patch_board import list_actions
 from watchkeeper.security.section import load_section
 from watchkeeper.store.tables import utcnow
-from watchkeeper.web.alerts import span
 from watchkeeper.web.pages import render
+from watchkeeper.web.timefmt import span
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ with their status now and the updates posted on them, and holds the form to post
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Path, Request
@@ -20,6 +20,7 @@ from watchkeeper.incidents import statuspage
 from watchkeeper.store.tables import Incident, utcnow
 from watchkeeper.web import status_page as _public  # noqa: F401 - registers the label filters
 from watchkeeper.web.pages import render
+from watchkeeper.web.timefmt import form_time
 
 router = APIRouter(include_in_schema=False)
 PageUser = Annotated[SessionInfo, require("viewer", page=True)]
@@ -105,17 +106,6 @@ def status_pages(request: Request, db: Db, user: PageUser) -> Response:
     return _page(request, db, user)
 
 
-def _when(value: str, field: str, errors: list[tuple[str, str]]) -> datetime | None:
-    if not value.strip():
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        errors.append((field, f'"{value}" is not a date and time (2026-01-31T14:00)'))
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 @router.post("/incidents/status-pages/{name}/updates")
 def post_update(
     request: Request,
@@ -141,8 +131,8 @@ def post_update(
         "ends_at": ends_at,
     }
     problems: list[tuple[str, str]] = []
-    start = _when(starts_at, "starts_at", problems)
-    end = _when(ends_at, "ends_at", problems)
+    start = form_time(starts_at, "starts_at", problems)
+    end = form_time(ends_at, "ends_at", problems)
     incident: int | None = None
     if incident_id.strip():
         if re.fullmatch(r"[0-9]{1,18}", incident_id.strip()):

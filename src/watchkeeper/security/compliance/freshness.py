@@ -22,8 +22,8 @@ from typing import Any, Literal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from watchkeeper.agent.log_sources import host_matches
 from watchkeeper.backups.views import interval_of
+from watchkeeper.globs import matches_any
 from watchkeeper.plan.types import parse_duration
 from watchkeeper.security.config import VulnerabilitySource
 from watchkeeper.store.tables import HostPackages, OsvImport, StoredObject
@@ -121,7 +121,7 @@ def limits_by_host(
     found: dict[str, timedelta] = {}
     for host in hosts:
         for globs, interval in scopes:
-            if host_matches(host, globs):
+            if matches_any(host, globs):
                 found[host] = min(interval, found.get(host, interval))
     return found
 

@@ -6,17 +6,16 @@ once an hour prunes old snapshots."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from watchkeeper.logs.store import LogStore
 from watchkeeper.metrics.source import SeriesSource
+from watchkeeper.runtime.periodic import Periodic, PeriodicService
 from watchkeeper.security.compliance.plan_sections.base import AlertEvaluatorHealth, Live
 from watchkeeper.security.compliance.plan_status import (
     PlanStatus,
@@ -26,7 +25,7 @@ from watchkeeper.security.compliance.plan_status import (
     store,
 )
 from watchkeeper.store.tables import utcnow
-from watchkeeper.telemetry import PLAN_COMPLIANCE_SCORE, PLAN_SECTION_COMPLIANT, STORE_ERRORS
+from watchkeeper.telemetry import PLAN_COMPLIANCE_SCORE, PLAN_SECTION_COMPLIANT
 
 log = logging.getLogger(__name__)
 EVERY = 60.0
@@ -43,7 +42,7 @@ def set_gauges(status: PlanStatus) -> None:
             PLAN_SECTION_COMPLIANT.labels(section.section).set(1 if section.status == "ok" else 0)
 
 
-class PlanComplianceService:
+class PlanComplianceService(PeriodicService):
     """Evaluate the plan every ``every`` seconds until stopped (see the module docstring)."""
 
     def __init__(
@@ -60,9 +59,14 @@ class PlanComplianceService:
         self._metrics = metrics
         self._logs = logs
         self._evaluator = evaluator
-        self._every = every
         self._clock = clock
-        self._stopping = asyncio.Event()
+        self._loop = Periodic(
+            "plan compliance",
+            lambda: asyncio.to_thread(self.run_once),
+            every,
+            log=log,
+            store_operation="plan-compliance",
+        )
         self._pruned_at: datetime | None = None
 
     def run_once(self) -> PlanStatus:
@@ -86,18 +90,3 @@ class PlanComplianceService:
             db.commit()
         set_gauges(status)
         return status
-
-    async def run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                await asyncio.to_thread(self.run_once)
-            except SQLAlchemyError as exc:  # the store is away: try again at the next turn
-                STORE_ERRORS.labels("plan-compliance").inc()
-                log.error("plan compliance: store error %s; retrying", type(exc).__name__)
-            except Exception:  # a bug must not stop the service
-                log.exception("plan compliance evaluation failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self._every)
-
-    async def stop(self) -> None:
-        self._stopping.set()

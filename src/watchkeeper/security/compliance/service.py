@@ -9,14 +9,13 @@ over carries on where the last one stopped.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from watchkeeper.runtime.periodic import Periodic, PeriodicService
 from watchkeeper.security.compliance.evaluate import (
     SectionUnreadable,
     due,
@@ -27,9 +26,10 @@ from watchkeeper.security.compliance.evaluate import (
 from watchkeeper.store.tables import utcnow
 
 log = logging.getLogger(__name__)
+UNREADABLE = "compliance: %s; the controls keep their last states"
 
 
-class ComplianceService:
+class ComplianceService(PeriodicService):
     """Evaluates the compliance controls on their interval (see the module docstring)."""
 
     def __init__(
@@ -40,42 +40,33 @@ class ComplianceService:
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._sessions = sessions
-        self._tick = tick
         self._clock = clock
-        self._stopping = asyncio.Event()
-        self._wake = asyncio.Event()
-
-    async def run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                await self.run_once()
-            except SQLAlchemyError as exc:  # the store is away: try again next pass
-                log.error("compliance: store error %s; retrying", type(exc).__name__)
-            except Exception:  # a bug must not stop the service
-                log.exception("compliance service pass failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._tick)
-            self._wake.clear()
-
-    async def stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
-
-    def wake(self) -> None:
-        """Run the next pass now (the plan changed)."""
-        self._wake.set()
+        self._loop = Periodic(
+            "compliance",
+            self._evaluate,
+            tick,
+            log=log,
+            lasting=(SectionUnreadable,),
+            lasting_message=UNREADABLE,
+        )
 
     async def run_once(self) -> bool:
-        """Evaluate the controls if they are due; return whether they were."""
+        """Evaluate the controls if they are due; return whether they were (not while the
+        stored section does not validate: that is logged)."""
+        try:
+            return await self._evaluate()
+        except SectionUnreadable as exc:
+            log.error(UNREADABLE, exc)
+            return False
+
+    async def _evaluate(self) -> bool:
+        """Evaluate the controls if they are due; return whether they were. Raise
+        SectionUnreadable when the stored section does not validate."""
         return await asyncio.to_thread(self._pass)
 
     def _pass(self) -> bool:
         with self._sessions() as db:
-            try:
-                section = load_section(db)
-            except SectionUnreadable as exc:
-                log.error("compliance: %s; the controls keep their last states", exc)
-                return False
+            section = load_section(db)
             now = self._clock()
             if not due(db, section, now):
                 refresh_gauge(db, section)

@@ -9,10 +9,10 @@ shortest interval wins. So a catch-all profile can set the baseline (``hosts: ["
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from watchkeeper.globs import matches_any
 from watchkeeper.security.config import HardeningProfile
 
 DEFAULT_NAME = "default"
@@ -29,12 +29,6 @@ class AppliedProfile:
     def label(self) -> str:
         """What is stored as the run's profile: the names, joined."""
         return ",".join(self.names)[:128]
-
-
-def host_matches(host: str, patterns: Iterable[str]) -> bool:
-    """True when ``host`` matches one of the globs (case-insensitive)."""
-    name = host.lower()
-    return any(fnmatch.fnmatchcase(name, pattern.lower()) for pattern in patterns)
 
 
 def _union(lists: Iterable[list[str]]) -> list[str]:
@@ -62,7 +56,7 @@ def merge(profiles: list[HardeningProfile]) -> AppliedProfile | None:
 
 def for_host(profiles: list[HardeningProfile], host: str) -> AppliedProfile | None:
     """The merged profiles matching ``host``; None when none does."""
-    return merge([p for p in profiles if host_matches(host, p.hosts)])
+    return merge([p for p in profiles if matches_any(host, p.hosts)])
 
 
 def named(profiles: list[HardeningProfile], name: str) -> AppliedProfile | None:

@@ -17,14 +17,13 @@ a request. Audits run here one after the other, never two at once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from watchkeeper.runtime.periodic import Periodic, PeriodicService
 from watchkeeper.security.hardening import runs
 from watchkeeper.security.hardening.audits import (
     audit_endpoints,
@@ -44,7 +43,7 @@ log = logging.getLogger(__name__)
 PRUNE_EVERY = timedelta(hours=1)
 
 
-class HardeningService:
+class HardeningService(PeriodicService):
     """Runs the server's and the endpoints' hardening audits (see the module docstring)."""
 
     def __init__(
@@ -58,41 +57,19 @@ class HardeningService:
     ) -> None:
         self._sessions = sessions
         self._settings = settings
-        self._tick = tick
-        self._start_delay = start_delay
         self._clock = clock
-        self._stopping = asyncio.Event()
-        self._wake = asyncio.Event()
+        self._loop = Periodic(
+            "hardening",
+            self.run_once,
+            tick,
+            log=log,
+            # no audit until the plan is re-applied
+            lasting=(SectionUnreadable,),
+            lasting_message="hardening: no audit: %s",
+            # the server's own headers are checked over HTTP: let the listener come up first
+            start_delay=start_delay,
+        )
         self._pruned_at: datetime | None = None
-        self._unreadable = ""  # the last "section unreadable" logged (logged once)
-
-    async def run(self) -> None:
-        # The server's own headers are checked over HTTP: let the listener come up first.
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), self._start_delay)
-        while not self._stopping.is_set():
-            self._wake.clear()
-            try:
-                await self.run_once()
-                self._unreadable = ""
-            except SectionUnreadable as exc:  # no audit until the plan is re-applied
-                if str(exc) != self._unreadable:
-                    log.error("hardening: no audit: %s", exc)
-                self._unreadable = str(exc)
-            except SQLAlchemyError as exc:  # the store is away: try again next tick
-                log.error("hardening: store error %s; retrying", type(exc).__name__)
-            except Exception:  # a bug must not stop the audits
-                log.exception("hardening service pass failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._tick)
-
-    async def stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
-
-    def wake(self) -> None:
-        """Start the next pass now (an admin asked for an audit)."""
-        self._wake.set()
 
     async def run_once(self) -> list[Report]:
         """Run what is due, record it, refresh the gauges; return the new reports."""

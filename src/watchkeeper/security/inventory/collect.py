@@ -21,6 +21,7 @@ from glob import glob
 from pathlib import Path
 from typing import TypeVar
 
+from watchkeeper.globs import is_glob
 from watchkeeper.security.inventory.debian import (
     APT_LOCATION,
     DPKG_LOCATION,
@@ -52,10 +53,6 @@ KERNEL_LOCATION = "running"
 _GRACE = 5.0
 """Added to the bound of a thread whose subprocess has ``timeout`` of its own."""
 T = TypeVar("T")
-
-
-def is_glob(pattern: str) -> bool:
-    return any(char in pattern for char in "*?[")
 
 
 def expand(pattern: str) -> list[str]:

@@ -4,11 +4,11 @@ builds it from the plan)."""
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Iterable
 
 from pydantic import BaseModel, Field
 
+from watchkeeper.globs import matches_any
 from watchkeeper.security.config import Inventory
 
 DEFAULT_INTERVAL = 6 * 3600.0
@@ -72,8 +72,7 @@ def merge_specs(inventories: Iterable[Inventory]) -> InventorySpec:
 
 def applies_to(inventory: Inventory, host: str) -> bool:
     """Return True if one of ``inventory.hosts`` globs matches ``host`` (ignoring case)."""
-    name = host.lower()
-    return any(fnmatch.fnmatchcase(name, pattern.lower()) for pattern in inventory.hosts)
+    return matches_any(host, inventory.hosts)
 
 
 def spec_for_host(inventories: Iterable[Inventory], host: str) -> InventorySpec:

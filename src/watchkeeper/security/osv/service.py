@@ -20,7 +20,6 @@ While the stored section does not validate, it does nothing (and says so once).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -29,10 +28,10 @@ from datetime import datetime, timedelta
 
 import httpx
 from sqlalchemy import delete, func, select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from watchkeeper.plan.types import last_fire
+from watchkeeper.runtime.periodic import Periodic, PeriodicService
 from watchkeeper.security.config import SecuritySection, VulnerabilitySource
 from watchkeeper.security.osv import imports
 from watchkeeper.security.osv.importer import ImportResult, SourceSpec, run_import
@@ -69,7 +68,7 @@ class _Snapshot:
     live: set[str]  # sources with a live running import (of any process)
 
 
-class OsvService:
+class OsvService(PeriodicService):
     """Imports the plan's vulnerability sources (see the module's docstring)."""
 
     def __init__(
@@ -81,12 +80,18 @@ class OsvService:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self._sessions = sessions
-        self._tick = tick
         self._clock = clock
         self._transport = transport
         self._since = clock()
-        self._stopping = asyncio.Event()
-        self._wake = asyncio.Event()
+        self._loop = Periodic(
+            "osv",
+            self.run_once,
+            tick,
+            log=log,
+            # nothing is imported until the plan is re-applied
+            lasting=(SectionUnreadable,),
+            lasting_message="osv: no import: %s",
+        )
         self._running: asyncio.Task[None] | None = None
         self._stop_imports = threading.Event()  # ends an import's thread early
         # When each source was last started on schedule here: an import that fails before
@@ -94,37 +99,17 @@ class OsvService:
         self._attempted: dict[str, datetime] = {}
         self._pruned_at: datetime | None = None
         self._counted = False
-        self._unreadable = ""  # the error last logged for an unreadable section
         self.finished: list[ImportResult] = []
         """The imports this service ran, oldest first (the last hundred)."""
 
     async def run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                await self.run_once()
-                self._unreadable = ""
-            except SectionUnreadable as exc:  # nothing is imported until the plan is re-applied
-                if str(exc) != self._unreadable:
-                    log.error("osv: no import: %s", exc)
-                self._unreadable = str(exc)
-            except SQLAlchemyError as exc:  # the store is away: try again next pass
-                log.error("osv: store error %s; retrying", type(exc).__name__)
-            except Exception:  # a bug must not stop the service
-                log.exception("osv service pass failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._tick)
-            self._wake.clear()
+        await self._loop.run()
         if self._running is not None:  # told to stop: it ends at its next batch, as failed
             await asyncio.gather(self._running, return_exceptions=True)
 
     async def stop(self) -> None:
-        self._stopping.set()
         self._stop_imports.set()
-        self._wake.set()
-
-    def wake(self) -> None:
-        """Start the next pass now (an import was queued)."""
-        self._wake.set()
+        self._loop.stop()
 
     async def wait_idle(self) -> None:
         """Wait for the import started so far to end (tests)."""
@@ -194,7 +179,7 @@ class OsvService:
             log.exception("osv: import of %s failed", spec.name)
         finally:
             self._running = None
-            self._wake.set()
+            self._loop.wake()
 
     def _after_change(self) -> None:
         now = self._clock()

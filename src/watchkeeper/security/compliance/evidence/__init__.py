@@ -12,6 +12,8 @@ from watchkeeper.security.compliance.evidence import (  # noqa: F401  (registers
     encryption,
     logs,
     operations,
+    tasks,
+    training,
     vulnerabilities,
 )
 from watchkeeper.security.compliance.evidence.interface import (

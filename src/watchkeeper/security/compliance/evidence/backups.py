@@ -6,11 +6,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from pydantic import Field
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from watchkeeper.backups.config import Policy
+from watchkeeper.backups.latest_runs import FINISHED, ended, latest_run
 from watchkeeper.backups.views import load_section, max_age
+from watchkeeper.globs import matches_any
 from watchkeeper.plan.types import Duration, format_duration
 from watchkeeper.security.compliance.evidence.interface import (
     Evidence,
@@ -18,12 +19,10 @@ from watchkeeper.security.compliance.evidence.interface import (
     Fact,
     counted,
     evidence_query,
-    matches_any,
     verdict,
     when,
 )
 from watchkeeper.security.compliance.wording import span
-from watchkeeper.store.tables import BackupRun
 
 PoliciesField = Field(
     default_factory=lambda: ["*"], description="Backup policy name globs (default: all)."
@@ -48,24 +47,11 @@ class FreshParams(EvidenceParams):
 
 
 def _policies(db: Session, globs: list[str]) -> list[Policy]:
-    return [p for p in load_section(db).policies if matches_any(p.name, globs)]
+    return [p for p in load_section(db).policies if matches_any(p.name, globs, case_sensitive=True)]
 
 
 def _none_matched(globs: list[str]) -> Evidence:
     return Evidence("unknown", f"The plan has no backup policy matching {', '.join(globs)}.")
-
-
-def _ended(run: BackupRun) -> datetime:
-    return run.finished_at or run.started_at
-
-
-def _last(db: Session, policy: str, kind: str, status: str | None = None) -> BackupRun | None:
-    query = select(BackupRun).where(
-        BackupRun.policy == policy, BackupRun.kind == kind, BackupRun.status != "running"
-    )
-    if status is not None:
-        query = query.where(BackupRun.status == status)
-    return db.scalar(query.order_by(BackupRun.started_at.desc(), BackupRun.id.desc()).limit(1))
 
 
 @evidence_query("backup_drills_passed", DrillsParams)
@@ -78,18 +64,18 @@ def backup_drills_passed(db: Session, params: DrillsParams, now: datetime) -> Ev
         return _none_matched(params.policies)
     facts, passed = [], []
     for policy in policies:
-        last = _last(db, policy.name, "drill")
-        if last is not None and last.status == "succeeded" and now - _ended(last) <= params.within:
+        last = latest_run(db, policy.name, "drill", statuses=FINISHED)
+        if last is not None and last.status == "succeeded" and now - ended(last) <= params.within:
             rto = f" (RTO {span(last.rto_s)})" if last.rto_s is not None else ""
-            facts.append(Fact(policy.name, "pass", f"drill passed {when(_ended(last))}{rto}"))
-            passed.append((policy.name, _ended(last)))
+            facts.append(Fact(policy.name, "pass", f"drill passed {when(ended(last))}{rto}"))
+            passed.append((policy.name, ended(last)))
             continue
         if last is not None and last.status == "failed":
             reason = f": {last.error.splitlines()[0][:200]}" if last.error.strip() else ""
-            detail = f"last drill failed {when(_ended(last))}{reason}"
+            detail = f"last drill failed {when(ended(last))}{reason}"
         elif last is not None:
             within = format_duration(params.within)
-            detail = f"last drill passed {when(_ended(last))}, over {within} ago"
+            detail = f"last drill passed {when(ended(last))}, over {within} ago"
         elif policy.drill is None:
             detail = "restore drills are off for this policy"
         else:
@@ -114,8 +100,8 @@ def restore_rto_under(db: Session, params: RtoParams, now: datetime) -> Evidence
         return _none_matched(params.policies)
     facts = []
     for policy in policies:
-        good = _last(db, policy.name, "drill", "succeeded")
-        if good is None or now - _ended(good) > params.within or good.rto_s is None:
+        good = latest_run(db, policy.name, "drill")
+        if good is None or now - ended(good) > params.within or good.rto_s is None:
             facts.append(
                 Fact(
                     policy.name,
@@ -130,7 +116,7 @@ def restore_rto_under(db: Session, params: RtoParams, now: datetime) -> Evidence
             Fact(
                 policy.name,
                 "pass" if ok else "fail",
-                f"RTO {span(good.rto_s)} in the drill of {when(_ended(good))} "
+                f"RTO {span(good.rto_s)} in the drill of {when(ended(good))} "
                 f"({'within' if ok else 'over'} {format_duration(params.objective)})",
             )
         )
@@ -156,19 +142,9 @@ def backups_fresh(db: Session, params: FreshParams, now: datetime) -> Evidence:
     for policy in policies:
         limit = max_age(policy, now)
         for repository in policy.repositories:
-            good = db.scalar(
-                select(BackupRun)
-                .where(
-                    BackupRun.policy == policy.name,
-                    BackupRun.repository == repository,
-                    BackupRun.kind == "backup",
-                    BackupRun.status == "succeeded",
-                )
-                .order_by(BackupRun.started_at.desc(), BackupRun.id.desc())
-                .limit(1)
-            )
+            good = latest_run(db, policy.name, "backup", repository=repository)
             subject = f"{policy.name} → {repository}"
-            at = _ended(good) if good is not None else None
+            at = ended(good) if good is not None else None
             ok = at is not None and now - at <= limit
             age = f", {span(now - at)} ago" if at is not None else ""
             facts.append(

@@ -14,6 +14,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 from sqlalchemy import JSON, func, select, type_coerce
 from sqlalchemy.orm import Session
 
+from watchkeeper.globs import matches_any
 from watchkeeper.plan import sealing
 from watchkeeper.plan.catalog import collection_kinds
 from watchkeeper.plan.models import Plan
@@ -24,7 +25,6 @@ from watchkeeper.security.compliance.evidence.interface import (
     Fact,
     NoParams,
     evidence_query,
-    matches_any,
     verdict,
     when,
 )
@@ -106,7 +106,9 @@ def _endpoint_facts(db: Session, params: TlsParams, now: datetime) -> tuple[list
         select(StoredObject).where(StoredObject.kind == "checks").order_by(StoredObject.name)
     ):
         spec = obj.spec
-        if spec.get("type") not in ("http", "tls") or not matches_any(obj.name, params.checks):
+        if spec.get("type") not in ("http", "tls") or not matches_any(
+            obj.name, params.checks, case_sensitive=True
+        ):
             continue
         host, where = _where(spec)
         if params.scope == "public" and internal_host(host):

@@ -8,7 +8,6 @@ policy, no inventory ever collected) it answers ``unknown``, not ``pass``.
 
 from __future__ import annotations
 
-import fnmatch
 import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -115,11 +114,6 @@ def evidence_query(
 
 
 # -- small helpers the queries share ----------------------------------------------------------
-
-
-def matches_any(name: str, globs: Iterable[str]) -> bool:
-    """True when ``name`` matches one of the shell-style ``globs`` (case-sensitive)."""
-    return any(fnmatch.fnmatchcase(name, g) for g in globs)
 
 
 def when(value: datetime | None) -> str:

@@ -14,6 +14,7 @@ from watchkeeper.alerts.config import AlertRule
 from watchkeeper.alerts.dispatch import load_config
 from watchkeeper.alerts.routing import match
 from watchkeeper.dbmaint.section import load_section as load_databases
+from watchkeeper.globs import matches_any
 from watchkeeper.notify.outbox import CHANNELS_KIND
 from watchkeeper.plan.types import Duration, format_duration
 from watchkeeper.security.compliance.evidence.interface import (
@@ -22,7 +23,6 @@ from watchkeeper.security.compliance.evidence.interface import (
     Fact,
     NoParams,
     evidence_query,
-    matches_any,
     verdict,
     when,
 )
@@ -79,7 +79,7 @@ def checks_passing(db: Session, params: ChecksParams, now: datetime) -> Evidence
         for obj in db.scalars(
             select(StoredObject).where(StoredObject.kind == "checks").order_by(StoredObject.name)
         )
-        if matches_any(obj.name, params.checks)
+        if matches_any(obj.name, params.checks, case_sensitive=True)
     }
     names = list(specs)
     states = {s.name: s for s in db.scalars(select(CheckStatus).where(CheckStatus.name.in_(names)))}
@@ -211,7 +211,11 @@ def database_maintenance_ran(db: Session, params: MaintenanceParams, now: dateti
     """Every database of the plan matching ``databases`` had a maintenance task (vacuum,
     analyze, reindex, optimize...) finish successfully within ``within``; dry runs do not
     count."""
-    targets = [t for t in load_databases(db).targets if matches_any(t.name, params.databases)]
+    targets = [
+        t
+        for t in load_databases(db).targets
+        if matches_any(t.name, params.databases, case_sensitive=True)
+    ]
     if not targets:
         return Evidence(
             "unknown", f"The plan has no database matching {', '.join(params.databases)}."

@@ -21,6 +21,7 @@ from watchkeeper.security.compliance.plan_sections import (
     notifications,
     oncall,
     security,
+    tasks,
 )
 from watchkeeper.security.compliance.plan_sections.base import Live, SectionResult
 
@@ -39,6 +40,7 @@ EVALUATORS: dict[str, Evaluator] = {
     "security": security.evaluate,
     "compliance": compliance.evaluate,
     "access": access.evaluate,
+    "tasks": tasks.evaluate,
 }
 TITLES: dict[str, str] = {
     "checks": "Health checks",
@@ -53,6 +55,7 @@ TITLES: dict[str, str] = {
     "security": "Security",
     "compliance": "Compliance",
     "access": "Access",
+    "tasks": "Tasks",
 }
 PAGES: dict[str, str] = {
     "checks": "/checks",
@@ -67,4 +70,5 @@ PAGES: dict[str, str] = {
     "security": "/security",
     "compliance": compliance.CONTROLS_PAGE,
     "access": "/access",
+    "tasks": "/tasks",
 }

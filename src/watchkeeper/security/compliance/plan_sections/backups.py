@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from watchkeeper.backups.config import BackupsSection, Policy, copy_targets
+from watchkeeper.backups.latest_runs import FINISHED, ended, first_good_backup, latest_run
 from watchkeeper.backups.views import copy_max_age, drill_max_age, max_age
 from watchkeeper.security.compliance.plan_sections.base import (
     Live,
@@ -26,7 +26,6 @@ from watchkeeper.security.compliance.plan_sections.base import (
     plural,
 )
 from watchkeeper.security.compliance.wording import span
-from watchkeeper.store.tables import BackupRun
 
 
 def evaluate(db: Session, live: Live) -> SectionResult:
@@ -64,36 +63,18 @@ def evaluate(db: Session, live: Live) -> SectionResult:
     return tally.result()
 
 
-def _latest(
-    db: Session, policy: str, repository: str, kind: str, ok_only: bool
-) -> BackupRun | None:
-    query = select(BackupRun).where(
-        BackupRun.policy == policy, BackupRun.repository == repository, BackupRun.kind == kind
-    )
-    statuses = ("succeeded",) if ok_only else ("succeeded", "failed")
-    return db.scalar(
-        query.where(BackupRun.status.in_(statuses))
-        .order_by(BackupRun.started_at.desc(), BackupRun.id.desc())
-        .limit(1)
-    )
-
-
-def _ended(run: BackupRun) -> datetime:
-    return run.finished_at or run.started_at
-
-
 def _freshness(db: Session, policy: Policy, now: datetime, since: datetime) -> list[str]:
     problems = []
     targets = copy_targets(policy)
     for repository in [*policy.repositories, *targets]:
         kind = "copy" if repository in targets else "backup"
         limit = copy_max_age(policy, now) if kind == "copy" else max_age(policy, now)
-        good = _latest(db, policy.name, repository, kind, ok_only=True)
+        good = latest_run(db, policy.name, kind, repository=repository)
         if good is None:
             if now - since > limit:
                 problems.append(f"no good {kind} into {repository} yet (due within {span(limit)})")
             continue
-        age = now - _ended(good)
+        age = now - ended(good)
         if age > limit:
             problems.append(
                 f"last good {kind} into {repository} {span(age)} ago (limit {span(limit)})"
@@ -105,28 +86,18 @@ def _drills(db: Session, policy: Policy, now: datetime) -> list[str]:
     limit: timedelta = drill_max_age(policy, now)
     problems = []
     for repository in policy.repositories:
-        last = _latest(db, policy.name, repository, "drill", ok_only=False)
+        last = latest_run(db, policy.name, "drill", repository=repository, statuses=FINISHED)
         if last is not None and last.status == "failed":
             error = f": {last.error.splitlines()[0]}" if last.error else ""
-            problems.append(f"the last drill from {repository} ({at(_ended(last))}) failed{error}")
+            problems.append(f"the last drill from {repository} ({at(ended(last))}) failed{error}")
             continue
         if last is not None:
-            since = _ended(last)
+            since = ended(last)
         else:  # a drill needs a backup: the clock starts at the first good one
-            first = db.scalar(
-                select(BackupRun)
-                .where(
-                    BackupRun.policy == policy.name,
-                    BackupRun.repository == repository,
-                    BackupRun.kind == "backup",
-                    BackupRun.status == "succeeded",
-                )
-                .order_by(BackupRun.started_at, BackupRun.id)
-                .limit(1)
-            )
+            first = first_good_backup(db, policy.name, repository)
             if first is None:
                 continue
-            since = _ended(first)
+            since = ended(first)
         if now - since > limit:
             what = (
                 f"the last one ended {span(now - since)} ago"

@@ -9,7 +9,6 @@ the logs it received): elsewhere (the CLI) they are unknown.
 
 from __future__ import annotations
 
-import fnmatch
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from urllib.parse import urlencode
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from watchkeeper.agent.log_sources import host_matches
+from watchkeeper.globs import matches_any
 from watchkeeper.logs.config import LogsSection
 from watchkeeper.logs.retention import DEFAULT_RULE, compile_rules, policy_for
 from watchkeeper.logs.selector import quote
@@ -109,11 +108,12 @@ def _streams_of(src: _Source, usage: list[StreamUsage]) -> list[StreamUsage]:
             continue
         if any(labels.get(k) != v for k, v in src.labels.items()):
             continue
-        if src.hosts is not None and not host_matches(labels.get("host", ""), src.hosts):
+        if src.hosts is not None and not matches_any(labels.get("host", ""), src.hosts):
             continue
-        if src.paths and not any(
-            fnmatch.fnmatchcase(labels.get("filename", ""), os.path.expanduser(p))
-            for p in src.paths
+        if src.paths and not matches_any(
+            labels.get("filename", ""),
+            (os.path.expanduser(p) for p in src.paths),
+            case_sensitive=True,
         ):
             continue
         out.append(u)
@@ -137,7 +137,7 @@ def _judge_source(
         last = datetime.fromtimestamp(newest / 1e9, UTC)
         why = f"no line since {at(last)}"
     if src.hosts is not None:
-        matching = [h for h in hosts if host_matches(h, src.hosts)]
+        matching = [h for h in hosts if matches_any(h, src.hosts)]
         why += (
             f" ({plural(len(matching), 'agent host')} match {', '.join(src.hosts)})"
             if matching

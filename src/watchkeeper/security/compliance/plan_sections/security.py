@@ -21,7 +21,7 @@ from croniter import croniter
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from watchkeeper.agent.log_sources import host_matches
+from watchkeeper.globs import matches_any
 from watchkeeper.security.alerting import overdue_findings
 from watchkeeper.security.compliance.freshness import (
     late_hosts,
@@ -143,7 +143,7 @@ def _judge_inventories(
         return
     limits = limits_by_host(hosts, [(i.hosts, i.interval) for i in section.inventories])
     for inventory in section.inventories:
-        if not any(host_matches(h, inventory.hosts) for h in hosts):
+        if not any(matches_any(h, inventory.hosts) for h in hosts):
             tally.failed(
                 "inventory",
                 inventory.name,

@@ -35,6 +35,7 @@ def upgrade() -> None:
         sa.Column("changes", sa.Text(), nullable=False),
         sa.Column("hosts", sa.JSON(), nullable=False),
         sa.Column("previous_version", sa.String(length=128), nullable=False),
+        sa.Column("previous_commit", sa.String(length=64), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("gate", sa.String(length=16), nullable=False),
         sa.Column("gate_detail", sa.JSON(), nullable=False),

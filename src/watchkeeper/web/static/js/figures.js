@@ -2,6 +2,7 @@
 // data-figure-chart="<id of a JSON script>" and data-figure-key="<key>" gets one chart:
 // the JSON is {"t": [epoch seconds], "start": s, "end": s, "points": bool,
 // "<key>": [{"label": "...", "values": [seconds or null, one per t]}]}; one line per entry.
+// data-figure-unit="count" or "percent" (a 0..1 ratio) draws other values than times.
 (function () {
   var PALETTE = ["#2563eb", "#16a34a", "#dc2626", "#9333ea", "#ea580c", "#0891b2", "#ca8a04",
                  "#db2777", "#4f46e5", "#65a30d", "#0d9488", "#b45309"];
@@ -18,7 +19,11 @@
     if (s < 86400) return trim((s / 3600).toFixed(1)) + " h";
     return trim((s / 86400).toFixed(1)) + " d";
   }
+  var COUNTS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000];  // whole steps for counts
   function trim(text) { return text.replace(/\.0$/, ""); }
+  function count(v) { return v == null || isNaN(v) ? "–" : trim(String(Math.round(v * 100) / 100)); }
+  function percent(v) { return v == null || isNaN(v) ? "–" : Math.round(v * 100) + "%"; }
+  var FORMATS = { time: human, count: count, percent: percent };
   function draw(el, data, key) {
     el.textContent = "";
     if (!window.uPlot) { el.textContent = "Charts need the web assets (make assets)."; return; }
@@ -28,6 +33,8 @@
       el.textContent = "Nothing to chart in this range."; el.classList.add("muted"); return;
     }
     var axis = { stroke: css("--muted"), grid: { stroke: css("--border") }, ticks: { stroke: css("--border") } };
+    var unit = FORMATS[el.getAttribute("data-figure-unit")] ? el.getAttribute("data-figure-unit") : "time";
+    var fmt = FORMATS[unit];
     var series = [{}].concat(lines.map(function (l, i) {
       var color = l.color ? css(l.color) : PALETTE[i % PALETTE.length];
       if (l.marks) {  // points only, e.g. missed drill runs drawn at 0
@@ -37,7 +44,7 @@
       }
       return { label: l.label, stroke: color, width: data.points ? 1 : 1.5, spanGaps: true,
                points: { show: true, size: data.points ? 7 : 5, fill: color },
-               value: function (u, v) { return human(v); } };
+               value: function (u, v) { return fmt(v); } };
     }));
     var height = Number(el.getAttribute("data-height") || 260);
     var opts = {
@@ -46,10 +53,11 @@
       scales: {
         x: { time: true, range: function () {
           return [Math.min(data.start, data.t[0]), data.end]; } },
-        y: { range: function (u, min, max) { return [0, max > 0 ? max * 1.1 : 60]; } }
+        y: { range: function (u, min, max) {
+          return [0, max > 0 ? max * 1.1 : (unit === "time" ? 60 : 1)]; } }
       },
-      axes: [axis, Object.assign({}, axis, { size: 70, incrs: INCRS, values: function (u, vals) {
-        return vals.map(human); } })],
+      axes: [axis, Object.assign({}, axis, { size: 70, values: function (u, vals) {
+        return vals.map(fmt); } }, unit === "percent" ? {} : { incrs: unit === "count" ? COUNTS : INCRS })],
       series: series
     };
     var plot = new uPlot(opts, [data.t].concat(lines.map(function (l) { return l.values; })), el);

@@ -2,7 +2,8 @@
 // [{expr, legend}]) over the page's range with uPlot, one line per returned series, named
 // by the legend template ("{{device}} received"). "$window" in a query becomes the rate
 // window: at least 4 agent intervals and one step, as Grafana's $__rate_interval does.
-// Dragging across a chart zooms every chart to that span.
+// Dragging across a chart zooms every chart to that span. Deploys to the host are marked
+// (js/deploy_markers.js).
 (function () {
   var box = document.getElementById("host-charts");
   if (!box || !window.WK) return;
@@ -48,8 +49,10 @@
     el.classList.remove("muted");
     var unit = el.getAttribute("data-unit");
     var axis = { stroke: css("--muted"), grid: { stroke: css("--border") }, ticks: { stroke: css("--border") } };
+    var host = box.getAttribute("data-host");
     var opts = {
       width: Math.max(el.clientWidth - 24, 200), height: 240,
+      plugins: host && WK.deployMarkers ? [WK.deployMarkers({ services: [], hosts: [host] })] : [],
       cursor: { drag: { x: true, y: false } },
       scales: { x: { time: true, range: function () { return [start, end]; } },
                 y: unit === "%" ? { range: function (u, lo, hi) { return [0, Math.max(hi, 1)]; } } : {} },

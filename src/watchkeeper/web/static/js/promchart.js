@@ -1,6 +1,8 @@
 // PromQL charts with uPlot, shared by the query page and the host pages.
-// WK.promChart(el, {query, start, end, step, unit, onZoom}) fetches /api/v1/query_range and
-// draws one line per returned series; dragging across the chart calls onZoom(start, end).
+// WK.promChart(el, {query, start, end, step, unit, onZoom, deploys}) fetches /api/v1/query_range
+// and draws one line per returned series; dragging across the chart calls onZoom(start, end).
+// Deploys of the series' `service` and `host`/`instance` labels (or of o.deploys: {services,
+// hosts}) are marked when js/deploy_markers.js is loaded.
 (function () {
   var PALETTE = ["#2563eb", "#16a34a", "#dc2626", "#9333ea", "#ea580c", "#0891b2", "#ca8a04",
                  "#db2777", "#4f46e5", "#65a30d", "#0d9488", "#b45309"];
@@ -55,9 +57,12 @@
       return { label: seriesName(s.metric), stroke: PALETTE[i % PALETTE.length], width: 1.5,
                value: function (u, v) { return humanize(v, o.unit); } };
     }));
+    // Deploys of the services and hosts the series are labelled with (or o.deploys).
+    var deploys = o.deploys || (WK.deployFilter ? WK.deployFilter(data.result) : null);
     var opts = {
       width: Math.max(el.clientWidth - 24, 200), height: o.height || 280,
       legend: { show: o.legend !== false },
+      plugins: deploys && WK.deployMarkers ? [WK.deployMarkers(deploys)] : [],
       cursor: { drag: { x: true, y: false } },
       scales: { x: { time: true, range: function () { return [o.start, o.end]; } } },
       axes: [axis, Object.assign({}, axis, { size: 80, values: function (u, vals) {

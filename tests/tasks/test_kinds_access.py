@@ -107,8 +107,11 @@ def test_bad_decisions_and_non_admins_are_refused(db: Session) -> None:
         ("decisions.user:old", '"delete" is not one of confirm, revoke'),
         ("decisions.host:x", "use user:<name> or token:<id>"),
     ]
-    with pytest.raises(ConflictError, match="needs the admin role; old is operator"):
+    with pytest.raises(ConflictError, match="needs the admin role; old acts as operator"):
         apply_decisions(db, {"user:never": "revoke"}, Actor("old"))
+    # An admin's API token scoped to responder does not carry the admin's power.
+    with pytest.raises(ConflictError, match="needs the admin role; .* acts as responder"):
+        apply_decisions(db, {"user:never": "revoke"}, ADMIN, role="responder")
     assert apply_decisions(db, {"user:never": "confirm"}, Actor("old")) == [
         "confirmed 1 account(s) and token(s)"
     ]

@@ -15,7 +15,14 @@ from sqlalchemy.orm import Session
 from tests.tasks.support import apply_tasks, instances
 from watchkeeper.auth.audit import Actor
 from watchkeeper.knowledge.runbooks import create_runbook, find
-from watchkeeper.store.tables import BackupRun, ErrorIssue, ErrorIssueTriage, TaskInstance
+from watchkeeper.store.tables import (
+    BackupRun,
+    ErrorIssue,
+    ErrorIssueTriage,
+    LogTemplate,
+    LogTemplateScope,
+    TaskInstance,
+)
 from watchkeeper.tasks.completion import Completion, complete
 from watchkeeper.tasks.kinds_releases import signoff
 from watchkeeper.tasks.schedule import make_due
@@ -162,3 +169,39 @@ def test_release_acceptance_is_explicit_and_recorded(db: Session, tmp_path: Path
     rows = db.scalars(select(TaskInstance).where(TaskInstance.kind == "release_acceptance"))
     assert [r.decisions for r in rows] == [{"release:shop-2-0": "accepted"}]
     assert instances(db, "review")[0].status == "done"
+
+
+def test_log_review_lists_the_log_anomalies_of_the_period(db: Session, tmp_path: Path) -> None:
+    apply_tasks(db, plan("log_review", "{lookback: 7d}"), added=ADDED)
+    scope = LogTemplateScope(scope='{app="api"}', state=b"", first_seen=MONDAY - timedelta(days=30))
+    db.add(scope)
+    db.flush()
+
+    def template(text: str, first_seen: datetime, new: bool, anomaly: bool) -> int:
+        row = LogTemplate(
+            scope_id=scope.id,
+            cluster=db.query(LogTemplate).count() + 1,
+            template=text,
+            first_seen=first_seen,
+            last_seen=first_seen + timedelta(hours=1),
+            count=7,
+            new=new,
+            anomaly={"direction": "high"} if anomaly else None,
+        )
+        db.add(row)
+        db.flush()
+        return row.id
+
+    fresh = template("disk <*> is full", MONDAY - timedelta(days=1), new=True, anomaly=False)
+    template("old and quiet", MONDAY - timedelta(days=20), new=False, anomaly=False)
+    template("new long ago", MONDAY - timedelta(days=9), new=True, anomaly=False)
+    busy = template("retrying <*>", MONDAY - timedelta(days=20), new=False, anomaly=True)
+    db.commit()
+    first = make(db, MONDAY)
+    items = {w["key"]: w for w in first.worklist}
+    assert sorted(items) == sorted([f"template:{busy}", f"template:{fresh}"])
+    assert items[f"template:{fresh}"]["label"] == "disk <*> is full"
+    assert items[f"template:{busy}"]["detail"].startswith("rate anomaly")
+    assert items[f"template:{fresh}"]["link"] == "/logs/anomalies"
+    applied = finish(db, tmp_path, first, dict.fromkeys(items, "triaged"))
+    assert applied == ["looked at: 2 log template(s)"]

@@ -90,6 +90,6 @@ def list_review(
     "sessions end, its tokens stop working). The last enabled admin is kept.",
 )
 def apply_review(body: DecisionsIn, request: Request, db: Db, info: Admin) -> AppliedOut:
-    applied = apply_decisions(db, body.decisions, request_actor(request, info))
+    applied = apply_decisions(db, body.decisions, request_actor(request, info), role=info.role)
     db.commit()
     return AppliedOut(applied=applied)

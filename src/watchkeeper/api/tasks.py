@@ -5,6 +5,7 @@ against its SHA-256). Viewers read; responders complete and skip."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -385,7 +386,7 @@ async def read_completion(request: Request) -> completion.Completion:
 async def complete_instance(
     instance_id: InstanceId, request: Request, _: SizeLimit, db: Db, info: Responder
 ) -> InstanceOut:
-    done = await read_completion(request)
+    done = replace(await read_completion(request), role=info.role)
     home = get_ctx(request).settings.home
     completion.complete(db, home, instance_id, done, request_actor(request, info), utcnow())
     db.commit()

@@ -62,6 +62,9 @@ class ErrorAlertCondition(PlanModel):
             raise ValueError("`threshold` and `per` go with `when: rate`")
         if self.window < timedelta(minutes=1):
             raise ValueError("`window` must be at least 1m")
+        if self.when == "rate" and self.window > timedelta(days=14):
+            # the per-step counts are kept 14 days (errors/activity.py): longer undercounts
+            raise ValueError("the `window` of `when: rate` can be at most 14d")
         return self
 
 

@@ -1438,7 +1438,7 @@ class LogTemplate(Base):
     count: Mapped[int] = mapped_column(BigInteger, default=0)
     new: Mapped[bool] = mapped_column(Boolean, default=False)
     examples: Mapped[list[str]] = mapped_column(JSON, default=list)
-    anomaly: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    anomaly: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), default=None)
 
 
 class LogTemplateHour(Base):
@@ -1446,7 +1446,9 @@ class LogTemplateHour(Base):
 
     __tablename__ = "log_template_hours"
     template_id: Mapped[int] = mapped_column(
-        ForeignKey("log_templates.id", ondelete="CASCADE"), primary_key=True
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("log_templates.id", ondelete="CASCADE"),
+        primary_key=True,
     )
     hour: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     count: Mapped[int] = mapped_column(BigInteger, default=0)

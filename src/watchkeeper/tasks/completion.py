@@ -37,6 +37,9 @@ class Completion:
     checked: list[bool] = field(default_factory=list)
     decisions: dict[str, str] = field(default_factory=dict)
     files: list[Upload] = field(default_factory=list)
+    # The caller's effective role (an API token's scope, or the signed-in user's role): what
+    # a kind that changes access checks ("" → the account's stored role alone).
+    role: str = ""
 
 
 def _open_row(db: Session, instance_id: int) -> TaskInstance:
@@ -149,6 +152,7 @@ def complete(
             since=previous_occurrence(db, row.task, row.occurrence_at),
             options=options_model,
             now=now,
+            role=done.role,
         )
         applied += kind.apply(db, context, chosen, actor)
         row.decisions = chosen

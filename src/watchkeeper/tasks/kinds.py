@@ -80,6 +80,7 @@ class KindContext:
     since: datetime | None
     options: Any
     now: datetime
+    role: str = ""  # the completing caller's effective role ("" outside a request)
 
 
 Prepare = Callable[[Session, KindContext], list[WorkItem]]

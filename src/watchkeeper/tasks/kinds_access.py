@@ -161,12 +161,17 @@ def _check(decisions: Mapping[str, str]) -> None:
         raise ValidationFailed("the decisions are not valid", problems)
 
 
-def _may_revoke(db: Session, actor: Actor) -> None:
-    role = db.scalar(select(User.role).where(User.username == actor.name, User.disabled.is_(False)))
-    if role is None or not role_allows(role, "admin"):
-        raise ConflictError(
-            f"revoking access needs the admin role; {actor.name} is {role or 'unknown'}"
-        )
+def _may_revoke(db: Session, actor: Actor, role: str) -> None:
+    """Revoking needs an enabled admin account and, when the call carries one, an admin
+    effective role: an admin's token scoped to responder may not revoke."""
+    stored = db.scalar(
+        select(User.role).where(User.username == actor.name, User.disabled.is_(False))
+    )
+    for have in (stored, role or stored):
+        if have is None or not role_allows(have, "admin"):
+            raise ConflictError(
+                f"revoking access needs the admin role; {actor.name} acts as {have or 'unknown'}"
+            )
 
 
 def _revoke(db: Session, key: str, actor: Actor) -> str:
@@ -187,18 +192,24 @@ def _revoke(db: Session, key: str, actor: Actor) -> str:
 
 
 def apply_decisions(
-    db: Session, decisions: Mapping[str, str], actor: Actor, reference: str = ""
+    db: Session,
+    decisions: Mapping[str, str],
+    actor: Actor,
+    reference: str = "",
+    *,
+    role: str = "",
 ) -> list[str]:
     """Apply ``decisions`` (``user:<name>`` or ``token:<id>`` → ``confirm`` or ``revoke``);
     return one sentence per revocation and one for the confirmations. Revoking needs an
-    admin ``actor``. Audit each change, and the review itself (``access.review``) with
+    admin ``actor`` acting with an admin ``role`` (its effective role, when the call
+    carries one). Audit each change, and the review itself (``access.review``) with
     ``reference`` (a task instance). Raise ValidationFailed for a bad decision or key,
     ConflictError when a non-admin revokes. The caller commits."""
     _check(decisions)
     revoke = sorted(k for k, v in decisions.items() if v == "revoke")
     confirm = sorted(k for k, v in decisions.items() if v == "confirm")
     if revoke:
-        _may_revoke(db, actor)
+        _may_revoke(db, actor, role)
     applied = [_revoke(db, key, actor) for key in revoke]
     if confirm:
         applied.append(f"confirmed {len(confirm)} account(s) and token(s)")
@@ -218,7 +229,9 @@ def _prepare(db: Session, context: KindContext) -> list[WorkItem]:
 
 
 def _apply(db: Session, context: KindContext, chosen: dict[str, str], actor: Actor) -> list[str]:
-    return apply_decisions(db, chosen, actor, f"task/{context.task}/{context.instance_id}")
+    return apply_decisions(
+        db, chosen, actor, f"task/{context.task}/{context.instance_id}", role=context.role
+    )
 
 
 KIND = register(

@@ -3,8 +3,9 @@ review (or within ``lookback`` for the first), still unresolved, each to mark tr
 resolved or ignored. Each decision goes through the errors domain's triage (audited); a
 "triaged" issue records who looked at it and when.
 
-The log anomalies of the design are not listed: the logs domain has no anomaly detection
-yet.
+It also lists the log anomalies of the period (``logs/anomalies``): log templates first
+seen since the last review and templates whose hourly rate is anomalous now, each to mark
+looked at (any decision records it; the template itself is not changed).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from watchkeeper.errors.triage import TriageChange, change_issue
 from watchkeeper.exceptions import NotFoundError, ValidationFailed
 from watchkeeper.plan.base import PlanModel
 from watchkeeper.plan.types import Duration
-from watchkeeper.store.tables import ErrorIssue, ErrorIssueTriage
+from watchkeeper.store.tables import ErrorIssue, ErrorIssueTriage, LogTemplate
 from watchkeeper.tasks.kinds import KindContext, TaskKind, WorkItem, register
 
 DECISIONS = ("triaged", "resolve", "ignore")
@@ -65,15 +66,43 @@ def _item(row: ErrorIssue) -> WorkItem:
     return WorkItem(f"issue:{row.id}", row.title, detail, "", f"/errors/issues/{row.id}")
 
 
+def log_anomalies(db: Session, start: datetime, limit: int = 200) -> list[LogTemplate]:
+    """Log templates new since ``start`` and those with a rate anomaly now; newest first."""
+    return list(
+        db.scalars(
+            select(LogTemplate)
+            .where(
+                or_(
+                    (LogTemplate.new.is_(True)) & (LogTemplate.first_seen >= start),
+                    LogTemplate.anomaly.is_not(None),
+                )
+            )
+            .order_by(LogTemplate.last_seen.desc(), LogTemplate.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def _template_item(row: LogTemplate) -> WorkItem:
+    what = "rate anomaly" if row.anomaly is not None else "new log template"
+    detail = (
+        f"{what}, {row.count} line(s), first seen {row.first_seen:%Y-%m-%d %H:%M}, "
+        f"last {row.last_seen:%Y-%m-%d %H:%M}"
+    )
+    return WorkItem(f"template:{row.id}", row.template[:200], detail, "", "/logs/anomalies")
+
+
 def _prepare(db: Session, context: KindContext) -> list[WorkItem]:
     options: LogReviewOptions = context.options
     start = context.since or context.occurrence_at - options.lookback
-    return [_item(row) for row in new_issues(db, start, options.limit)]
+    issues = [_item(row) for row in new_issues(db, start, options.limit)]
+    return issues + [_template_item(row) for row in log_anomalies(db, start, options.limit)]
 
 
 def _apply(db: Session, context: KindContext, chosen: dict[str, str], actor: Actor) -> list[str]:
     done: dict[str, int] = {}
     notes: list[str] = []
+    templates = sum(1 for key in chosen if key.startswith("template:"))
     for key, decision in sorted(chosen.items()):
         ident = key.removeprefix("issue:")
         if not ident.isdigit():
@@ -88,6 +117,8 @@ def _apply(db: Session, context: KindContext, chosen: dict[str, str], actor: Act
             continue
         done[decision] = done.get(decision, 0) + 1
     summary = [f"{decision}: {n} issue(s)" for decision, n in sorted(done.items())]
+    if templates:
+        summary.append(f"looked at: {templates} log template(s)")
     return summary + notes
 
 
@@ -95,7 +126,7 @@ KIND = register(
     TaskKind(
         name="log_review",
         description="Error-tracking issues new or regressed since the last review, each "
-        "marked triaged, resolved or ignored.",
+        "marked triaged, resolved or ignored, and the log anomalies of the period.",
         prepare=_prepare,
         apply=_apply,
         options_model=LogReviewOptions,

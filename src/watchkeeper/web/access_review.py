@@ -80,7 +80,9 @@ async def review_submit(request: Request, db: Db, user: PageAdmin) -> Response:
     if not chosen:
         return _page(request, db, days, error="select at least one row first", status=422)
     try:
-        applied = apply_review(db, dict.fromkeys(chosen, action), actor(request, user))
+        applied = apply_review(
+            db, dict.fromkeys(chosen, action), actor(request, user), role=user.role
+        )
     except (ValidationFailed, ConflictError) as exc:
         db.rollback()
         return _page(request, db, days, error=str(exc), status=422)

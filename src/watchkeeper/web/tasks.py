@@ -5,6 +5,7 @@ checked against its SHA-256)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Annotated
 from urllib.parse import quote
@@ -168,7 +169,7 @@ async def complete_form(
     user: PageResponder,
 ) -> Response:
     try:
-        done = await read_completion(request)
+        done = replace(await read_completion(request), role=user.role)
         completion.complete(
             db, get_ctx(request).settings.home, instance_id, done, _actor(request, user), utcnow()
         )

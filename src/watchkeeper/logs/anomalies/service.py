@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from watchkeeper.alerts.internal import raise_internal, resolve_internal
@@ -224,8 +224,13 @@ class TemplateMining:
     # --- judging ----------------------------------------------------------------------------
 
     def _judge(self, db: Session, hour: int, now: float) -> None:
-        """Judge every template's count in ``hour`` against the same hour on earlier days."""
+        """Judge every template's count in ``hour`` against the same hour on earlier days;
+        drop the hourly counts no judgement or chart needs any more (older than the baseline
+        and a day)."""
         at = datetime.fromtimestamp(now, UTC)
+        db.execute(
+            delete(LogTemplateHour).where(LogTemplateHour.hour < hour - 24 * (BASELINE_DAYS + 2))
+        )
         wanted = [hour - 24 * k for k in range(BASELINE_DAYS + 1)]
         counts: dict[int, dict[int, int]] = {}
         for template_id, h, count in db.execute(

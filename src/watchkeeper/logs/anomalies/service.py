@@ -40,6 +40,8 @@ LAG = 60.0
 """Seconds behind the present the miner reads (lines still arriving)."""
 FIRST_READ = 3600.0
 """How far back the very first pass reads."""
+MAX_SPAN = 3600.0
+"""Seconds of logs mined and committed at a time (a backlog is read piece by piece)."""
 LEARNING = timedelta(hours=24)
 """After a scope is first mined, templates found within this time are not "new"."""
 NEW_FOR = timedelta(hours=24)
@@ -118,9 +120,14 @@ class TemplateMining:
                 db.add(checkpoint)
             end = int((now - LAG) * 1e9)
             lines = made = 0
-            if end > checkpoint.read_to:
-                lines, made = self._mine(db, checkpoint.read_to + 1, end, now)
-                checkpoint.read_to = end
+            # In pieces of at most MAX_SPAN, each committed: after a long outage the backlog
+            # is never held in memory at once, and what was mined stays mined.
+            while end > checkpoint.read_to:
+                piece = min(end, checkpoint.read_to + int(MAX_SPAN * 1e9))
+                got, new = self._mine(db, checkpoint.read_to + 1, piece, now)
+                lines, made = lines + got, made + new
+                checkpoint.read_to = piece
+                db.commit()
             hour = int(now // 3600) - 1
             judged = None
             if checkpoint.evaluated_hour < hour:

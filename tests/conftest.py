@@ -37,10 +37,12 @@ def _admin_engine(base: str) -> Engine:
     return create_engine(normalise_url(base), isolation_level="AUTOCOMMIT")
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def restore_logging() -> Iterator[None]:
     """Put the root, uvicorn and alembic loggers back as they were after the test
-    (``configure_logging`` replaces handlers and levels)."""
+    (``configure_logging`` replaces handlers and levels). For every test: a CLI command run
+    through CliRunner configures logging, and its redacting handler left on the root logger
+    would change what later tests in the same worker capture."""
     names = ("", "uvicorn", "uvicorn.error", "uvicorn.access", "alembic", "httpx", "httpcore")
     saved = {
         n: (

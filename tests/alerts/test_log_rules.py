@@ -177,6 +177,6 @@ def test_rule_kind_error_lists_logs() -> None:
             - {name: Nothing}
         """
     )
-    assert found.startswith("plan.yaml:4:") and "`forecast` or `logs`" in found
+    assert found.startswith("plan.yaml:4:") and "`forecast`, `logs` or `errors`" in found
     rule = AlertRule.model_validate({"name": "L", "logs": 'rate({a="b"}[1m]) > 1'})
     assert rule.kind == "logs" and rule.on_interval and not rule.is_promql

@@ -103,6 +103,18 @@ def _cmap(pdf: FPDF, key: str) -> frozenset[int]:
     return frozenset(int(c) for c in cmap)
 
 
+def pdf_bytes(pdf: FPDF) -> bytes:
+    """The document's bytes; then close the font files fontTools keeps open (left to the
+    garbage collector, each would be a ResourceWarning at some later moment)."""
+    try:
+        return bytes(pdf.output())
+    finally:
+        for font in pdf.fonts.values():
+            ttfont = getattr(font, "ttfont", None)
+            if ttfont is not None:
+                ttfont.close()
+
+
 def load_fonts(pdf: FPDF, fonts_dir: Path | None = DEJAVU_DIR) -> _Fonts:
     """Register DejaVu Sans (and Mono) from ``fonts_dir`` when all its files are there;
     otherwise use the core fonts."""
@@ -377,4 +389,4 @@ def markdown_to_pdf(
     pdf.set_creator("Watchkeeper")
     pdf.add_page()
     _Renderer(pdf, fonts).render(_md.parse(text))
-    return bytes(pdf.output())
+    return pdf_bytes(pdf)

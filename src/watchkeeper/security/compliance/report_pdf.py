@@ -16,7 +16,7 @@ from datetime import datetime
 from fpdf import FPDF, FontFace
 from fpdf.enums import XPos, YPos
 
-from watchkeeper.incidents.postmortem_pdf import load_fonts
+from watchkeeper.incidents.postmortem_pdf import load_fonts, pdf_bytes
 from watchkeeper.security.compliance.report import ReportControl, ReportData
 from watchkeeper.security.compliance.views import format_params
 
@@ -291,4 +291,4 @@ def render_pdf(data: ReportData, sha256: str, signature: str, public_key: str) -
         9,
         colour=GREY,
     )
-    return bytes(pdf.output())
+    return pdf_bytes(pdf)

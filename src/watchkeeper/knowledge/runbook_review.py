@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from watchkeeper.knowledge import runbook_alerts, runbooks
 from watchkeeper.knowledge.runbook_metrics import RUNBOOKS, RUNBOOKS_REVIEW_DUE
-from watchkeeper.runtime.periodic import Periodic
+from watchkeeper.runtime.periodic import Periodic, PeriodicService
 from watchkeeper.store.tables import utcnow
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ class ReviewPass:
     counts: dict[str, int]
 
 
-class RunbookReviewService:
+class RunbookReviewService(PeriodicService):
     """Keeps ``RunbookReviewDue`` and the runbook gauges current (see the module docstring)."""
 
     def __init__(
@@ -46,12 +46,6 @@ class RunbookReviewService:
         self._loop = Periodic(
             "runbooks", self._pass, tick, log=log, store_operation="runbooks", start_delay=5.0
         )
-
-    async def run(self) -> None:
-        await self._loop.run()
-
-    async def stop(self) -> None:
-        self._loop.stop()
 
     async def _pass(self) -> None:
         await asyncio.to_thread(self.run_once)

@@ -17,7 +17,7 @@ from datetime import datetime
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from watchkeeper.runtime.periodic import Periodic
+from watchkeeper.runtime.periodic import Periodic, PeriodicService
 from watchkeeper.store.tables import TaskInstance, utcnow
 from watchkeeper.tasks import overdue, reminders
 from watchkeeper.tasks.metrics import TASK_INSTANCES_MADE, TASK_INSTANCES_OPEN, TASKS
@@ -35,7 +35,7 @@ class TasksPass:
     overdue: list[str]
 
 
-class TasksService:
+class TasksService(PeriodicService):
     """Keeps the task instances, reminders and ``TaskOverdue`` current (module docstring)."""
 
     def __init__(
@@ -54,12 +54,6 @@ class TasksService:
         self._loop = Periodic(
             "tasks", self._pass, tick, log=log, store_operation="tasks", start_delay=5.0
         )
-
-    async def run(self) -> None:
-        await self._loop.run()
-
-    async def stop(self) -> None:
-        self._loop.stop()
 
     async def _pass(self) -> None:
         await asyncio.to_thread(self.run_once)

@@ -27,7 +27,7 @@ from watchkeeper.logs.anomalies.miner import load_miner, mine, save_miner
 from watchkeeper.logs.model import Labels, LogLine
 from watchkeeper.logs.selector import quote
 from watchkeeper.logs.store import LogStore
-from watchkeeper.runtime.periodic import Periodic
+from watchkeeper.runtime.periodic import Periodic, PeriodicService
 from watchkeeper.store.tables import (
     LogTemplate,
     LogTemplateCheckpoint,
@@ -73,7 +73,7 @@ class PassReport:
     judged_hour: int | None
 
 
-class TemplateMining:
+class TemplateMining(PeriodicService):
     """Mine templates and judge their rates; ``clock`` (Unix seconds) is the time."""
 
     def __init__(
@@ -98,12 +98,6 @@ class TemplateMining:
             store_operation="log_anomalies",
             start_delay=30.0,
         )
-
-    async def run(self) -> None:
-        await self._loop.run()
-
-    async def stop(self) -> None:
-        self._loop.stop()
 
     async def _pass(self) -> None:
         await asyncio.to_thread(self.run_pass)

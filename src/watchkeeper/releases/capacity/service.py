@@ -24,7 +24,7 @@ from watchkeeper.metrics.store import MetricStore
 from watchkeeper.releases.capacity.items import STATUSES
 from watchkeeper.releases.capacity.refresh import Refresh, refresh
 from watchkeeper.releases.capacity.section import SectionUnreadable, load_section
-from watchkeeper.runtime.periodic import Periodic
+from watchkeeper.runtime.periodic import Periodic, PeriodicService
 from watchkeeper.store.tables import CapacityForecast, utcnow
 from watchkeeper.telemetry import (
     CAPACITY_DAYS_LEFT,
@@ -36,7 +36,7 @@ from watchkeeper.telemetry import (
 log = logging.getLogger(__name__)
 
 
-class CapacityService:
+class CapacityService(PeriodicService):
     """Keeps the capacity forecasts, their alerts and gauges current (see the module
     docstring)."""
 
@@ -63,12 +63,6 @@ class CapacityService:
             lasting_message="capacity: %s; no forecasts until it is fixed",
             store_operation="capacity",
         )
-
-    async def run(self) -> None:
-        await self._loop.run()
-
-    async def stop(self) -> None:
-        self._loop.stop()
 
     def wake(self) -> None:
         """Refresh now (or as soon as the pass under way ends)."""

@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
@@ -60,32 +62,132 @@ def restore_logging() -> Iterator[None]:
         lg.propagate = propagate
 
 
+class StoreTemplates:
+    """One migrated store per test worker, copied for every test that wants a migrated store
+    (a copy costs milliseconds; running the migrations costs a second on PostgreSQL). Made on
+    first use; the PostgreSQL template is dropped at the end of the session, and the per-test
+    databases are dropped on a background thread so a test does not wait for the checkpoint
+    DROP DATABASE forces."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._sqlite: Path | None = None
+        self._pg: dict[str, str] = {}  # base URL -> template database name
+        self._dropper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drop-test-db")
+        self._drops: list[Future[None]] = []
+
+    def sqlite_copy(self, dest: Path) -> None:
+        if self._sqlite is None:
+            template = self.folder / "template.db"
+            eng = make_engine(f"sqlite:///{template}")
+            upgrade(eng)
+            eng.dispose()
+            self._sqlite = template
+        shutil.copyfile(self._sqlite, dest)
+
+    def pg_template(self, base: str) -> str:
+        if base not in self._pg:
+            name = f"wk_template_{uuid.uuid4().hex[:12]}"
+            _create_database(base, name)
+            eng = make_engine(_with_database(base, name))
+            upgrade(eng)
+            eng.dispose()  # a template must have no sessions open
+            self._pg[base] = name
+        return self._pg[base]
+
+    def drop_later(self, base: str, name: str) -> None:
+        self._drops.append(self._dropper.submit(_drop_database, base, name))
+
+    def close(self) -> None:
+        for drop in self._drops:
+            drop.result()
+        self._dropper.shutdown()
+        for base, name in self._pg.items():
+            _drop_database(base, name)
+
+
+def _with_database(base: str, name: str) -> str:
+    return make_url(normalise_url(base)).set(database=name).render_as_string(hide_password=False)
+
+
+def _create_database(base: str, name: str, template: str | None = None) -> None:
+    admin = _admin_engine(base)
+    try:
+        with admin.connect() as conn:
+            copy = f' TEMPLATE "{template}" STRATEGY WAL_LOG' if template else ""
+            conn.execute(text(f'CREATE DATABASE "{name}"{copy}'))
+            # A throw-away database: a commit need not wait for its WAL to reach the disk.
+            conn.execute(text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
+    finally:
+        admin.dispose()
+
+
+def _drop_database(base: str, name: str) -> None:
+    admin = _admin_engine(base)
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def store_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StoreTemplates]:
+    templates = StoreTemplates(tmp_path_factory.mktemp("store-template"))
+    yield templates
+    templates.close()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Browser tests (marked ``browser``, or using the ``chromium`` fixture) run on SQLite
+    only: a page reads the store through the same code as the API, whose tests run on both
+    stores, and a browser test is among the slowest there are."""
+    browser = "chromium" in metafunc.fixturenames or metafunc.definition.get_closest_marker(
+        "browser"
+    )
+    if browser and "database_url" in metafunc.fixturenames:
+        direct = {
+            name
+            for mark in metafunc.definition.iter_markers("parametrize")
+            for name in ([mark.args[0]] if isinstance(mark.args[0], str) else mark.args[0])
+        }
+        if "database_url" not in direct:
+            metafunc.definition.add_marker(
+                pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+            )
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A URL to an empty store: SQLite always, PostgreSQL when WATCHKEEPER_TEST_DATABASE_URL
-    is set (a throw-away database per test, dropped afterwards)."""
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, store_templates: StoreTemplates
+) -> Iterator[str]:
+    """A URL to a store: SQLite always, PostgreSQL when WATCHKEEPER_TEST_DATABASE_URL is set
+    (a throw-away database per test, dropped afterwards). Migrated to the newest revision when
+    the test uses the ``engine`` fixture (or one built on it, such as ``ctx``), else empty."""
+    migrated = "engine" in request.fixturenames
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'store.db'}"
+        path = tmp_path / "store.db"
+        if migrated:
+            store_templates.sqlite_copy(path)
+        yield f"sqlite:///{path}"
         return
     base = os.environ.get(PG_ENV)
     if not base:
         pytest.skip(f"{PG_ENV} is not set")
+    template = store_templates.pg_template(base) if migrated else None
     name = f"wk_test_{uuid.uuid4().hex[:12]}"
-    admin = _admin_engine(base)
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    _create_database(base, name, template)
     try:
-        yield make_url(normalise_url(base)).set(database=name).render_as_string(hide_password=False)
+        yield _with_database(base, name)
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        store_templates.drop_later(base, name)
 
 
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
+    """An engine on the test's store, migrated by ``database_url`` (a copy of the template)."""
     eng = make_engine(database_url)
-    upgrade(eng)
     yield eng
     eng.dispose()
 

@@ -20,6 +20,7 @@ from typing import Any, Self
 import uvicorn
 from aiohttp import web
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 
 class SecretLogGuard:
@@ -73,13 +74,53 @@ def current_test() -> str:
     return os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" (", 1)[0]
 
 
+class _SharedRouting:
+    stack: ASGIApp | None = None
+    routes = 0
+
+
+def _with_shared_routing(app: FastAPI) -> ASGIApp:
+    """Serve an app made by ``create_app`` through one middleware and routing stack per
+    test process. FastAPI prepares a route (its dependencies and their pydantic validators)
+    per app, a second or more for all of ours, and every test makes a new app: paid once
+    here instead. Requests still see ``app`` as theirs (``request.app.state.ctx`` is the
+    test's context) and ``app`` runs its own lifespan (its services). An app whose routes
+    were changed after ``create_app`` (or not made by it) is served as it is."""
+    from watchkeeper.runtime.app import create_app
+
+    ctx = getattr(app.state, "ctx", None)
+    if ctx is None or app.title != "Watchkeeper":
+        return app
+    if _SharedRouting.stack is None:
+        shared = create_app(ctx)  # only its routes and middleware are used, never its state
+        _SharedRouting.stack = shared.build_middleware_stack()
+        _SharedRouting.routes = len(shared.router.routes)
+    if len(app.router.routes) != _SharedRouting.routes:
+        return app
+    stack = _SharedRouting.stack
+
+    async def serve(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await app(scope, receive, send)
+            return
+        scope["app"] = app
+        await stack(scope, receive, send)
+
+    return serve
+
+
 class LiveServer:
     """Serve ``app`` on 127.0.0.1 and a free port (or ``port``) for the duration of a
     ``with`` block."""
 
     def __init__(self, app: FastAPI, port: int = 0) -> None:
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on"
+            _with_shared_routing(app),
+            host="127.0.0.1",
+            port=port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
         )
         # Served from a thread: uvicorn installs signal handlers only in the main thread.
         self.server = uvicorn.Server(config)

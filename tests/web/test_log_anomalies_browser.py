@@ -94,8 +94,6 @@ def test_api_lists_new_then_rate(ctx: AppContext, server: LiveServer) -> None:
 def test_anomalies_page_light_and_dark(ctx: AppContext, server: LiveServer, chromium: str) -> None:
     from playwright.sync_api import expect, sync_playwright
 
-    if ctx.engine.dialect.name != "sqlite":
-        pytest.skip("the page is the same on both stores; the API test covers PostgreSQL")
     seed(ctx)
     make_user(ctx, "vera", "viewer")
     with sync_playwright() as pw:

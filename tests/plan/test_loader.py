@@ -136,7 +136,8 @@ def test_digest_is_sha256_of_the_text() -> None:
         pytest.param(
             TCP + "    zzzzqq: 1\n",
             "watchkeeper.yaml:6:5 checks[0].zzzzqq: unknown key (allowed: name, description, "
-            "type, interval, timeout, retries, recover_after, tags, team, runbook, host, port)",
+            "type, interval, timeout, retries, recover_after, tags, team, service, runbook, "
+            "host, port)",
             id="unknown-key-lists-allowed",
         ),
         pytest.param(

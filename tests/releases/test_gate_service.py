@@ -16,7 +16,7 @@ from watchkeeper.releases import deploys
 from watchkeeper.releases.gate_service import ReleaseGateService
 from watchkeeper.releases.section import load_section
 from watchkeeper.runtime.context import AppContext
-from watchkeeper.store.tables import Deploy, Incident
+from watchkeeper.store.tables import Deploy, Incident, TaskInstance
 
 T = datetime(2025, 11, 3, 10, 0, tzinfo=UTC)
 STEP = timedelta(seconds=15)
@@ -151,3 +151,88 @@ def test_healthy_skipped_and_failed(ctx: AppContext) -> None:
         assert db.get(Deploy, started).gate_detail == {  # type: ignore[union-attr]
             "reason": "the deploy never reported success"
         }
+
+
+ACCEPTANCE_PLAN = """
+releases:
+  services:
+    - name: api
+      team: web
+      gate:
+        window: 30m
+        require_acceptance: true
+        metrics:
+          - name: error_rate
+            expr: sum(rate(http_errors_total{service="api"}[5m]))
+            threshold: 0.2
+            min_change: 0.05
+    - name: billing
+      gate: {window: 30m, require_acceptance: true}
+  planned:
+    - {name: api-1-4, service: api, version: 1.4.0, at: 2025-11-03T09:00:00Z}
+    - {name: api-1-5, service: api, version: 1.5.0, at: 2025-11-03T09:00:00Z}
+    - {name: billing-nov, service: billing, at: 2025-11-02T09:00:00Z}
+"""
+
+
+def sign_off(ctx: AppContext, release: str, decision: str, at: datetime) -> None:
+    """A completed release-acceptance task with ``release`` marked ``decision``."""
+    with ctx.sessions() as db:
+        db.add(
+            TaskInstance(
+                task=f"uat-{release}",
+                kind="release_acceptance",
+                title="UAT sign-off",
+                occurrence_at=at,
+                due_at=at,
+                status="done",
+                decisions={f"release:{release}": decision},
+                completed_at=at,
+                completed_by="rita",
+            )
+        )
+        db.commit()
+
+
+def test_a_gate_requiring_acceptance_needs_the_uat_sign_off(ctx: AppContext) -> None:
+    apply(ctx.sessions, ACCEPTANCE_PLAN)
+    sign_off(ctx, "api-1-4", "accepted", T - timedelta(hours=2))
+    sign_off(ctx, "api-1-5", "not-accepted", T - timedelta(hours=2))
+    sign_off(ctx, "billing-nov", "accepted", T - timedelta(hours=1))
+    accepted = record(ctx, "1.4.0", T, "bbbb2222")
+    refused = record(ctx, "1.5.0", T + timedelta(minutes=1), "cccc3333")
+    unplanned = record(ctx, "1.6.0", T + timedelta(minutes=2), "dddd4444")
+    with ctx.sessions() as db:
+        billing = deploys.record(
+            db,
+            load_section(db),
+            deploys.DeployInput(service="billing", version="2025.11.1", deployed_at=T),
+            CI,
+            T,
+        )
+        db.commit()
+        billing_id = billing.id
+    counter(ctx, T - timedelta(hours=1), T + timedelta(hours=1), 0.1, 0.1, T)
+    gate = ReleaseGateService(ctx.sessions, ctx.metrics, clock=Clock(T + timedelta(hours=1)))
+    verdicts = {j.deploy_id: j.verdict for j in gate.run_once()}
+    assert verdicts == {
+        accepted: "healthy",
+        refused: "unaccepted",
+        unplanned: "unaccepted",
+        billing_id: "healthy",
+    }
+    with ctx.sessions() as db:
+        row = db.get(Deploy, accepted)
+        assert row is not None and row.gate_detail["acceptance"] == {
+            "release": "api-1-4",
+            "by": "rita",
+            "at": (T - timedelta(hours=2)).isoformat(),
+        }
+        row = db.get(Deploy, refused)
+        assert row is not None and row.gate_detail == {
+            "reason": "no accepted release acceptance (UAT) sign-off of a planned release of "
+            "api 1.5.0 to production"
+        }
+        row = db.get(Deploy, billing_id)  # no metrics: the sign-off is the whole gate
+        assert row is not None
+        assert row.gate_detail["reason"] == "accepted by rita (planned release billing-nov)"

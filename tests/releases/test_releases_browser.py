@@ -1,6 +1,7 @@
 """The releases pages in a real browser: deploy markers drawn on a service's gate charts, on
-a PromQL chart whose series carry a `service` label and on a host's charts, with their
-tooltip; the pages in light and dark themes. Screenshots land in ``test-artifacts/``."""
+a PromQL chart whose series carry a `service` label, on a host's charts and on the
+response-time chart of a check of the service, with their tooltip; the pages in light and
+dark themes. Screenshots land in ``test-artifacts/``."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 
 from tests.conftest import ADMIN_PASSWORD, make_user
 from tests.helpers import ARTIFACTS, CHROMIUM_ARGS, LiveServer, chromium_or_skip
-from tests.releases.support import apply
+from tests.releases.support import PLAN, apply
 from watchkeeper.auth.audit import Actor
 from watchkeeper.metrics.labels import make_labels
 from watchkeeper.releases import deploys
@@ -24,22 +25,31 @@ from watchkeeper.runtime.context import AppContext
 from watchkeeper.settings import load_settings
 from watchkeeper.store.engine import make_engine
 from watchkeeper.store.migrate import upgrade
-from watchkeeper.store.tables import Deploy, Host, utcnow
+from watchkeeper.store.tables import CheckResult, Deploy, Host, utcnow
 
 pytestmark = pytest.mark.browser
+
+CHECK = """
+checks:
+  - name: api-health
+    type: http
+    url: http://127.0.0.1:9/health
+    interval: 1h
+    service: api
+"""
 
 
 @pytest.fixture
 def live(tmp_path: Path) -> Iterator[str]:
-    """A server on SQLite with the releases plan, two days of api metrics, host web-1 and
-    three deploys (one regressed) within them."""
+    """A server on SQLite with the releases plan and a check of service api, two days of api
+    metrics and check results, host web-1 and three deploys (one regressed) within them."""
     url = f"sqlite:///{tmp_path / 'store.db'}"
     engine = make_engine(url)
     upgrade(engine)
     engine.dispose()
     ctx = AppContext.create(load_settings(env={}, home=tmp_path / "home", database_url=url), {})
     make_user(ctx, "admin", "admin")
-    apply(ctx.sessions)
+    apply(ctx.sessions, PLAN + CHECK)
     now = utcnow().replace(second=0, microsecond=0)
     start = now - timedelta(days=2)
     times = [start + timedelta(minutes=m) for m in range(0, 2 * 24 * 60 + 1)]
@@ -102,6 +112,10 @@ def live(tmp_path: Path) -> Iterator[str]:
                 }
             ],
         }
+        db.add_all(
+            CheckResult(name="api-health", at=now - timedelta(minutes=m), ok=True, response_ms=40.0)
+            for m in range(0, 24 * 60, 10)
+        )
         db.add(
             Host(
                 name="web-1",
@@ -202,6 +216,17 @@ def test_markers_and_pages(live: str) -> None:
             "aria-label", re.compile(r"^Deploy: api 1\.5\.1 to production, .*gate pending$")
         )
         page.screenshot(path=str(ARTIFACTS / "release-host-markers.png"), full_page=True)
+
+        # a check of service api: the deploys of the last 24 hours on its response-time chart
+        page.goto(f"{live}/checks/api-health")
+        expect(page.get_by_role("link", name="api", exact=True)).to_have_attribute(
+            "href", "/releases/services/api"
+        )
+        chart = page.locator("[data-chart]")
+        expect(chart.locator(".uplot")).to_have_count(1)
+        expect(chart.locator(".deploy-marker")).to_have_count(2)
+        expect(chart.locator(".deploy-marker.gate-regressed")).to_have_count(1)
+        page.screenshot(path=str(ARTIFACTS / "release-check-markers.png"), full_page=True)
 
         page.goto(f"{live}/releases/calendar?month=2025-12")
         expect(page.locator(".month-grid .day.frozen")).to_have_count(15)

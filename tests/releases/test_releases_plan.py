@@ -55,3 +55,20 @@ def test_references_name_declared_services() -> None:
 def test_service_conventions(service: str, message: str) -> None:
     found = problems(f"releases:\n  services:\n    - {service}\n")
     assert len(found) == 1 and message in found[0], found
+
+
+def test_a_check_names_a_declared_service() -> None:
+    found = problems(
+        """
+        checks:
+          - {name: api-health, type: tcp, host: 127.0.0.1, port: 9, service: api}
+          - {name: web-health, type: tcp, host: 127.0.0.1, port: 9, service: web}
+        releases:
+          services:
+            - {name: api}
+        """
+    )
+    assert found == [
+        'watchkeeper.yaml:4:70 checks[1].service: no service is named "web" '
+        "(declare it in `releases.services`)",
+    ]

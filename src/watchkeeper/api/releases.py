@@ -24,7 +24,7 @@ Viewer = Annotated[SessionInfo, require("viewer")]
 Operator = Annotated[SessionInfo, require("operator")]
 DeployId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The deploy's id.")]
 Status = Literal["started", "succeeded", "failed", "rolled_back"]
-Gate = Literal["pending", "healthy", "regressed", "skipped"]
+Gate = Literal["pending", "healthy", "regressed", "unaccepted", "skipped"]
 
 
 class _In(BaseModel):

@@ -11,7 +11,7 @@ from pydantic import Field
 from sqlalchemy.orm import Session, sessionmaker
 
 from watchkeeper.plan.base import PlanObject
-from watchkeeper.plan.types import Duration
+from watchkeeper.plan.types import Duration, Name
 from watchkeeper.plugins import Registry
 
 
@@ -33,6 +33,11 @@ class CheckConfig(PlanObject):
     )
     tags: list[str] = Field(default_factory=list, description="Free-form tags for filtering.")
     team: str | None = Field(None, description="Team that owns the checked service.")
+    service: Name | None = Field(
+        None,
+        description="Service the check watches, one of `releases.services`: its deploys are "
+        "marked on the check's response-time chart.",
+    )
     runbook: str | None = Field(
         None, description="The runbook for this check: a runbook's slug, or a link."
     )

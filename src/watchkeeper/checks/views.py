@@ -20,6 +20,7 @@ class CheckRow:
     description: str
     tags: list[str]
     team: str | None
+    service: str | None
     runbook: str | None
     interval: str
     managed: bool
@@ -99,6 +100,7 @@ def _row(
         description=spec.get("description", ""),
         tags=spec.get("tags", []),
         team=spec.get("team"),
+        service=spec.get("service"),
         runbook=spec.get("runbook"),
         interval=spec.get("interval", ""),
         managed=obj.managed,

@@ -56,6 +56,12 @@ class ReleaseGate(PlanModel):
     severity: Literal["SEV1", "SEV2", "SEV3", "SEV4"] = Field(
         "SEV3", description="Severity of that incident."
     )
+    require_acceptance: bool = Field(
+        False,
+        description="A deploy is healthy only with an accepted release acceptance (UAT) "
+        "sign-off of the planned release it carries out (a `release_acceptance` task); "
+        "without one its gate is `unaccepted`.",
+    )
 
 
 class Service(PlanObject):

@@ -27,7 +27,7 @@ from watchkeeper.telemetry import DEPLOYS
 
 STATUSES = ("started", "succeeded", "failed", "rolled_back")
 """What CI/CD reports about a deploy."""
-GATES = ("pending", "healthy", "regressed", "skipped")
+GATES = ("pending", "healthy", "regressed", "unaccepted", "skipped")
 """A release gate's verdicts; ``pending`` until the window after the deploy has passed."""
 FUTURE_SLACK = timedelta(minutes=5)  # CI runners' clocks drift a little
 MAX_HOSTS = 500

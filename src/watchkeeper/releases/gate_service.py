@@ -25,6 +25,7 @@ from watchkeeper.auth.audit import Actor
 from watchkeeper.exceptions import WatchkeeperError
 from watchkeeper.incidents import service as incidents
 from watchkeeper.metrics.source import SeriesSource
+from watchkeeper.releases.acceptance import accepted
 from watchkeeper.releases.config import ReleasesSection, Service
 from watchkeeper.releases.deploys import diff_url
 from watchkeeper.releases.gate import GateResult, MetricVerdict, evaluate
@@ -171,8 +172,27 @@ class ReleaseGateService:
             return self._store(db, deploy, now, "skipped", {"reason": reason})
         if now < deploy.deployed_at + window:
             return None
+        signed: dict[str, object] = {}
+        if service.gate.require_acceptance:
+            found = accepted(db, section, deploy)
+            if found is None:
+                reason = (
+                    f"no accepted release acceptance (UAT) sign-off of a planned release of "
+                    f"{deploy.service} {deploy.version} to {deploy.environment}"
+                )
+                return self._store(db, deploy, now, "unaccepted", {"reason": reason})
+            signed = {"release": found.release, "by": found.by, "at": found.at.isoformat()}
         result = evaluate(self._metrics, service.gate, deploy.deployed_at)
-        judged = self._store(db, deploy, now, result.verdict, result.detail())
+        verdict, detail = result.verdict, result.detail()
+        if signed:
+            detail["acceptance"] = signed
+            if not service.gate.metrics:  # the sign-off is the whole gate
+                verdict = "healthy"
+                detail["verdict"] = verdict
+                detail["reason"] = (
+                    f"accepted by {signed['by']} (planned release {signed['release']})"
+                )
+        judged = self._store(db, deploy, now, verdict, detail)
         if judged is None or result.verdict != "regressed" or not service.gate.open_incident:
             return judged
         incident_id = self._open_incident(db, service, deploy, result, now)

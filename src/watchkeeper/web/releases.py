@@ -35,6 +35,7 @@ GATE_LABELS = {
     "pending": "gate pending",
     "healthy": "healthy",
     "regressed": "regressed",
+    "unaccepted": "no UAT sign-off",
     "skipped": "gate skipped",
 }
 

@@ -1,5 +1,6 @@
 // Time-series charts with uPlot: every element with data-chart="<url>" gets one.
 // The URL answers {"t": [epoch seconds], "ms": [values or null], "ok": [1|0]}.
+// data-deploys="<service>" marks that service's deploys on the chart (js/deploy_markers.js).
 (function () {
   function css(name) {
     return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
@@ -10,10 +11,12 @@
     var unit = el.getAttribute("data-unit") || "";
     var hours = Number(el.getAttribute("data-hours") || 24);
     var fails = data.ok.map(function (ok, i) { return ok ? null : 0; });
+    var service = el.getAttribute("data-deploys");
     var opts = {
       width: el.clientWidth - 24,
       height: 260,
       cursor: { drag: { x: true, y: false } },
+      plugins: service && window.WK && WK.deployMarkers ? [WK.deployMarkers({ services: [service], hosts: [] })] : [],
       // Always the whole requested window, however few points there are yet.
       scales: { x: { time: true, range: function () {
         var now = Date.now() / 1000;

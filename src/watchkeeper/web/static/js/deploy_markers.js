@@ -7,7 +7,7 @@
 // (`service`, `host`, `instance`); charts whose series carry none get no markers.
 (function () {
   var SHEET = "/static/css/deploy_markers.css";
-  var GATES = { pending: "gate pending", healthy: "gate healthy", regressed: "gate regressed", skipped: "gate skipped" };
+  var GATES = { pending: "gate pending", healthy: "gate healthy", regressed: "gate regressed", unaccepted: "no UAT sign-off", skipped: "gate skipped" };
 
   function loadSheet() {
     if (document.querySelector('link[href="' + SHEET + '"]')) return;

@@ -96,18 +96,23 @@ def broken_references(plan: Plan) -> list[tuple[Path_, str]]:
     problems += _database_references(plan)
     problems += _security_references(plan)
     problems += releases_references(plan.releases)
-    services = {s.name for s in plan.releases.services}
-    for i, check in enumerate(plan.checks):
-        if check.service is not None and check.service not in services:
-            problems.append(
-                (
-                    ("checks", i, "service"),
-                    f'no service is named "{check.service}" (declare it in `releases.services`)',
-                )
-            )
+    problems += _check_service_references(plan)
     problems += from_logs_references(plan.errors)
     problems += task_references(plan.tasks, channels, {s.name for s in plan.oncall.schedules})
     return problems
+
+
+def _check_service_references(plan: Plan) -> list[tuple[Path_, str]]:
+    """A check's ``service`` must be one of ``releases.services``."""
+    services = {s.name for s in plan.releases.services}
+    return [
+        (
+            ("checks", i, "service"),
+            f'no service is named "{check.service}" (declare it in `releases.services`)',
+        )
+        for i, check in enumerate(plan.checks)
+        if check.service is not None and check.service not in services
+    ]
 
 
 def _security_references(plan: Plan) -> list[tuple[Path_, str]]:

@@ -172,27 +172,25 @@ class ReleaseGateService:
             return self._store(db, deploy, now, "skipped", {"reason": reason})
         if now < deploy.deployed_at + window:
             return None
-        signed: dict[str, object] = {}
-        if service.gate.require_acceptance:
-            found = accepted(db, section, deploy)
-            if found is None:
-                reason = (
-                    f"no accepted release acceptance (UAT) sign-off of a planned release of "
-                    f"{deploy.service} {deploy.version} to {deploy.environment}"
-                )
-                return self._store(db, deploy, now, "unaccepted", {"reason": reason})
-            signed = {"release": found.release, "by": found.by, "at": found.at.isoformat()}
+        found = accepted(db, section, deploy) if service.gate.require_acceptance else None
+        if service.gate.require_acceptance and found is None:
+            reason = (
+                f"no accepted release acceptance (UAT) sign-off of a planned release of "
+                f"{deploy.service} {deploy.version} to {deploy.environment}"
+            )
+            return self._store(db, deploy, now, "unaccepted", {"reason": reason})
         result = evaluate(self._metrics, service.gate, deploy.deployed_at)
-        verdict, detail = result.verdict, result.detail()
-        if signed:
-            detail["acceptance"] = signed
+        detail = result.detail()
+        if found is not None:
+            detail["acceptance"] = {
+                "release": found.release,
+                "by": found.by,
+                "at": found.at.isoformat(),
+            }
             if not service.gate.metrics:  # the sign-off is the whole gate
-                verdict = "healthy"
-                detail["verdict"] = verdict
-                detail["reason"] = (
-                    f"accepted by {signed['by']} (planned release {signed['release']})"
-                )
-        judged = self._store(db, deploy, now, verdict, detail)
+                detail["verdict"] = "healthy"
+                detail["reason"] = f"accepted by {found.by} (planned release {found.release})"
+        judged = self._store(db, deploy, now, detail["verdict"], detail)
         if judged is None or result.verdict != "regressed" or not service.gate.open_incident:
             return judged
         incident_id = self._open_incident(db, service, deploy, result, now)

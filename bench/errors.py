@@ -1,6 +1,6 @@
 """Error ingest through the Sentry envelope endpoint: events/s accepted and grouped, latency.
 
-    .venv/bin/python bench/errors.py [--seconds 15] [--connections 16] [--bugs 20]
+    .venv/bin/python bench/errors.py [--seconds 15] [--connections 16,32] [--bugs 20]
                                      [--database-url postgresql://...]
 
 A real ``watchkeeper up`` (its own process, a temporary home, a plan with one error
@@ -10,6 +10,8 @@ request headers, user, tags and contexts (~4.5 KB of JSON), spread over ``--bugs
 bugs so that grouping finds existing issues and the writer updates several per batch. Every
 event has its own event id. The load comes from wrk (``apt-get install wrk``; a Lua script
 makes each request) with keep-alive connections; wrk's own latency percentiles are printed.
+One run per connection count in ``--connections`` (SDKs of many processes each keep their
+own connection), against the same server.
 
 The figure that counts is events accepted *and grouped*: the server's
 ``watchkeeper_error_events_total{outcome="accepted"}`` (counted once the batch holding the
@@ -184,10 +186,46 @@ def accepted(base: str) -> float:
     return float(next(g for g in found.groups() if g)) if found else 0.0
 
 
+def run(
+    wrk: str, base: str, script: Path, server: psutil.Process, connections: int, seconds: float
+) -> None:
+    """Load the server from ``connections`` keep-alive connections; print what it took."""
+    before_events, before_cpu = accepted(base), server.cpu_times()
+    started = time.monotonic()
+    out = subprocess.run(
+        [
+            wrk,
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds:.0f}s",
+            "--latency",
+            "-s",
+            str(script),
+            f"{base}/api/1/envelope/",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    elapsed = time.monotonic() - started
+    after_cpu = server.cpu_times()
+    time.sleep(0.5)  # the last batches' counters
+    events = accepted(base) - before_events
+    cpu = (after_cpu.user + after_cpu.system) - (before_cpu.user + before_cpu.system)
+    pct = dict(re.findall(r"^\s+(\d+)%\s+(\S+)$", out, re.M))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    print(
+        f"{connections:3d} connections: {events / elapsed:,.0f} events/s accepted and grouped "
+        f"({events:,.0f} in {elapsed:.1f}s, not 200: {errors.group(1) if errors else 0}); "
+        f"latency p50 {pct.get('50', '?')} p90 {pct.get('90', '?')} p99 {pct.get('99', '?')}; "
+        f"server CPU {cpu / max(events, 1) * 1000:.2f} s per 1,000 events"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=15)
-    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--connections", default="16,32", help="comma-separated counts")
     parser.add_argument("--bugs", type=int, default=20)
     parser.add_argument("--database-url", default="")
     args = parser.parse_args()
@@ -225,48 +263,14 @@ def main() -> None:
             script = Path(home) / "envelope.lua"
             script.write_text(lua_script("/api/1/envelope/", args.bugs))
             server = psutil.Process(proc.pid)
-            before_events, before_cpu = accepted(base), server.cpu_times()
-            started = time.monotonic()
-            out = subprocess.run(
-                [
-                    wrk,
-                    "-t1",
-                    f"-c{args.connections}",
-                    f"-d{args.seconds:.0f}s",
-                    "--latency",
-                    "-s",
-                    str(script),
-                    f"{base}/api/1/envelope/",
-                ],
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-            elapsed = time.monotonic() - started
-            after_cpu = server.cpu_times()
-            time.sleep(0.5)  # the last batches' counters
-            events = accepted(base) - before_events
-            cpu = (after_cpu.user + after_cpu.system) - (before_cpu.user + before_cpu.system)
-            pct = dict(re.findall(r"^\s+(\d+)%\s+(\S+)$", out, re.M))
-            rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
-            errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
             store = "PostgreSQL" if args.database_url else "SQLite"
             print(
                 f"machine: {os.cpu_count()} cores, {platform.machine()}, python "
-                f"{platform.python_version()}; one server process ({store}); wrk: "
-                f"{args.connections} connections x {args.seconds:.0f}s, {args.bugs} bugs, "
-                f"~{len(payload) / 1024:.1f} KB events"
+                f"{platform.python_version()}; one server process ({store}); {args.bugs} "
+                f"bugs, ~{len(payload) / 1024:.1f} KB events, {args.seconds:.0f} s per run"
             )
-            print(
-                f"events accepted and grouped: {events / elapsed:,.0f}/s ({events:,.0f} in "
-                f"{elapsed:.1f}s); wrk {float(rate.group(1)) if rate else 0:,.0f} req/s, "
-                f"not 200: {errors.group(1) if errors else 0}"
-            )
-            print(
-                f"latency p50 {pct.get('50', '?')}  p90 {pct.get('90', '?')}  "
-                f"p99 {pct.get('99', '?')}   server CPU {cpu / max(events, 1) * 1000:.2f} s per "
-                "1,000 events"
-            )
+            for connections in [int(c) for c in args.connections.split(",") if c.strip()]:
+                run(wrk, base, script, server, connections, args.seconds)
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=30)

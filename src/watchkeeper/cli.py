@@ -6,10 +6,10 @@ import asyncio
 import contextlib
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -126,6 +126,16 @@ def main_options(
     _options.update(home=home, log_format=log_format)
 
 
+def _loop_runner() -> Callable[[Coroutine[Any, Any, None]], None]:
+    """uvloop's runner where it exists (the loop uvicorn would choose itself: event loop and
+    socket transports in C, a sixth less CPU per small request), asyncio's elsewhere."""
+    try:
+        import uvloop
+    except ImportError:  # Windows
+        return asyncio.run
+    return uvloop.run
+
+
 @app.command()
 def version() -> None:
     """Print the version."""
@@ -161,7 +171,8 @@ def up(
     try:
         register_secret(settings.secret_key())
         ctx = AppContext.create(settings, environment())
-        asyncio.run(serve(ctx, lambda line: out.print(line, highlight=False, soft_wrap=True)))
+        run = _loop_runner()
+        run(serve(ctx, lambda line: out.print(line, highlight=False, soft_wrap=True)))
     except PlanInvalid as exc:
         for problem in exc.problems:
             err.print(str(problem), highlight=False, soft_wrap=True)

@@ -282,6 +282,33 @@ def test_preflight_for_browser_sdks(ctx: AppContext, client: httpx.Client) -> No
     assert "x-sentry-auth" in resp.headers["access-control-allow-headers"].lower()
 
 
+def test_ingest_answers_carry_the_usual_headers_and_metrics(
+    ctx: AppContext, client: httpx.Client
+) -> None:
+    """The ingest routes are answered ahead of the router (``IngestShortcut``); they keep
+    the security headers and the request counter by route template, and what the shortcut
+    does not take still reaches the declared routes."""
+    shop = project(ctx, "shop")
+    labels = {"method": "POST", "route": "/api/{project_id}/envelope/", "status": "200"}
+    name = "watchkeeper_http_requests_total"
+    before = REGISTRY.get_sample_value(name, labels) or 0
+    resp = post(client, shop, event_envelope(exception_event()))
+    assert resp.status_code == 200, resp.text
+    assert resp.headers["x-content-type-options"] == "nosniff"
+    assert REGISTRY.get_sample_value(name, labels) == before + 1
+    assert client.get(f"/api/{shop.id}/envelope/").status_code == 405
+    no_slash = client.post(f"/api/{shop.id}/envelope")  # the router's redirect, as before
+    assert no_slash.status_code == 307
+    assert no_slash.headers["location"].endswith(f"/api/{shop.id}/envelope/")
+    too_long = "9" * 30  # past the shortcut's pattern: the router's route answers alike
+    resp = client.post(
+        f"/api/{too_long}/envelope/",
+        content=event_envelope(exception_event()),
+        headers=auth(shop.public_key),
+    )
+    assert "not the key of project" in _problem(resp, 403)
+
+
 def test_concurrent_envelopes_share_batches_and_count_right(
     ctx: AppContext, client: httpx.Client
 ) -> None:

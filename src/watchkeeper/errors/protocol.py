@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import zlib
 from collections.abc import Mapping
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 import cramjam
@@ -44,6 +45,12 @@ def parse_auth(value: str) -> dict[str, str]:
     return pairs
 
 
+@lru_cache(maxsize=1024)
+def _key_in_auth(value: str) -> str | None:
+    """The ``sentry_key`` of an auth header value: an SDK sends the same one every time."""
+    return parse_auth(value).get("sentry_key") or None
+
+
 def request_key(headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
     """Return the DSN public key a request carries in its ``X-Sentry-Auth`` or
     ``Authorization: Sentry`` header, or in the ``sentry_key`` query parameter; None when
@@ -51,7 +58,7 @@ def request_key(headers: Mapping[str, str], query: Mapping[str, str]) -> str | N
     for name in (SENTRY_AUTH_HEADER, "authorization"):
         value = headers.get(name)
         if value and (name == SENTRY_AUTH_HEADER or value.lstrip()[:7].lower() == "sentry "):
-            key = parse_auth(value).get("sentry_key")
+            key = _key_in_auth(value) if len(value) <= 512 else parse_auth(value).get("sentry_key")
             if key:
                 return key
     return query.get("sentry_key") or None

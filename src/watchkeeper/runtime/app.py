@@ -131,6 +131,7 @@ def create_app(ctx: AppContext, *, services: Sequence[Service] = ()) -> FastAPI:
         description="Watchkeeper's HTTP API. Errors are RFC 9457 problem+json documents.",
     )
     app.state.ctx = ctx
+    app.add_middleware(errors_ingest_api.IngestShortcut)  # inside: its requests are counted
     app.add_middleware(ObservabilityMiddleware)
     install_problem_handlers(app)
     HtmlErrorRenderer.render = pages.render_error

@@ -119,12 +119,17 @@ def test_duplicate_label_names_and_non_utf8_values_refuse_only_their_series() ->
 
 
 def test_histograms_are_counted_not_stored() -> None:
+    """Prometheus sends histograms in series of their own (no float samples): those are
+    counted; a series with float samples keeps its samples (its histograms, which
+    Prometheus does not send, are neither stored nor looked for)."""
     histogram = field(4, b"\x78\x05")  # TimeSeries.histograms, with a timestamp
-    body = raw_series((b"__name__", b"h"), extra=histogram) + field(
-        1, field(1, field(1, b"__name__") + field(2, b"only_histogram")) + histogram
+    only_histograms = field(
+        1, field(1, field(1, b"__name__") + field(2, b"only_histogram")) + histogram + histogram
     )
+    body = raw_series((b"__name__", b"h"), extra=histogram) + only_histograms
     decoded = decode_write_request(snappy(body))
     assert decoded.histograms == 2
+    assert decoded.samples == 1
     assert [labels for labels, _ in decoded.series] == [make_labels({"__name__": "h"})]
 
 

@@ -191,19 +191,28 @@ def decode_write_request(body: bytes, limit: int = MAX_BODY_BYTES) -> DecodedWri
             f"the body is not a valid remote-write WriteRequest protobuf: {exc}"
         ) from None
     out = DecodedWrite()
-    get, keep, histograms = _CACHE.get, out.series.append, 0
+    get, keep, histograms, kept = _CACHE.get, out.series.append, 0, 0
     for index, ts in enumerate(request.timeseries):  # the hot loop: locals only
-        histograms += len(ts.histograms)
-        samples = [(s.timestamp, s.value) for s in ts.samples]
-        if samples:
-            checked = get(tuple(ts.labels))
-            if checked.problem is None:
-                keep((checked.labels, samples))
-            else:
-                problem = SeriesProblem(index, checked.shown, checked.problem, len(samples))
-                out.problems.append(problem)
+        found = ts.samples
+        count = len(found)
+        if count == 1:  # a scrape's batch: one sample per series
+            first = found[0]
+            samples = [(first.timestamp, first.value)]
+        elif count:
+            samples = [(s.timestamp, s.value) for s in found]
+        else:
+            # Prometheus sends a series' histograms in a series of their own (no float
+            # samples): counted there only, which spares a look at every float series.
+            histograms += len(ts.histograms)
+            continue
+        checked = get(tuple(ts.labels))
+        if checked.problem is None:
+            keep((checked.labels, samples))
+            kept += count
+        else:
+            out.problems.append(SeriesProblem(index, checked.shown, checked.problem, count))
     out.histograms = histograms
-    out.samples = sum(len(samples) for _, samples in out.series)
+    out.samples = kept
     return out
 
 

@@ -52,13 +52,16 @@ def read_older(
     if not first_raw:
         return {}
     five, hour = ROLLUP_STEPS_MS
+    # Only buckets that end before a series' first raw sample are used: read none past the
+    # latest of those (a range starting just before the series do costs no rollup rows).
+    until = min(end_ms, max(NO_RAW if t is None else t for t in first_raw.values()))
     rows = conn.execute(
         select(MetricRollup.series_id, MetricRollup.step, MetricRollup.ts, MetricRollup.last)
         .where(
             MetricRollup.series_id.in_(list(first_raw)),
             MetricRollup.step.in_(ROLLUP_STEPS_MS),
             MetricRollup.ts > start_ms - 2 * hour,  # the bucket in force at start_ms
-            MetricRollup.ts <= end_ms,
+            MetricRollup.ts <= until,
         )
         .order_by(MetricRollup.series_id, MetricRollup.step, MetricRollup.ts)
     ).all()

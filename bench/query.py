@@ -6,7 +6,8 @@ Generates counters (10 jobs, one series per instance) in memory and, unless --me
 a metric store (SQLite in a temporary directory by default), compacted into hourly chunks as
 `watchkeeper up` would. Then times range queries over the whole period at a 60 s step and
 prints p50/p95 per query and source: the engine alone over the in-memory source, and the
-engine reading the store. Rendering the result is timed separately: the API's response body
+engine reading the store (with the garbage-collector settings of `watchkeeper up`).
+Rendering the result is timed separately: the API's response body
 (render_success, what /api/v1/query_range sends) and the ``data`` dict (to_prometheus).
 """
 
@@ -30,6 +31,7 @@ from watchkeeper.metrics.promql import Engine, Matrix, to_prometheus
 from watchkeeper.metrics.promql.format import render_success
 from watchkeeper.metrics.source import MemorySource
 from watchkeeper.metrics.store import MetricStore
+from watchkeeper.runtime import gc_tuning
 from watchkeeper.store.engine import make_engine
 from watchkeeper.store.migrate import upgrade
 
@@ -110,6 +112,7 @@ def main() -> None:
     memory = MemorySource()
     for labels, ts, values in data:
         memory.add(labels, ts, values)
+    gc_tuning.settle()  # the collector settings of `watchkeeper up`
     bench("engine over MemorySource", Engine(memory), start, end, args.runs)
     if args.memory_only:
         return
@@ -121,6 +124,7 @@ def main() -> None:
         began = time.perf_counter()
         fill_store(store, data)
         print(f"(store filled and compacted in {time.perf_counter() - began:.0f} s)")
+        gc_tuning.settle()
         bench(f"engine over MetricStore ({db.dialect.name})", Engine(store), start, end, args.runs)
         db.dispose()
 

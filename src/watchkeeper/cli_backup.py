@@ -56,15 +56,34 @@ def _size(n: int | float | None) -> str:
 def plan_section(plan: Path | None) -> Iterator[tuple[BackupsSection, AppContext]]:
     """The backups section (of ``plan``, or of the applied plan) and the store's context."""
     from watchkeeper.backups.views import load_section
-    from watchkeeper.cli import _load, _store
+    from watchkeeper.cli import _store
 
     with _store(migrate=False) as ctx:
         if plan is not None:
-            section = _load(plan).plan.backups
+            section = _plan_backups(plan)
         else:
             with ctx.sessions() as db:
                 section = load_section(db)
         yield section, ctx
+
+
+def _plan_backups(plan: Path) -> BackupsSection:
+    """The backups section of the plan file ``plan``, validated on its own (the rest of the
+    file is `watchkeeper plan check`'s business): a fraction of a full load's start-up."""
+    from watchkeeper.backups.config import BackupsSection, broken_references
+    from watchkeeper.cli import err, fatal
+    from watchkeeper.plan.section import load_section
+    from watchkeeper.plan.source import PlanInvalid
+    from watchkeeper.settings import environment
+
+    try:
+        return load_section(
+            plan, "backups", BackupsSection, env=environment(), references=broken_references
+        )
+    except PlanInvalid as exc:
+        for problem in exc.problems:
+            err.print(str(problem), highlight=False, soft_wrap=True)
+        fatal(f"{plan}: {len(exc.problems)} problem(s) in its backups section")
 
 
 def restic_for(ctx: AppContext) -> Restic:

@@ -1,16 +1,20 @@
 """The plan's backups section at load time: `copy` targets must be declared repositories the
 policy does not already back up to, and policy names must not collide with the fixed
-routes under /api/v1/backups and /backups."""
+routes under /api/v1/backups and /backups. The backup and restore commands load the
+section on its own (``plan.section.load_section``): the same problems, the other sections
+left alone."""
 
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import pytest
 
 from tests.api.test_route_permissions import routes_of
-from watchkeeper.backups.config import RESERVED_POLICY_NAMES
+from watchkeeper.backups.config import RESERVED_POLICY_NAMES, BackupsSection, broken_references
 from watchkeeper.plan.loader import PlanInvalid, load_plan_text
+from watchkeeper.plan.section import load_section
 from watchkeeper.runtime.app import create_app
 from watchkeeper.runtime.context import AppContext
 
@@ -63,9 +67,55 @@ def test_a_copy_into_a_declared_second_repository_loads() -> None:
         ("copy: {to: [offsite], from: local}", "copy.from: unknown key (allowed: to, schedule)"),
     ],
 )
-def test_bad_copy_targets_are_reported_with_their_line(copy: str, problem: str) -> None:
+def test_bad_copy_targets_are_reported_with_their_line(
+    copy: str, problem: str, tmp_path: Path
+) -> None:
     (found,) = _problems(copy=copy)
     assert found.startswith(problem) or problem in found, found
+    text = textwrap.dedent(PLAN).replace("NAME", "files").replace("COPY", copy)
+    assert _section_problems(tmp_path, text) == [found]  # the same, at the same place
+
+
+def _section_problems(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> list[str]:
+    """The problems of loading the backups section alone, named as the full load names them."""
+    plan = tmp_path / "watchkeeper.yaml"
+    plan.write_text(text)
+    try:
+        load_section(plan, "backups", BackupsSection, env=env or {}, references=broken_references)
+    except PlanInvalid as exc:
+        return [line.replace(str(plan), "watchkeeper.yaml") for line in str(exc).splitlines()]
+    return []
+
+
+def test_the_section_alone_ignores_the_other_sections(tmp_path: Path) -> None:
+    text = textwrap.dedent(PLAN).replace("NAME", "files").replace("COPY", "")
+    broken_elsewhere = text + 'checks:\n  - {name: web, type: nope, url: "${UNSET}"}\n'
+    assert _section_problems(tmp_path, broken_elsewhere) == []
+    with pytest.raises(PlanInvalid):
+        load_plan_text(broken_elsewhere, env={})  # the full load still refuses the plan
+    plan = tmp_path / "watchkeeper.yaml"
+    section = load_section(plan, "backups", BackupsSection, env={})
+    assert [p.name for p in section.policies] == ["files"]
+    plan.write_text("checks: []\n")
+    assert load_section(plan, "backups", BackupsSection, env={}) == BackupsSection()
+
+
+def test_the_section_alone_reports_its_own_problems(tmp_path: Path) -> None:
+    text = textwrap.dedent(PLAN).replace("NAME", "files").replace("COPY", "")
+    again = "    - {name: files, source: {type: files, paths: [/a]}, repositories: [local]}\n"
+    twice = text.replace("  policies:\n", "  policies:\n" + again)
+    (found,) = _section_problems(tmp_path, twice)
+    assert found.startswith("watchkeeper.yaml:8:13 backups.policies[1].name: ")
+    assert '"files" is already used by backups.policies[0]' in found
+    unset = text.replace(
+        "repository-password}\n    - {name: offsite", '"${REPO_PASSWORD}"}\n    - {name: offsite'
+    )
+    (found,) = _section_problems(tmp_path, unset)
+    assert "backups.repositories[0].password" in found and "REPO_PASSWORD" in found
+    assert _section_problems(tmp_path, unset, env={"REPO_PASSWORD": "from-the-env"}) == []
+    (found,) = _section_problems(tmp_path, text + "  max_paralel: 3\n")
+    assert 'backups.max_paralel: unknown key (did you mean "max_parallel"?)' in found
+    assert _section_problems(tmp_path, "backups: [\n") != []  # YAML that does not parse
 
 
 @pytest.mark.parametrize("name", sorted(RESERVED_POLICY_NAMES))

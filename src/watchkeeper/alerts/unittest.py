@@ -54,7 +54,8 @@ from watchkeeper.metrics.promql.parser import parse
 from watchkeeper.metrics.promql.values import Scalar, Vector
 from watchkeeper.metrics.source import MemorySource
 from watchkeeper.plan.base import PlanModel
-from watchkeeper.plan.loader import PlanInvalid, explain, load_plan_file
+from watchkeeper.plan.explain import explain
+from watchkeeper.plan.loader import PlanInvalid, load_plan_file
 from watchkeeper.plan.source import SourceDocument, SourceProblem, format_path, parse_plan_text
 from watchkeeper.plan.types import Duration, format_duration
 

@@ -4,6 +4,7 @@ integrity checks, restore drills, freshness)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Annotated, Literal
 
@@ -222,3 +223,26 @@ class BackupsSection(PlanModel):
     repositories: list[Repository] = Field(default_factory=list)
     policies: list[Policy] = Field(default_factory=list)
     max_parallel: int = Field(2, ge=1, le=32, description="Backup jobs running at once.")
+
+
+def broken_references(section: BackupsSection) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """Yield (path, message) for every repository a policy names that the section does not
+    declare, and for copies into a repository the policy already backs up to."""
+    repositories = {r.name for r in section.repositories}
+    for i, policy in enumerate(section.policies):
+        for j, name in enumerate(policy.repositories):
+            if name not in repositories:
+                yield (
+                    ("backups", "policies", i, "repositories", j),
+                    f'no backup repository is named "{name}"',
+                )
+        for j, name in enumerate(copy_targets(policy)):
+            path = ("backups", "policies", i, "copy", "to", j)
+            if name not in repositories:
+                yield path, f'no backup repository is named "{name}"'
+            elif name in policy.repositories:
+                yield (
+                    path,
+                    f'the policy already backs up to "{name}": copy into another repository '
+                    "(or leave it out of `repositories`)",
+                )

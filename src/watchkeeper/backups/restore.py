@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import sql
@@ -30,7 +30,6 @@ from sqlalchemy.orm import Session
 from watchkeeper.backups.config import BackupsSection, MariadbSource, Policy, PostgresSource
 from watchkeeper.backups.engine import Engine, Progress, RepositoryAccess, Snapshot
 from watchkeeper.backups.runner import _ProgressWriter, _repositories, _stop, access, find_policy
-from watchkeeper.backups.sources import myconn
 from watchkeeper.backups.sources.base import SourceError
 from watchkeeper.backups.sources.pgconn import PgTarget
 from watchkeeper.backups.sources.postgres import BASEBACKUP_FILE
@@ -40,6 +39,9 @@ from watchkeeper.logging_setup import redact
 from watchkeeper.settings import Settings
 from watchkeeper.store.tables import BackupRun, utcnow
 from watchkeeper.telemetry import BACKUP_RUNS
+
+if TYPE_CHECKING:  # imported where used: MariaDB's driver is no part of other restores
+    from watchkeeper.backups.sources.myconn import MyTarget
 
 log = logging.getLogger(__name__)
 RECORDED_RUNS = 500  # backup runs searched for a snapshot's recorded size
@@ -252,7 +254,9 @@ class Restorer:
                     await _into_postgres(self.engine, repo, point, pg, into, owners, written)
 
             else:
-                my = myconn.MyTarget.parse(url)
+                from watchkeeper.backups.sources.myconn import MyTarget
+
+                my = MyTarget.parse(url)
                 where = f"{point.source} {my.where}/{into}"
 
                 async def work(written: _Written) -> None:
@@ -479,10 +483,12 @@ async def _into_mariadb(
     engine: Engine,
     repo: RepositoryAccess,
     point: RestorePoint,
-    server: myconn.MyTarget,
+    server: MyTarget,
     into: str,
     written: _Written,
 ) -> None:
+    from watchkeeper.backups.sources import myconn
+
     def create(conn: Any) -> bool:
         with conn.cursor() as cur:
             cur.execute("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (into,))

@@ -53,7 +53,8 @@ def read_older(
         return {}
     five, hour = ROLLUP_STEPS_MS
     # Only buckets that end before a series' first raw sample are used: read none past the
-    # latest of those (a range starting just before the series do costs no rollup rows).
+    # latest of those (a range that starts a little before a series' data reads next to no
+    # rollup rows, instead of every 5-minute bucket of the range).
     until = min(end_ms, max(NO_RAW if t is None else t for t in first_raw.values()))
     rows = conn.execute(
         select(MetricRollup.series_id, MetricRollup.step, MetricRollup.ts, MetricRollup.last)

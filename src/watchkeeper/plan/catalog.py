@@ -19,7 +19,7 @@ from watchkeeper.auth.audit import Actor
 from watchkeeper.exceptions import ConflictError, NotFoundError, ValidationFailed
 from watchkeeper.logging_setup import MASK
 from watchkeeper.plan import sealing
-from watchkeeper.plan.loader import explain
+from watchkeeper.plan.explain import explain
 from watchkeeper.plan.models import SECTIONS, Plan
 from watchkeeper.plan.objects import SETTINGS_KIND, _is_collection
 from watchkeeper.plan.source import format_path

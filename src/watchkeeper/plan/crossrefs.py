@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from fnmatch import fnmatchcase
 
 from watchkeeper.alerts.config import Route
+from watchkeeper.backups.config import broken_references as backups_references
 from watchkeeper.errors.config import from_logs_references
 from watchkeeper.plan.models import Plan
 from watchkeeper.plan.source import Path_
@@ -71,28 +72,7 @@ def broken_references(plan: Plan) -> list[tuple[Path_, str]]:
             (("notifications", "fallback"), f'no notification channel is named "{fallback}"')
         )
     problems += _oncall_references(plan, channels)
-    repositories = {r.name for r in plan.backups.repositories}
-    for i, policy in enumerate(plan.backups.policies):
-        for j, name in enumerate(policy.repositories):
-            if name not in repositories:
-                problems.append(
-                    (
-                        ("backups", "policies", i, "repositories", j),
-                        f'no backup repository is named "{name}"',
-                    )
-                )
-        for j, name in enumerate(policy.copy_.to if policy.copy_ else []):
-            path = ("backups", "policies", i, "copy", "to", j)
-            if name not in repositories:
-                problems.append((path, f'no backup repository is named "{name}"'))
-            elif name in policy.repositories:
-                problems.append(
-                    (
-                        path,
-                        f'the policy already backs up to "{name}": copy into another '
-                        "repository (or leave it out of `repositories`)",
-                    )
-                )
+    problems += backups_references(plan.backups)
     problems += _database_references(plan)
     problems += _security_references(plan)
     problems += releases_references(plan.releases)

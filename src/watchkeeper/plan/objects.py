@@ -10,15 +10,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from types import UnionType
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
 from watchkeeper.plan.base import PlanObject
-from watchkeeper.plan.models import SECTIONS, Plan
 from watchkeeper.plan.sealing import secret_paths
-from watchkeeper.plan.source import Path_
+from watchkeeper.plan.source import Path_, SourceDocument, SourceProblem, format_path
 from watchkeeper.plan.stored import SETTINGS_KIND as SETTINGS_KIND
+
+if TYPE_CHECKING:
+    from watchkeeper.plan.models import Plan
 
 
 @dataclass(frozen=True)
@@ -58,24 +60,26 @@ def _collection(kind: str, path: Path_, items: Iterable[PlanObject]) -> Iterator
 
 def plan_objects(plan: Plan) -> Iterator[ObjectRecord]:
     """Yield every object the plan declares, in file order (duplicates flagged)."""
+    from watchkeeper.plan.models import SECTIONS
+
     for section in SECTIONS:
-        value = getattr(plan, section)
-        if isinstance(value, list):
-            yield from _collection(section, (section,), value)
-            continue
-        settings: dict[str, Any] = {}
-        for field, info in type(value).model_fields.items():
-            if _is_collection(info.annotation):
-                yield from _collection(
-                    f"{section}.{field}", (section, field), getattr(value, field)
-                )
-            else:
-                settings[field] = value.model_dump(mode="json", by_alias=True, include={field})[
-                    field
-                ]
-        if value.model_fields_set:
-            secrets = tuple(p for p in secret_paths(value) if p and p[0] in settings)
-            yield ObjectRecord(SETTINGS_KIND, section, settings, (section,), secrets=secrets)
+        yield from section_objects(section, getattr(plan, section))
+
+
+def section_objects(section: str, value: BaseModel | list[Any]) -> Iterator[ObjectRecord]:
+    """Yield the objects of one section of a plan (``value``), duplicates flagged."""
+    if isinstance(value, list):
+        yield from _collection(section, (section,), value)
+        return
+    settings: dict[str, Any] = {}
+    for field, info in type(value).model_fields.items():
+        if _is_collection(info.annotation):
+            yield from _collection(f"{section}.{field}", (section, field), getattr(value, field))
+        else:
+            settings[field] = value.model_dump(mode="json", by_alias=True, include={field})[field]
+    if value.model_fields_set:
+        secrets = tuple(p for p in secret_paths(value) if p and p[0] in settings)
+        yield ObjectRecord(SETTINGS_KIND, section, settings, (section,), secrets=secrets)
 
 
 def _is_collection(annotation: Any) -> bool:
@@ -91,6 +95,8 @@ def _is_collection(annotation: Any) -> bool:
 
 def assemble_plan(records: Iterable[ObjectRecord], name: str = "") -> Plan:
     """Return the Plan made of ``records`` (the inverse of :func:`plan_objects`)."""
+    from watchkeeper.plan.models import Plan
+
     data: dict[str, Any] = {"version": 1, "name": name}
     for rec in records:
         if rec.kind == SETTINGS_KIND:
@@ -106,3 +112,20 @@ def assemble_plan(records: Iterable[ObjectRecord], name: str = "") -> Plan:
 def export_data(plan: Plan) -> dict[str, Any]:
     """Return the plan as plain data with defaults left out, ready to write as YAML."""
     return plan.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+
+
+def duplicate_names(doc: SourceDocument, objects: Iterable[ObjectRecord]) -> list[SourceProblem]:
+    """A problem for each object whose name an earlier one of its kind already has."""
+    problems = []
+    for obj in objects:
+        if obj.duplicate_of is not None:
+            path = (*obj.path, "name")
+            problems.append(
+                SourceProblem(
+                    doc.file,
+                    doc.position(path),
+                    format_path(path),
+                    f'"{obj.name}" is already used by {format_path(obj.duplicate_of)}',
+                )
+            )
+    return problems

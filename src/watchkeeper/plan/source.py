@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from watchkeeper.exceptions import ValidationFailed
+
 Path_ = tuple[str | int, ...]
 _FILE_NEEDS_PATH = "!file needs a path, e.g. !file /run/secrets/db_password"
 _ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
@@ -40,6 +42,19 @@ class SourceProblem:
         if self.position:
             where += f":{self.position.line}:{self.position.column}"
         return f"{where} {self.path}: {self.message}" if self.path else f"{where} {self.message}"
+
+
+class PlanInvalid(ValidationFailed):
+    """The plan file has problems; ``problems`` lists all of them in file order."""
+
+    def __init__(self, problems: list[SourceProblem]) -> None:
+        super().__init__(
+            f"{len(problems)} problem(s) in plan", [(p.path, p.message) for p in problems]
+        )
+        self.problems = problems
+
+    def __str__(self) -> str:
+        return "\n".join(str(p) for p in self.problems)
 
 
 @dataclass

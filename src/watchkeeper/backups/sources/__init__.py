@@ -1,4 +1,6 @@
-"""Backup sources, one module per ``source.type`` of the plan; :func:`for_policy` picks one."""
+"""Backup sources, one module per ``source.type`` of the plan; :func:`for_policy` picks one
+(importing only that one: the database drivers are a good part of a backup command's
+start-up)."""
 
 from __future__ import annotations
 
@@ -16,11 +18,6 @@ from watchkeeper.backups.sources.base import (
     Inventory,
     SourceError,
 )
-from watchkeeper.backups.sources.files import FilesBackup
-from watchkeeper.backups.sources.mariadb import MariadbBackup
-from watchkeeper.backups.sources.postgres import PostgresBackup
-from watchkeeper.backups.sources.sqlite import SqliteBackup
-from watchkeeper.backups.sources.watchkeeper import WatchkeeperBackup
 from watchkeeper.settings import Settings
 
 
@@ -31,15 +28,25 @@ def for_policy(policy: Policy, settings: Settings | None = None) -> BackupSource
     files = policy.drill.sample_files if policy.drill else DEFAULT_SAMPLE_FILES
     source = policy.source
     if isinstance(source, PostgresSource):
+        from watchkeeper.backups.sources.postgres import PostgresBackup
+
         return PostgresBackup(source, tables)
     if isinstance(source, MariadbSource):
+        from watchkeeper.backups.sources.mariadb import MariadbBackup
+
         return MariadbBackup(source, tables)
     if isinstance(source, SqliteSource):
+        from watchkeeper.backups.sources.sqlite import SqliteBackup
+
         return SqliteBackup(source, tables)
     if isinstance(source, FilesSource):
+        from watchkeeper.backups.sources.files import FilesBackup
+
         return FilesBackup(source, files)
     if settings is None:
         raise SourceError("the watchkeeper source needs the server's settings")
+    from watchkeeper.backups.sources.watchkeeper import WatchkeeperBackup
+
     return WatchkeeperBackup(settings, tables, files)
 
 

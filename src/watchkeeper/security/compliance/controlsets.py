@@ -61,7 +61,7 @@ class ControlSetInvalid(WatchkeeperError):
 def parse_control_set(text: str, file: str) -> ControlSet:
     """Return the control set in ``text``; raise ControlSetInvalid listing every problem
     (``file:line:column path: message``, as for the plan)."""
-    from watchkeeper.plan.loader import explain  # the loader imports the plan models
+    from watchkeeper.plan.explain import explain
 
     doc = parse_plan_text(text, file=file, env={})
     if doc.problems:

@@ -112,6 +112,9 @@ def live(tmp_path: Path) -> Iterator[str]:
                 }
             ],
         }
+        unaccepted = db.query(Deploy).filter(Deploy.version == "1.4.0").one()
+        unaccepted.gate = "unaccepted"
+        unaccepted.gate_detail = {"reason": "no accepted UAT sign-off for api 1.4.0 in production"}
         db.add_all(
             CheckResult(name="api-health", at=now - timedelta(minutes=m), ok=True, response_ms=40.0)
             for m in range(0, 24 * 60, 10)
@@ -159,6 +162,7 @@ def test_markers_and_pages(live: str) -> None:
         page.goto(f"{live}/releases")
         expect(page.get_by_role("heading", level=1)).to_have_text("Releases")
         expect(page.locator("table.releases-deploys tbody tr")).to_have_count(3)
+        expect(page.locator(".pill.gate-unaccepted")).to_have_count(1)
         page.screenshot(path=str(ARTIFACTS / "releases.png"), full_page=True)
         page.emulate_media(color_scheme="dark")
         page.screenshot(path=str(ARTIFACTS / "releases-dark.png"), full_page=True)
@@ -173,6 +177,9 @@ def test_markers_and_pages(live: str) -> None:
         expect(markers).to_have_count(3)
         regressed = charts.nth(0).locator(".deploy-marker.gate-regressed")
         expect(regressed).to_have_count(1)
+        expect(charts.nth(0).locator(".deploy-marker.gate-unaccepted")).to_have_attribute(
+            "aria-label", re.compile(r"^Deploy: api 1\.4\.0 to production, .*no UAT sign-off$")
+        )
         expect(regressed).to_have_attribute(
             "aria-label",
             re.compile(

@@ -53,13 +53,18 @@ def _size(n: int | float | None) -> str:
 
 
 @contextmanager
-def plan_section(plan: Path | None) -> Iterator[tuple[BackupsSection, AppContext]]:
-    """The backups section (of ``plan``, or of the applied plan) and the store's context."""
+def plan_section(
+    plan: Path | None, section: BackupsSection | None = None
+) -> Iterator[tuple[BackupsSection, AppContext]]:
+    """The backups section (``section`` when the caller read it already, else of ``plan``,
+    else of the applied plan) and the store's context."""
     from watchkeeper.backups.views import load_section
     from watchkeeper.cli import _store
 
     with _store(migrate=False) as ctx:
-        if plan is not None:
+        if section is not None:
+            pass
+        elif plan is not None:
             section = _plan_backups(plan)
         else:
             with ctx.sessions() as db:
@@ -87,9 +92,14 @@ def _plan_backups(plan: Path) -> BackupsSection:
 
 
 def restic_for(ctx: AppContext) -> Restic:
+    return restic_at(ctx.settings.home)
+
+
+def restic_at(home: Path) -> Restic:
+    """The engine, with its cache in Watchkeeper's home directory ``home``."""
     from watchkeeper.backups.restic import Restic
 
-    return Restic(cache_dir=ctx.settings.home / "cache" / "restic")
+    return Restic(cache_dir=home / "cache" / "restic")
 
 
 @contextmanager

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.table import Table
@@ -20,15 +20,18 @@ from watchkeeper.cli_backup import (
     RepoOpt,
     _call,
     _escape,
+    _plan_backups,
     _size,
     _time,
     plan_section,
+    restic_at,
     restic_for,
 )
 
 if TYPE_CHECKING:
     from watchkeeper.backups.config import BackupsSection
     from watchkeeper.backups.engine import Progress
+    from watchkeeper.backups.listing import SnapshotPrefetch
     from watchkeeper.backups.restore import RestorePoint, Restorer
 
 restore_app = typer.Typer(
@@ -47,6 +50,7 @@ AtOpt = Annotated[
         '("2026-12-01T03:00", UTC unless it has an offset) or an age ("36h", "7d").',
     ),
 ]
+T = TypeVar("T")
 _AGE = re.compile(r"^\d+(\.\d+)?[smhdw]$")
 
 
@@ -76,25 +80,46 @@ def _restorer(plan: Path | None) -> Iterator[tuple[BackupsSection, Restorer]]:
         yield section, Restorer(restic_for(ctx), sessions=ctx.sessions, settings=ctx.settings)
 
 
+@contextmanager
+def _restore(
+    plan: Path | None, policy: str, repository: str | None
+) -> Iterator[tuple[BackupsSection, Restorer, SnapshotPrefetch]]:
+    """A restore's section, restorer and the policy's snapshots, whose listing (a restic
+    command of its own) starts as soon as the section is known: with ``--plan`` before the
+    store is opened and the restore machinery loaded."""
+    from watchkeeper.backups.listing import SnapshotPrefetch
+    from watchkeeper.cli import _settings
+
+    listing = None
+    section = None
+    if plan is not None:
+        section = _plan_backups(plan)
+        listing = SnapshotPrefetch(restic_at(_settings().home), section, policy, repository)
+    with plan_section(plan, section) as (section, ctx):
+        engine = restic_for(ctx)
+        if listing is None:
+            listing = SnapshotPrefetch(engine, section, policy, repository)
+        from watchkeeper.backups.restore import Restorer
+
+        yield section, Restorer(engine, sessions=ctx.sessions, settings=ctx.settings), listing
+
+
 def _pick(
-    section: BackupsSection,
-    restorer: Restorer,
-    policy: str,
-    repository: str | None,
+    listing: SnapshotPrefetch,
     *,
     kind: str,
     database: str | None = None,
     snapshot: str | None = None,
     at: str | None = None,
 ) -> RestorePoint:
-    from watchkeeper.backups.restore import choose, restore_points
+    from watchkeeper.backups.restore import choose, points_of
     from watchkeeper.cli import err, fatal
 
     try:
         moment = parse_at(at, datetime.now(UTC))
     except ValueError as exc:
         fatal(str(exc))
-    points, errors = _call(lambda: restore_points(restorer.engine, section, policy, repository))
+    points, errors = _call_sync(lambda: points_of(listing.result()))
     for repo, error in errors.items():
         err.print(f"[yellow]{repo} did not answer:[/] {_escape(error)}", highlight=False)
     return _call_sync(
@@ -102,7 +127,7 @@ def _pick(
     )
 
 
-def _call_sync(work: Callable[[], RestorePoint]) -> RestorePoint:
+def _call_sync(work: Callable[[], T]) -> T:
     from watchkeeper.cli import fatal
     from watchkeeper.exceptions import WatchkeeperError
 
@@ -189,12 +214,9 @@ def restore_database(
 
     if not to:
         fatal("give the new database's name with --to NAME (restores never overwrite)")
-    with _restorer(plan) as (section, restorer):
+    with _restore(plan, policy, repository) as (section, restorer, listing):
         point = _pick(
-            section,
-            restorer,
-            policy,
-            repository,
+            listing,
             kind="database",
             database=database,
             snapshot=snapshot,
@@ -242,8 +264,8 @@ def restore_files(
 
     if to is None:
         fatal("give the directory to restore into with --to DIR (it must be empty or new)")
-    with _restorer(plan) as (section, restorer):
-        point = _pick(section, restorer, policy, repository, kind="files", snapshot=snapshot, at=at)
+    with _restore(plan, policy, repository) as (section, restorer, listing):
+        point = _pick(listing, kind="files", snapshot=snapshot, at=at)
         with _bar(f"{point.snapshot.id[:8]} → {to}") as progress:
             result = _call(
                 lambda: restorer.files(

@@ -20,7 +20,8 @@ from tests.backups.support import add_run
 from watchkeeper.alerts.internal import INTERNAL_RULE
 from watchkeeper.backups import health, views
 from watchkeeper.backups.config import BackupsSection
-from watchkeeper.backups.runner import BackupRunner, access
+from watchkeeper.backups.lookup import access
+from watchkeeper.backups.runner import BackupRunner
 from watchkeeper.backups.schedule import BACKED_UP, BackupScheduler, due
 from watchkeeper.exceptions import NotFoundError
 from watchkeeper.plan.apply import apply_plan

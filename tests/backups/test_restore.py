@@ -327,6 +327,11 @@ def test_cli_restore_database_and_files(
     assert no_to.exit_code == 1 and "--to" in no_to.output
     unknown = _run(cli_env, "restore", "points", "nope")
     assert unknown.exit_code == 1 and "no backup policy 'nope'" in unknown.output
+    # a restore lists the snapshots ahead, on a thread: its errors end the command the same way
+    unknown = _run(cli_env, "restore", "files", "nope", "--to", str(tmp_path / "y"))
+    assert unknown.exit_code == 1 and "no backup policy 'nope'" in unknown.output
+    elsewhere = _run(cli_env, "restore", "files", "files", "--to", str(tmp_path / "z"), "-r", "x")
+    assert elsewhere.exit_code == 1 and "does not write to repository 'x'" in elsewhere.output
 
 
 def test_restore_reads_a_copy_target_when_the_first_repository_is_gone(

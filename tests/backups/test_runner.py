@@ -22,8 +22,9 @@ from tests.backups.restic_support import (
 )
 from watchkeeper.backups.config import BackupsSection
 from watchkeeper.backups.engine import Progress
+from watchkeeper.backups.lookup import access
 from watchkeeper.backups.restic import Restic
-from watchkeeper.backups.runner import BackupRunner, access
+from watchkeeper.backups.runner import BackupRunner
 from watchkeeper.exceptions import NotFoundError
 from watchkeeper.store.tables import BackupRun
 

@@ -65,7 +65,8 @@ async def copy_policy(
     to: str | None = None,
 ) -> list[RepoOutcome]:
     """See :meth:`BackupRunner.copy`."""
-    from watchkeeper.backups.runner import _not_run, find_policy
+    from watchkeeper.backups.lookup import find_policy
+    from watchkeeper.backups.runner import _not_run
 
     policy = find_policy(section, policy_name)
     source, targets = copy_plan(section, policy, to)
@@ -84,7 +85,8 @@ async def copy_policy(
 async def _copy_one(
     runner: BackupRunner, policy: Policy, source: Repository, target: Repository, trigger: str
 ) -> RepoOutcome:
-    from watchkeeper.backups.runner import RepoOutcome, access
+    from watchkeeper.backups.lookup import access
+    from watchkeeper.backups.runner import RepoOutcome
 
     run_id = await runner._claim_next(policy, target, "copy", trigger)
     started = time.monotonic()

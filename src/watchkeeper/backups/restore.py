@@ -29,7 +29,10 @@ from sqlalchemy.orm import Session
 
 from watchkeeper.backups.config import BackupsSection, MariadbSource, Policy, PostgresSource
 from watchkeeper.backups.engine import Engine, Progress, RepositoryAccess, Snapshot
-from watchkeeper.backups.runner import _ProgressWriter, _repositories, _stop, access, find_policy
+from watchkeeper.backups.listing import Listing, policy_snapshots
+from watchkeeper.backups.listing import RestoreError as RestoreError  # raised by restores too
+from watchkeeper.backups.lookup import access, find_policy, policy_repositories
+from watchkeeper.backups.runner import _ProgressWriter, _stop
 from watchkeeper.backups.sources.base import SourceError
 from watchkeeper.backups.sources.pgconn import PgTarget
 from watchkeeper.backups.sources.postgres import BASEBACKUP_FILE
@@ -47,10 +50,6 @@ log = logging.getLogger(__name__)
 RECORDED_RUNS = 500  # backup runs searched for a snapshot's recorded size
 
 RestoreProgress = Callable[[Progress], None]
-
-
-class RestoreError(WatchkeeperError):
-    """The restore cannot be done as asked (no such snapshot, target not empty, ...)."""
 
 
 @dataclass(frozen=True)
@@ -145,19 +144,13 @@ async def restore_points(
     """Return the policy's restore points (oldest first) from ``repository``, or from the
     first of its repositories that answers, and the errors of those that did not; raise
     RestoreError when none answers, NotFoundError for an unknown policy or repository."""
-    policy = find_policy(section, policy_name)
-    errors: dict[str, str] = {}
-    for repo in _repositories(section, policy, repository, copies=True):
-        try:
-            snaps = await engine.snapshots(access(repo), [f"policy={policy.name}"])
-        except WatchkeeperError as exc:
-            errors[repo.name] = str(exc)
-            continue
-        return [describe(policy, s, repo.name) for s in snaps], errors
-    raise RestoreError(
-        f"no repository of policy {policy.name} answered: "
-        + "; ".join(f"{name}: {error}" for name, error in errors.items())
-    )
+    return points_of(await policy_snapshots(engine, section, policy_name, repository))
+
+
+def points_of(listing: Listing) -> tuple[list[RestorePoint], dict[str, str]]:
+    """The restore points of a policy's snapshots listing, and the listing's errors."""
+    policy, repository, snaps, errors = listing
+    return [describe(policy, s, repository) for s in snaps], errors
 
 
 def choose(
@@ -429,7 +422,7 @@ def _reason(exc: BaseException) -> str:
 
 
 def _repository(section: BackupsSection, policy: Policy, name: str) -> RepositoryAccess:
-    return access(_repositories(section, policy, name, copies=True)[0])
+    return access(policy_repositories(section, policy, name, copies=True)[0])
 
 
 async def _into_postgres(

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from watchkeeper.backups import claims, sources
 from watchkeeper.backups.claims import RunInProgress
-from watchkeeper.backups.config import BackupsSection, Policy, Repository, all_repositories
+from watchkeeper.backups.config import BackupsSection, Policy, Repository
 from watchkeeper.backups.engine import (
     BackupResult,
     Engine,
@@ -35,8 +35,9 @@ from watchkeeper.backups.engine import (
     Snapshot,
     tool_environment,
 )
+from watchkeeper.backups.lookup import access, find_policy, policy_repositories
 from watchkeeper.exceptions import NotFoundError, WatchkeeperError
-from watchkeeper.logging_setup import redact, register_secret
+from watchkeeper.logging_setup import redact
 from watchkeeper.settings import Settings
 from watchkeeper.store.tables import BackupRun, utcnow
 from watchkeeper.telemetry import BACKUP_RUNS
@@ -107,21 +108,6 @@ def keep_policy(policy: Policy) -> KeepPolicy:
     )
 
 
-def access(repo: Repository) -> RepositoryAccess:
-    """The engine's view of a plan repository; its secrets are registered for log masking."""
-    register_secret(repo.password)
-    for value in repo.env.values():
-        register_secret(value)
-    return RepositoryAccess(
-        name=repo.name,
-        url=repo.url,
-        password=repo.password,
-        env=dict(repo.env),
-        limit_upload=repo.limit_upload,
-        limit_download=repo.limit_download,
-    )
-
-
 class BackupRunner:
     """Runs backups, retention passes and checks; state lives in ``backup_runs`` only."""
 
@@ -161,7 +147,7 @@ class BackupRunner:
         Raise RunInProgress, running nothing, when a backup of the policy is already
         running (here, in another process, or the server's scheduler)."""
         policy = find_policy(section, policy_name)
-        repos = _repositories(section, policy)
+        repos = policy_repositories(section, policy)
         async with self._limiter.slot():
             # Claimed before the hook runs: a refused run must not run the hook either.
             first = await asyncio.to_thread(self._claim, policy, repos[0].name, "backup", trigger)
@@ -345,7 +331,7 @@ class BackupRunner:
         policy = find_policy(section, policy_name)
         keep = keep_policy(policy)
         outcomes: list[RepoOutcome] = []
-        repos = _repositories(section, policy, repository, copies=True)
+        repos = policy_repositories(section, policy, repository, copies=True)
         for i, repo in enumerate(repos):
             try:
                 outcomes.append(await self._forget_one(policy, repo, keep, dry_run, trigger))
@@ -402,7 +388,7 @@ class BackupRunner:
         policy = find_policy(section, policy_name)
         subset = read_data_subset or (policy.check.read_data_subset if policy.check else None)
         outcomes: list[RepoOutcome] = []
-        repos = _repositories(section, policy, repository, copies=True)
+        repos = policy_repositories(section, policy, repository, copies=True)
         for i, repo in enumerate(repos):
             try:
                 run_id = await self._claim_next(policy, repo, "check", trigger)
@@ -470,7 +456,7 @@ class BackupRunner:
         the error text."""
         policy = find_policy(section, policy_name)
         found: dict[str, list[Snapshot] | str] = {}
-        for repo in _repositories(section, policy, repository, copies=True):
+        for repo in policy_repositories(section, policy, repository, copies=True):
             try:
                 found[repo.name] = await self.engine.snapshots(
                     access(repo), [f"policy={policy.name}"]
@@ -678,34 +664,6 @@ async def _hook(command: str, env: dict[str, str]) -> str | None:
         return None
     text = output.decode("utf-8", "replace").strip()[-HOOK_TAIL:]
     return f"exit status {proc.returncode}" + (f": {text}" if text else "")
-
-
-def find_policy(section: BackupsSection, name: str) -> Policy:
-    """Return the policy called ``name``; raise NotFoundError naming the known ones."""
-    for policy in section.policies:
-        if policy.name == name:
-            return policy
-    known = ", ".join(p.name for p in section.policies) or "none"
-    raise NotFoundError(f"no backup policy {name!r} in the plan (policies: {known})")
-
-
-def _repositories(
-    section: BackupsSection, policy: Policy, only: str | None = None, *, copies: bool = False
-) -> list[Repository]:
-    """The plan repositories of ``policy`` (with ``copies``, its copy targets too), or only
-    ``only``; raise NotFoundError naming the known ones if ``only`` is not among them."""
-    by_name = {r.name: r for r in section.repositories}
-    known = all_repositories(policy) if copies else policy.repositories
-    names = [n for n in known if only is None or n == only]
-    if only is not None and not names:
-        raise NotFoundError(
-            f"policy {policy.name} does not write to repository {only!r} "
-            f"(it writes to {', '.join(known)})"
-        )
-    missing = [n for n in names if n not in by_name]
-    if missing:
-        raise NotFoundError(f"policy {policy.name}: unknown repository {missing[0]!r}")
-    return [by_name[n] for n in names]
 
 
 def _not_run(repos: Sequence[Repository], why: RunInProgress) -> list[RepoOutcome]:

@@ -26,7 +26,8 @@ from watchkeeper.backups import claims, drills, health, restore
 from watchkeeper.backups.claims import RunInProgress
 from watchkeeper.backups.config import BackupsSection, Policy
 from watchkeeper.backups.engine import Engine
-from watchkeeper.backups.runner import BackupRunner, access, find_policy
+from watchkeeper.backups.lookup import access, find_policy
+from watchkeeper.backups.runner import BackupRunner
 from watchkeeper.backups.views import load_section
 from watchkeeper.plan.types import last_fire
 from watchkeeper.settings import Settings

@@ -17,10 +17,14 @@ from pydantic import BaseModel
 from watchkeeper.plan.base import PlanObject
 from watchkeeper.plan.sealing import secret_paths
 from watchkeeper.plan.source import Path_, SourceDocument, SourceProblem, format_path
-from watchkeeper.plan.stored import SETTINGS_KIND as SETTINGS_KIND
 
 if TYPE_CHECKING:
     from watchkeeper.plan.models import Plan
+
+SETTINGS_KIND = "settings"
+"""The kind of the stored object holding a section's settings (its keys that are not
+collections). This module imports no section's models (and no store), so that reading or
+checking one section does not load them all."""
 
 
 @dataclass(frozen=True)

@@ -9,14 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from watchkeeper.exceptions import ConflictError
+from watchkeeper.plan.objects import SETTINGS_KIND as SETTINGS_KIND  # its readers' name
 from watchkeeper.plan.source import format_path
 from watchkeeper.store.tables import StoredObject
 
 M = TypeVar("M", bound=BaseModel)
-SETTINGS_KIND = "settings"
-"""The kind of the stored object holding a section's settings (its keys that are not
-collections). Here rather than in ``plan.objects``, so that reading one section back does
-not import every section's models."""
 
 
 def stored_section(db: Session, name: str) -> dict[str, Any]:

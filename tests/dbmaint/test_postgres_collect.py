@@ -95,15 +95,15 @@ def test_dead_tuples_want_vacuum(problems: tuple[str, Collection]) -> None:
     f = finding(c, "vacuum:public.churn")
     assert f.severity == "warning"
     assert f.sql == "VACUUM (ANALYZE) public.churn;"
-    assert "10,000 dead tuples (50% of 20,000)" in f.evidence
     churn = row(c, "tables", "public.churn")
-    assert (churn["rows"], churn["dead_tuples"], churn["autovacuum_enabled"]) == (
-        10_000,
-        10_000,
-        False,
-    )
+    # 10,000 rows updated once: 10,000 dead tuples, and a few more when a snapshot elsewhere
+    # on a busy server kept the fixture's VACUUM from removing every deleted row
+    dead = churn["dead_tuples"]
+    assert 10_000 <= dead <= 10_200, dead
+    assert f"{dead:,} dead tuples (50% of {10_000 + dead:,})" in f.evidence
+    assert (churn["rows"], churn["autovacuum_enabled"]) == (10_000, False)
     assert churn["last_vacuum"] is not None and churn["last_analyze"] is not None
-    assert sample(c, "table_dead_tuples", table="public.churn") == 10_000
+    assert sample(c, "table_dead_tuples", table="public.churn") == dead
     assert c.details["summary"]["vacuum_queue"][0]["name"] == "public.churn"
     assert "vacuum:public.orders" not in keys(c, "vacuum")
 

@@ -62,11 +62,9 @@ def plan_section(
     from watchkeeper.cli import _store
 
     with _store(migrate=False) as ctx:
-        if section is not None:
-            pass
-        elif plan is not None:
+        if section is None and plan is not None:
             section = _plan_backups(plan)
-        else:
+        if section is None:
             with ctx.sessions() as db:
                 section = load_section(db)
         yield section, ctx

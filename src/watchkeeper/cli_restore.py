@@ -73,14 +73,6 @@ def parse_at(value: str | None, now: datetime) -> datetime | None:
 
 
 @contextmanager
-def _restorer(plan: Path | None) -> Iterator[tuple[BackupsSection, Restorer]]:
-    from watchkeeper.backups.restore import Restorer
-
-    with plan_section(plan) as (section, ctx):
-        yield section, Restorer(restic_for(ctx), sessions=ctx.sessions, settings=ctx.settings)
-
-
-@contextmanager
 def _restore(
     plan: Path | None, policy: str, repository: str | None
 ) -> Iterator[tuple[BackupsSection, Restorer, SnapshotPrefetch]]:
@@ -165,11 +157,11 @@ def _bar(description: str) -> Iterator[Callable[[Progress], None]]:
 @restore_app.command("points")
 def restore_points_cmd(policy: PolicyArg, repository: RepoOpt = None, plan: PlanOpt = None) -> None:
     """List POLICY's restore points (oldest first): what each snapshot restores as."""
-    from watchkeeper.backups.restore import restore_points
+    from watchkeeper.backups.restore import points_of
     from watchkeeper.cli import err, out
 
-    with _restorer(plan) as (section, restorer):
-        points, errors = _call(lambda: restore_points(restorer.engine, section, policy, repository))
+    with _restore(plan, policy, repository) as (_, _, listing):
+        points, errors = _call_sync(lambda: points_of(listing.result()))
     for repo, error in errors.items():
         err.print(f"[yellow]{repo} did not answer:[/] {_escape(error)}", highlight=False)
     if not points:

@@ -6,7 +6,8 @@ Generates counters (10 jobs, one series per instance) in memory and, unless --me
 a metric store (SQLite in a temporary directory by default), compacted into hourly chunks as
 `watchkeeper up` would. Then times range queries over the whole period at a 60 s step and
 prints p50/p95 per query and source: the engine alone over the in-memory source, and the
-engine reading the store (with the garbage-collector settings of `watchkeeper up`).
+engine reading the store (with the garbage-collector and allocator settings of
+`watchkeeper up`).
 Rendering the result is timed separately: the API's response body
 (render_success, what /api/v1/query_range sends) and the ``data`` dict (to_prometheus).
 """
@@ -31,7 +32,7 @@ from watchkeeper.metrics.promql import Engine, Matrix, to_prometheus
 from watchkeeper.metrics.promql.format import render_success
 from watchkeeper.metrics.source import MemorySource
 from watchkeeper.metrics.store import MetricStore
-from watchkeeper.runtime import gc_tuning
+from watchkeeper.runtime import gc_tuning, malloc_tuning
 from watchkeeper.store.engine import make_engine
 from watchkeeper.store.migrate import upgrade
 
@@ -103,6 +104,7 @@ def main() -> None:
     parser.add_argument("--database-url", default="")
     parser.add_argument("--memory-only", action="store_true")
     args = parser.parse_args()
+    malloc_tuning.keep_freed_memory()  # the allocator settings of `watchkeeper up`
     start = (int(time.time() * 1000) // CHUNK_MS - args.hours - 2) * CHUNK_MS
     end = start + args.hours * CHUNK_MS
     data = generate(args.series, args.hours, start)

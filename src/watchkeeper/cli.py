@@ -162,9 +162,11 @@ def up(
 ) -> None:
     """Run Watchkeeper: migrate the store, apply the plan, serve the UI and API."""
     from watchkeeper.plan.loader import PlanInvalid
+    from watchkeeper.runtime import malloc_tuning
     from watchkeeper.runtime.context import AppContext
     from watchkeeper.runtime.server import serve
 
+    malloc_tuning.keep_freed_memory()  # before any thread starts: they share its heap
     settings = _settings(plan_path=plan, listen=listen, database_url=database_url)
     if settings.plan_path and not settings.plan_path.exists():
         fatal(f"plan file {settings.plan_path} does not exist")
@@ -276,12 +278,7 @@ def _store(migrate: bool | None) -> Iterator[AppContext]:
     """Open the store for a command; ``migrate``: True upgrades, False requires current,
     None accepts any state. Store and settings errors end the command with one line."""
     from watchkeeper.runtime.context import AppContext
-    from watchkeeper.store.migrate import (
-        check_not_newer,
-        current_revision,
-        head_revision,
-        upgrade,
-    )
+    from watchkeeper.store.schema_head import at_head
 
     settings = _settings()
     try:
@@ -290,8 +287,13 @@ def _store(migrate: bool | None) -> Iterator[AppContext]:
         fatal(str(exc))
     try:
         if migrate:
+            from watchkeeper.store.migrate import upgrade
+
             upgrade(ctx.engine)
-        elif migrate is False and current_revision(ctx.engine) != head_revision():
+        elif migrate is False and not at_head(ctx.engine):
+            from watchkeeper.store.migrate import check_not_newer, current_revision
+
+            current_revision(ctx.engine)  # an unreachable store says so
             check_not_newer(ctx.engine)
             fatal("the store is not at the current schema; run `watchkeeper db upgrade`")
         yield ctx

@@ -58,13 +58,14 @@ def plan_section(
 ) -> Iterator[tuple[BackupsSection, AppContext]]:
     """The backups section (``section`` when the caller read it already, else of ``plan``,
     else of the applied plan) and the store's context."""
-    from watchkeeper.backups.views import load_section
     from watchkeeper.cli import _store
 
     with _store(migrate=False) as ctx:
         if section is None and plan is not None:
             section = _plan_backups(plan)
         if section is None:
+            from watchkeeper.backups.views import load_section
+
             with ctx.sessions() as db:
                 section = load_section(db)
         yield section, ctx

@@ -16,6 +16,7 @@ from watchkeeper.store.migrate import (
     is_current,
     upgrade,
 )
+from watchkeeper.store.schema_head import HEAD_REVISION, at_head
 from watchkeeper.store.tables import Base
 
 TABLES = {
@@ -138,3 +139,24 @@ def test_a_store_migrated_by_a_newer_watchkeeper_is_refused_with_a_clear_message
     with pytest.raises(StoreError, match="made by a newer Watchkeeper"):
         upgrade(engine)
     engine.dispose()
+
+
+def test_the_recorded_head_is_alembics_head(database_url: str) -> None:
+    """``schema_head`` answers the CLI's schema check without Alembic: its head must be the
+    newest migration (update HEAD_REVISION in store/schema_head.py with each migration)."""
+    assert HEAD_REVISION == head_revision()
+    engine = make_engine(database_url)
+    try:
+        assert not at_head(engine)  # never migrated: no alembic_version table
+        upgrade(engine)
+        assert at_head(engine)
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+        assert not at_head(engine)
+    finally:
+        engine.dispose()
+    unreachable = make_engine("postgresql://nobody@127.0.0.1:1/none")
+    try:
+        assert not at_head(unreachable)
+    finally:
+        unreachable.dispose()

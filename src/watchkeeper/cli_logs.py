@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
-import httpx
 import typer
 from rich.table import Table
 from rich.text import Text
+
+if TYPE_CHECKING:
+    import httpx
 
 logs_app = typer.Typer(help="Query the logs of a running server.", no_args_is_help=True)
 
@@ -74,6 +76,8 @@ def _target(server: str | None, token: str | None) -> tuple[str, str]:
 
 def _get(server: str | None, token: str | None, path: str, params: dict[str, str]) -> Any:
     """GET an API path; any failure ends the command with a one-line reason."""
+    import httpx  # only for the commands that call a server: others start without it
+
     url, secret = _target(server, token)
     try:
         with httpx.Client(

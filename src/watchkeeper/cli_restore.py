@@ -256,19 +256,43 @@ def restore_files(
 
     if to is None:
         fatal("give the directory to restore into with --to DIR (it must be empty or new)")
+    from watchkeeper.backups.lookup import find_policy
+    from watchkeeper.backups.restore import latest_is_files
+
     with _restore(plan, policy, repository) as (section, restorer, listing):
-        point = _pick(listing, kind="files", snapshot=snapshot, at=at)
-        with _bar(f"{point.snapshot.id[:8]} → {to}") as progress:
-            result = _call(
-                lambda: restorer.files(
-                    section,
-                    point,
-                    to,
-                    include=include or (),
-                    trigger=_cli_actor().name,
-                    progress=progress,
+        if (
+            snapshot is None
+            and at is None
+            and latest_is_files(_call_sync(lambda: find_policy(section, policy)))
+        ):
+            # restic picks the latest snapshot itself; the listing describes it meanwhile.
+            with _bar(f"latest → {to}") as progress:
+                result = _call(
+                    lambda: restorer.latest_files(
+                        section,
+                        policy,
+                        to,
+                        listing.wait(),
+                        repository=repository,
+                        include=include or (),
+                        trigger=_cli_actor().name,
+                        progress=progress,
+                    )
                 )
-            )
+            point = result.point
+        else:
+            point = _pick(listing, kind="files", snapshot=snapshot, at=at)
+            with _bar(f"{point.snapshot.id[:8]} → {to}") as progress:
+                result = _call(
+                    lambda: restorer.files(
+                        section,
+                        point,
+                        to,
+                        include=include or (),
+                        trigger=_cli_actor().name,
+                        progress=progress,
+                    )
+                )
     out.print(
         f"[green]restored[/] snapshot {point.snapshot.id[:8]} ({_time(point.snapshot.time)}) "
         f"into {_escape(result.target)} in {result.seconds:.1f} s "

@@ -31,6 +31,7 @@ from tests.backups.dbs import (
 from tests.backups.restic_support import source_dir
 from watchkeeper.backups.config import BackupsSection
 from watchkeeper.backups.engine import Snapshot
+from watchkeeper.backups.listing import Listing, policy_snapshots
 from watchkeeper.backups.restic import Restic, written_bytes
 from watchkeeper.backups.restore import (
     RestoreError,
@@ -366,3 +367,61 @@ def test_restore_reads_a_copy_target_when_the_first_repository_is_gone(
     target = tmp_path / "back"
     asyncio.run(Restorer(engine, sessions=sessions).files(section, point, target))
     assert (target / str(src).lstrip("/") / "a.txt").read_text() == "alpha\n"
+    # restic picks the latest itself (no listing first): the copy target is used all the same
+    later = tmp_path / "back-latest"
+    listing = policy_snapshots(engine, section, "app")
+    result = asyncio.run(
+        Restorer(engine, sessions=sessions).latest_files(section, "app", later, listing)
+    )
+    assert result.point.repository == "offsite"
+    assert (later / str(src).lstrip("/") / "a.txt").read_text() == "alpha\n"
+
+
+def test_latest_files_restore_names_the_snapshot_restic_restored(
+    tmp_path: Path, sessions: sessionmaker[Session]
+) -> None:
+    """restic picks the latest snapshot while the listing runs beside it: the record and the
+    result name what was restored, even when a backup landed after the listing."""
+    src = source_dir(tmp_path)
+    section = _section(tmp_path, f'{{type: files, paths: ["{src}"]}}')
+    engine = _engine(tmp_path)
+    runner = BackupRunner(sessions, engine)
+    restorer = Restorer(engine, sessions=sessions)
+    # before the first backup there is no repository yet: the listing's reason is given
+    with pytest.raises(RestoreError, match="no repository of policy app answered"):
+        asyncio.run(
+            restorer.latest_files(
+                section, "app", tmp_path / "none", policy_snapshots(engine, section, "app")
+            )
+        )
+    first = _backup(runner, section)
+    stale = asyncio.run(policy_snapshots(engine, section, "app"))  # lists `first` only
+    (src / "a.txt").write_text("changed\n")
+    second = _backup(runner, section)
+    assert first != second
+
+    async def listed_before_the_second_backup() -> Listing:
+        return stale
+
+    target = tmp_path / "latest"
+    result = asyncio.run(
+        restorer.latest_files(section, "app", target, listed_before_the_second_backup())
+    )
+    assert (target / str(src).lstrip("/") / "a.txt").read_text() == "changed\n"
+    assert result.point.snapshot.id.startswith(second)
+    with sessions() as db:
+        row = db.get(BackupRun, result.run_id)
+        assert row is not None and row.status == "succeeded"
+        assert row.snapshot_id is not None and row.snapshot_id.startswith(second)
+        assert row.bytes_total == result.bytes_written > 0
+
+    occupied = tmp_path / "occupied"
+    occupied.mkdir()
+    (occupied / "keep.txt").write_text("mine")
+    with pytest.raises(RestoreError, match="not an empty directory"):
+        asyncio.run(restorer.latest_files(section, "app", occupied, _never()))
+    assert [p.name for p in occupied.iterdir()] == ["keep.txt"]
+
+
+async def _never() -> Listing:
+    raise AssertionError("the listing is not needed")

@@ -155,8 +155,13 @@ class Engine(Protocol):
         target: Path,
         *,
         include: Sequence[str] = (),
+        tags: Sequence[str] = (),
         written: WrittenCallback | None = None,
-    ) -> None: ...
+    ) -> str:
+        """Restore ``snapshot_id`` into ``target``, or with ``latest`` the newest snapshot
+        having all of ``tags``; return the ID (or its first characters) of the snapshot
+        restored, '' when the engine does not say."""
+        ...
 
     async def restore_size(self, repo: RepositoryAccess, snapshot_id: str) -> int:
         """Bytes a full restore of ``snapshot_id`` writes."""

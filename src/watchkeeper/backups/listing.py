@@ -61,3 +61,7 @@ class SnapshotPrefetch:
     def result(self) -> Listing:
         """The listing (waiting for it); raises what the listing raised."""
         return self._future.result()
+
+    async def wait(self) -> Listing:
+        """The listing, awaited on the caller's event loop."""
+        return await asyncio.wrap_future(self._future)

@@ -49,6 +49,7 @@ retention groups snapshots the same wherever the backup ran)."""
 _TAIL_LINES = 8
 _STREAM_LIMIT = 16 * 1024 * 1024  # one JSON line (a large snapshot list) may be long
 _FRACTION = re.compile(r"\.(\d{6})\d+")
+_RESTORING = re.compile(r"^restoring <Snapshot ([0-9a-f]+) ")
 
 
 @dataclass
@@ -266,12 +267,18 @@ class Restic:
         target: Path,
         *,
         include: Sequence[str] = (),
+        tags: Sequence[str] = (),
         written: WrittenCallback | None = None,
-    ) -> None:
+    ) -> str:
         args = ["restore", snapshot_id, "--target", str(target)]
+        if tags:
+            args += ["--tag", ",".join(tags)]
         for pattern in include:
             args += ["--include", pattern]
-        await self._run(repo, args, limits=True, json_output=False, written=written)
+        done = await self._run(repo, args, limits=True, json_output=False, written=written)
+        # restic 0.14 has no JSON output for restore; its first line names the snapshot.
+        named = (_RESTORING.match(line) for line in done.stdout)
+        return next((m.group(1) for m in named if m), "")
 
     async def restore_size(self, repo: RepositoryAccess, snapshot_id: str) -> int:
         """Bytes a full restore of ``snapshot_id`` writes (``restic stats --mode restore-size``)."""

@@ -16,7 +16,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
 from pathlib import Path, PurePosixPath
@@ -136,6 +136,15 @@ def describe(policy: Policy, snapshot: Snapshot, repository: str) -> RestorePoin
     if src.type == "sqlite" or (src.type == "watchkeeper" and name == STORE_COPY):
         return point("files", "sqlite", file=single)
     return point("files", src.type)
+
+
+def latest_is_files(policy: Policy) -> bool:
+    """Whether every snapshot of ``policy`` restores as files (whatever its paths), so
+    that restic may pick its latest alone (:meth:`Restorer.latest_files`)."""
+    src = policy.source
+    return src.type in ("files", "sqlite") or (
+        isinstance(src, PostgresSource) and src.mode != "logical"
+    )
 
 
 async def restore_points(
@@ -274,12 +283,7 @@ class Restorer:
         not exist; raise RestoreError otherwise or when restic fails."""
         policy = find_policy(section, point.policy)
         repo = _repository(section, policy, point.repository)
-        target = target.absolute()
-        if target.exists() and (not target.is_dir() or any(target.iterdir())):
-            raise RestoreError(
-                f"{target} is not an empty directory: restores never write over files "
-                "(give a new or empty directory)"
-            )
+        target = _empty_directory(target)
 
         async def work(written: _Written) -> None:
             target.mkdir(parents=True, exist_ok=True)
@@ -291,6 +295,85 @@ class Restorer:
             point, repo, f"directory {target}", run_id, trigger, progress, work
         )
 
+    async def latest_files(
+        self,
+        section: BackupsSection,
+        policy_name: str,
+        target: Path,
+        listing: Awaitable[Listing],
+        *,
+        repository: str | None = None,
+        include: Sequence[str] = (),
+        trigger: str = "cli",
+        progress: RestoreProgress | None = None,
+    ) -> RestoreResult:
+        """Restore the latest snapshot of a policy whose snapshots all restore as files
+        (:func:`latest_is_files`) into ``target`` without first waiting for ``listing``
+        (the policy's :func:`policy_snapshots`) to say which snapshot that is: restic picks
+        it (``restore latest --tag policy=…``), which saves a restic start and its key
+        derivation, and the listing, running beside it, describes it for the record.
+
+        The first of the policy's repositories (or ``repository``) is asked. When it
+        fails and the listing came from another repository, that one is restored from, as
+        :meth:`files` with the listing's latest point would. When a backup lands between
+        the listing and restic's choice, the record names the snapshot restic restored."""
+        listed = asyncio.ensure_future(listing)
+        try:
+            policy = find_policy(section, policy_name)
+            first = policy_repositories(section, policy, repository, copies=True)[0]
+            repo = _repository(section, policy, first.name)
+            target = _empty_directory(target)
+        except BaseException:
+            listed.cancel()
+            raise
+        named: list[str] = []
+
+        async def work(written: _Written) -> None:
+            target.mkdir(parents=True, exist_ok=True)
+            tags = [f"policy={policy.name}"]
+            named.append(
+                await self.engine.restore(
+                    repo, "latest", target, include=include, tags=tags, written=written
+                )
+            )
+
+        async def point() -> RestorePoint:
+            found = await asyncio.shield(listed)  # a failed restore still reads it below
+            if found[1] != repo.name:  # the listing's repository did not answer
+                found = await policy_snapshots(self.engine, section, policy.name, repo.name)
+            return choose(points_of(found)[0], kind="files")
+
+        pending = asyncio.ensure_future(point())
+        try:
+            result = await self._recorded(
+                pending,
+                repo,
+                f"directory {target}",
+                None,
+                trigger,
+                progress,
+                work,
+                policy_name=policy.name,
+            )
+        except RestoreError:
+            pending.cancel()
+            elsewhere = await _other_latest(listed, repo.name)
+            if elsewhere is None or (target.exists() and any(target.iterdir())):
+                raise
+            return await self.files(
+                section, elsewhere, target, include=include, trigger=trigger, progress=progress
+            )
+        if named and named[0] and not result.point.snapshot.id.startswith(named[0]):
+            found = await policy_snapshots(self.engine, section, policy.name, repo.name)
+            actual = [p for p in points_of(found)[0] if p.snapshot.id.startswith(named[0])]
+            if actual:
+                result = replace(result, point=actual[0])
+                if self.sessions is not None and result.run_id is not None:
+                    await asyncio.to_thread(
+                        _describe_row, self.sessions, result.run_id, actual[0], result.target
+                    )
+        return result
+
     def _server_url(self, policy: Policy) -> str:
         src = policy.source
         if isinstance(src, PostgresSource | MariadbSource):
@@ -301,34 +384,26 @@ class Restorer:
 
     async def _recorded(
         self,
-        point: RestorePoint,
+        point: RestorePoint | Awaitable[RestorePoint],
         repo: RepositoryAccess,
         where: str,
         run_id: int | None,
         trigger: str,
         progress: RestoreProgress | None,
         work: Callable[[_Written], Awaitable[None]],
+        policy_name: str = "",
     ) -> RestoreResult:
         """Run ``work`` with progress, recorded as a ``restore`` row; raise RestoreError
-        with the reason when it fails."""
+        with the reason when it fails. A ``point`` still to be learnt (``latest_files``)
+        is described in the row as soon as it is known, while ``work`` runs."""
         sessions = self.sessions
-        if sessions is not None:
-            if run_id is None:
-                run_id = await asyncio.to_thread(
-                    _start, sessions, point.policy, point.repository, trigger
-                )
-            await asyncio.to_thread(_describe_row, sessions, run_id, point, where)
+        policy = point.policy if isinstance(point, RestorePoint) else policy_name
+        if sessions is not None and run_id is None:
+            run_id = await asyncio.to_thread(_start, sessions, policy, repo.name, trigger)
         written = _Written(0)
-        # The size is what the backup recorded; without that record (a copy target, a lost
-        # store) `restic stats` reads the snapshot's whole tree: beside the restore, not
-        # before it, and until it is known the progress has no total.
-        known = await asyncio.to_thread(recorded_size, sessions, point) if sessions else None
-        sizing = None
-        if known is not None:
-            written.total = known
-        else:
-            sizing = asyncio.create_task(self.engine.restore_size(repo, point.snapshot.id))
-            sizing.add_done_callback(partial(_learn_total, written))
+        learning = asyncio.ensure_future(self._learn(point, repo, where, run_id, written))
+        if isinstance(point, RestorePoint):
+            await learning  # described before the work starts
         writer = _ProgressWriter(sessions, run_id) if sessions and run_id else None
         if writer is not None:
             written.listeners.append(partial(setattr, writer, "latest"))
@@ -338,9 +413,9 @@ class Restorer:
         started = time.monotonic()
         try:
             await work(written)
+            point, sizing = await learning
         except BaseException as exc:
-            if sizing is not None:
-                await _drop_task(sizing)
+            await _drop_learning(learning)
             if flusher is not None:
                 await _stop(flusher)
             reason = _reason(exc)
@@ -350,7 +425,7 @@ class Restorer:
                         _finish, sessions, run_id, "failed", time.monotonic() - started, 0, reason
                     )
                 )
-            BACKUP_RUNS.labels(point.policy, "restore", "failed").inc()
+            BACKUP_RUNS.labels(policy, "restore", "failed").inc()
             if isinstance(exc, Exception):
                 raise RestoreError(reason) from None
             raise
@@ -372,6 +447,71 @@ class Restorer:
             seconds,
         )
         return RestoreResult(point, where, seconds, size, run_id)
+
+    async def _learn(
+        self,
+        point: RestorePoint | Awaitable[RestorePoint],
+        repo: RepositoryAccess,
+        where: str,
+        run_id: int | None,
+        written: _Written,
+    ) -> tuple[RestorePoint, asyncio.Task[int] | None]:
+        """Describe the run row with ``point`` once it is known, and learn the restore's
+        size: what the backup recorded; without that record (a copy target, a lost store)
+        ``restic stats`` reads the snapshot's whole tree, beside the restore rather than
+        before it (returned: the task), and until it is known the progress has no total."""
+        known = point if isinstance(point, RestorePoint) else await point
+        sessions = self.sessions
+        if sessions is None:
+            size = None
+        else:
+            if run_id is not None:
+                await asyncio.to_thread(_describe_row, sessions, run_id, known, where)
+            size = await asyncio.to_thread(recorded_size, sessions, known)
+        if size is not None:
+            written.total = size
+            return known, None
+        sizing = asyncio.create_task(self.engine.restore_size(repo, known.snapshot.id))
+        sizing.add_done_callback(partial(_learn_total, written))
+        return known, sizing
+
+
+def _empty_directory(target: Path) -> Path:
+    """``target`` made absolute; raise RestoreError unless it is an empty directory or does
+    not exist (restores never write over files)."""
+    target = target.absolute()
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise RestoreError(
+            f"{target} is not an empty directory: restores never write over files "
+            "(give a new or empty directory)"
+        )
+    return target
+
+
+async def _other_latest(listed: asyncio.Future[Listing], repository: str) -> RestorePoint | None:
+    """After restic failed to restore the latest snapshot from ``repository``: the latest
+    files point of the listing when it came from another repository (``repository`` did
+    not answer it either), else None. Raise what the listing or the choice raises (no
+    repository answered; no snapshot yet): it says more than restic's failure."""
+    found = await listed
+    if found[1] == repository:
+        choose(points_of(found)[0], kind="files")
+        return None
+    return choose(points_of(found)[0], kind="files")
+
+
+async def _drop_learning(
+    learning: asyncio.Future[tuple[RestorePoint, asyncio.Task[int] | None]],
+) -> None:
+    """Stop learning a failed restore's point and size, wherever that has got to."""
+    if not learning.done():
+        learning.cancel()
+    try:
+        _, sizing = await learning
+    except (asyncio.CancelledError, WatchkeeperError):
+        return
+    if sizing is not None:
+        await _drop_task(sizing)
 
 
 async def _drop_task(task: asyncio.Task[int]) -> None:

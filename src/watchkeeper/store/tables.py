@@ -25,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from watchkeeper.plan.sealing import SealedJSON
+from watchkeeper.store.sealed_json import SealedJSON
 
 
 def utcnow() -> datetime:
@@ -106,7 +106,7 @@ class StoredObject(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(100), index=True)
     name: Mapped[str] = mapped_column(String(128))
-    # Secret values are sealed (plan/sealing.py: sealed on write, opened here on read).
+    # Secret values are sealed (plan/sealing.py seals on write, store/sealed_json.py opens on read).
     spec: Mapped[dict[str, Any]] = mapped_column(SealedJSON)
     managed: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

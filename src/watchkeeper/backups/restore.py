@@ -494,10 +494,8 @@ async def _other_latest(listed: asyncio.Future[Listing], repository: str) -> Res
     not answer it either), else None. Raise what the listing or the choice raises (no
     repository answered; no snapshot yet): it says more than restic's failure."""
     found = await listed
-    if found[1] == repository:
-        choose(points_of(found)[0], kind="files")
-        return None
-    return choose(points_of(found)[0], kind="files")
+    latest = choose(points_of(found)[0], kind="files")
+    return latest if found[1] != repository else None
 
 
 async def _drop_learning(

@@ -26,6 +26,7 @@ from sqlalchemy import func, select
 from watchkeeper.checks.runner import CheckRunner
 from watchkeeper.plan.apply import apply_plan
 from watchkeeper.plan.loader import load_plan_text
+from watchkeeper.runtime import malloc_tuning
 from watchkeeper.store.engine import make_engine, session_factory
 from watchkeeper.store.migrate import upgrade
 from watchkeeper.store.tables import CheckResult
@@ -94,6 +95,7 @@ def main() -> None:
     )
     parser.add_argument("--database-url")
     args = parser.parse_args()
+    malloc_tuning.keep_freed_memory()  # the allocator settings of `watchkeeper up`
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(4096)

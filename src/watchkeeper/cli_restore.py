@@ -5,11 +5,12 @@ from the repositories themselves, so ``--plan FILE`` is enough when the store wa
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.table import Table
@@ -32,7 +33,9 @@ if TYPE_CHECKING:
     from watchkeeper.backups.config import BackupsSection
     from watchkeeper.backups.engine import Progress
     from watchkeeper.backups.listing import SnapshotPrefetch
-    from watchkeeper.backups.restore import RestorePoint, Restorer
+    from watchkeeper.backups.restic import Restic
+    from watchkeeper.backups.restore import RestorePoint, Restorer, RestoreResult
+    from watchkeeper.backups.restore_ahead import LatestRestoreAhead
 
 restore_app = typer.Typer(
     help="Restore a backup: list restore points, restore a database under a new name, "
@@ -72,28 +75,98 @@ def parse_at(value: str | None, now: datetime) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+@dataclass
+class _Restore:
+    """What a restore command works with: the plan's backups section, the restorer, the
+    policy's snapshots (listed ahead unless a restore was) and, for ``restore files`` of
+    the latest snapshot, that restore itself, started as soon as the section is read."""
+
+    section: BackupsSection
+    restorer: Restorer
+    policy: str
+    repository: str | None
+    started_listing: SnapshotPrefetch | None
+    ahead: LatestRestoreAhead | None = None
+
+    @property
+    def listing(self) -> SnapshotPrefetch:
+        """The policy's snapshots, listing them now if that was not started ahead."""
+        if self.started_listing is None:
+            from watchkeeper.backups.listing import SnapshotPrefetch
+
+            self.started_listing = SnapshotPrefetch(
+                self.restorer.engine, self.section, self.policy, self.repository
+            )
+        return self.started_listing
+
+
 @contextmanager
 def _restore(
-    plan: Path | None, policy: str, repository: str | None
-) -> Iterator[tuple[BackupsSection, Restorer, SnapshotPrefetch]]:
-    """A restore's section, restorer and the policy's snapshots, whose listing (a restic
-    command of its own) starts as soon as the section is known: with ``--plan`` before the
-    store is opened and the restore machinery loaded."""
+    plan: Path | None,
+    policy: str,
+    repository: str | None,
+    latest_files: tuple[Path, list[str]] | None = None,
+) -> Iterator[_Restore]:
+    """A restore's section, restorer and snapshot listing, whose restic command starts as
+    soon as the section is known: with ``--plan`` before the store is opened and the restore
+    machinery loaded. With ``latest_files`` (target directory, include patterns) and a
+    policy whose snapshots all restore as files, the restore of its latest snapshot starts
+    then instead (``ahead``: restic names what it restores, no listing is needed); leaving
+    the block without following it stops it."""
     from watchkeeper.backups.listing import SnapshotPrefetch
     from watchkeeper.cli import _settings
 
-    listing = None
+    listing = ahead = None
     section = None
     if plan is not None:
         section = _plan_backups(plan)
-        listing = SnapshotPrefetch(restic_at(_settings().home), section, policy, repository)
-    with plan_section(plan, section) as (section, ctx):
-        engine = restic_for(ctx)
-        if listing is None:
+        engine = restic_at(_settings().home)
+        ahead = _start_latest_files(engine, section, policy, repository, latest_files)
+        if ahead is None:
             listing = SnapshotPrefetch(engine, section, policy, repository)
-        from watchkeeper.backups.restore import Restorer
+    try:
+        with plan_section(plan, section) as (section, ctx):
+            engine = restic_for(ctx)
+            if plan is None:
+                ahead = _start_latest_files(engine, section, policy, repository, latest_files)
+                if ahead is None:
+                    listing = SnapshotPrefetch(engine, section, policy, repository)
+            from watchkeeper.backups.restore import Restorer
 
-        yield section, Restorer(engine, sessions=ctx.sessions, settings=ctx.settings), listing
+            restorer = Restorer(engine, sessions=ctx.sessions, settings=ctx.settings)
+            yield _Restore(section, restorer, policy, repository, listing, ahead)
+    finally:
+        if ahead is not None:
+            ahead.cancel()  # a no-op once the restore has been followed to its end
+
+
+def _start_latest_files(
+    engine: Restic,
+    section: BackupsSection,
+    policy: str,
+    repository: str | None,
+    latest_files: tuple[Path, list[str]] | None,
+) -> LatestRestoreAhead | None:
+    """Start restoring the latest snapshot of ``policy`` into ``latest_files``'s directory
+    when its snapshots all restore as files; None otherwise (the command then reports the
+    policy's or the directory's problem as it would have)."""
+    from watchkeeper.backups.listing import empty_directory
+    from watchkeeper.backups.lookup import access, find_policy, policy_repositories
+    from watchkeeper.backups.restore_ahead import LatestRestoreAhead, latest_is_files
+    from watchkeeper.exceptions import WatchkeeperError
+
+    if latest_files is None:
+        return None
+    target, include = latest_files
+    try:
+        found = find_policy(section, policy)
+        if not latest_is_files(found):
+            return None
+        first = policy_repositories(section, found, repository, copies=True)[0]
+        target = empty_directory(target)
+    except WatchkeeperError:
+        return None
+    return LatestRestoreAhead(engine, access(first), found.name, target, include)
 
 
 def _pick(
@@ -160,8 +233,8 @@ def restore_points_cmd(policy: PolicyArg, repository: RepoOpt = None, plan: Plan
     from watchkeeper.backups.restore import points_of
     from watchkeeper.cli import err, out
 
-    with _restore(plan, policy, repository) as (_, _, listing):
-        points, errors = _call_sync(lambda: points_of(listing.result()))
+    with _restore(plan, policy, repository) as job:
+        points, errors = _call_sync(lambda: points_of(job.listing.result()))
     for repo, error in errors.items():
         err.print(f"[yellow]{repo} did not answer:[/] {_escape(error)}", highlight=False)
     if not points:
@@ -206,9 +279,10 @@ def restore_database(
 
     if not to:
         fatal("give the new database's name with --to NAME (restores never overwrite)")
-    with _restore(plan, policy, repository) as (section, restorer, listing):
+    with _restore(plan, policy, repository) as job:
+        section, restorer = job.section, job.restorer
         point = _pick(
-            listing,
+            job.listing,
             kind="database",
             database=database,
             snapshot=snapshot,
@@ -257,42 +331,47 @@ def restore_files(
     if to is None:
         fatal("give the directory to restore into with --to DIR (it must be empty or new)")
     from watchkeeper.backups.lookup import find_policy
-    from watchkeeper.backups.restore import latest_is_files
+    from watchkeeper.backups.restore_ahead import latest_is_files
 
-    with _restore(plan, policy, repository) as (section, restorer, listing):
-        if (
-            snapshot is None
-            and at is None
-            and latest_is_files(_call_sync(lambda: find_policy(section, policy)))
-        ):
-            # restic picks the latest snapshot itself; the listing describes it meanwhile.
-            with _bar(f"latest → {to}") as progress:
-                result = _call(
-                    lambda: restorer.latest_files(
-                        section,
-                        policy,
-                        to,
-                        listing.wait(),
-                        repository=repository,
-                        include=include or (),
-                        trigger=_cli_actor().name,
-                        progress=progress,
-                    )
+    latest = snapshot is None and at is None
+    patterns = include or []
+    with _restore(plan, policy, repository, (to, patterns) if latest else None) as job:
+        section, restorer = job.section, job.restorer
+        if latest and latest_is_files(_call_sync(lambda: find_policy(section, policy))):
+            # restic picks the latest snapshot itself (started ahead when the plan was
+            # read); the listing describes it meanwhile.
+            label = "latest"
+
+            def run(progress: Callable[[Progress], None]) -> Coroutine[Any, Any, RestoreResult]:
+                return restorer.latest_files(
+                    section,
+                    policy,
+                    to,
+                    lambda: job.listing.wait(),
+                    repository=repository,
+                    include=patterns,
+                    trigger=_cli_actor().name,
+                    progress=progress,
+                    ahead=job.ahead,
                 )
-            point = result.point
+
         else:
-            point = _pick(listing, kind="files", snapshot=snapshot, at=at)
-            with _bar(f"{point.snapshot.id[:8]} → {to}") as progress:
-                result = _call(
-                    lambda: restorer.files(
-                        section,
-                        point,
-                        to,
-                        include=include or (),
-                        trigger=_cli_actor().name,
-                        progress=progress,
-                    )
+            chosen = _pick(job.listing, kind="files", snapshot=snapshot, at=at)
+            label = chosen.snapshot.id[:8]
+
+            def run(progress: Callable[[Progress], None]) -> Coroutine[Any, Any, RestoreResult]:
+                return restorer.files(
+                    section,
+                    chosen,
+                    to,
+                    include=patterns,
+                    trigger=_cli_actor().name,
+                    progress=progress,
                 )
+
+        with _bar(f"{label} → {to}") as progress:
+            result = _call(lambda: run(progress))
+    point = result.point
     out.print(
         f"[green]restored[/] snapshot {point.snapshot.id[:8]} ({_time(point.snapshot.time)}) "
         f"into {_escape(result.target)} in {result.seconds:.1f} s "

@@ -32,7 +32,8 @@ from tests.backups.restic_support import source_dir
 from watchkeeper.backups.config import BackupsSection
 from watchkeeper.backups.engine import Snapshot
 from watchkeeper.backups.listing import Listing, policy_snapshots
-from watchkeeper.backups.restic import Restic, written_bytes
+from watchkeeper.backups.lookup import access
+from watchkeeper.backups.restic import Restic, restored_snapshot, written_bytes
 from watchkeeper.backups.restore import (
     RestoreError,
     RestorePoint,
@@ -42,6 +43,7 @@ from watchkeeper.backups.restore import (
     recorded_size,
     restore_points,
 )
+from watchkeeper.backups.restore_ahead import LatestRestoreAhead
 from watchkeeper.backups.runner import BackupRunner
 from watchkeeper.cli import app
 from watchkeeper.cli_restore import parse_at
@@ -367,21 +369,23 @@ def test_restore_reads_a_copy_target_when_the_first_repository_is_gone(
     target = tmp_path / "back"
     asyncio.run(Restorer(engine, sessions=sessions).files(section, point, target))
     assert (target / str(src).lstrip("/") / "a.txt").read_text() == "alpha\n"
-    # restic picks the latest itself (no listing first): the copy target is used all the same
+    # restic picks the latest itself (no listing first); when the first repository fails,
+    # the listing finds the copy target, which is restored from all the same
     later = tmp_path / "back-latest"
-    listing = policy_snapshots(engine, section, "app")
     result = asyncio.run(
-        Restorer(engine, sessions=sessions).latest_files(section, "app", later, listing)
+        Restorer(engine, sessions=sessions).latest_files(
+            section, "app", later, lambda: policy_snapshots(engine, section, "app")
+        )
     )
     assert result.point.repository == "offsite"
     assert (later / str(src).lstrip("/") / "a.txt").read_text() == "alpha\n"
 
 
-def test_latest_files_restore_names_the_snapshot_restic_restored(
+def test_latest_files_restore_is_described_by_what_restic_restored(
     tmp_path: Path, sessions: sessionmaker[Session]
 ) -> None:
-    """restic picks the latest snapshot while the listing runs beside it: the record and the
-    result name what was restored, even when a backup landed after the listing."""
+    """restic picks the latest snapshot and names it: no listing is needed, and the result
+    and the record name the snapshot restored, its time and paths."""
     src = source_dir(tmp_path)
     section = _section(tmp_path, f'{{type: files, paths: ["{src}"]}}')
     engine = _engine(tmp_path)
@@ -391,36 +395,83 @@ def test_latest_files_restore_names_the_snapshot_restic_restored(
     with pytest.raises(RestoreError, match="no repository of policy app answered"):
         asyncio.run(
             restorer.latest_files(
-                section, "app", tmp_path / "none", policy_snapshots(engine, section, "app")
+                section, "app", tmp_path / "none", lambda: policy_snapshots(engine, section, "app")
             )
         )
     first = _backup(runner, section)
-    stale = asyncio.run(policy_snapshots(engine, section, "app"))  # lists `first` only
     (src / "a.txt").write_text("changed\n")
     second = _backup(runner, section)
     assert first != second
 
-    async def listed_before_the_second_backup() -> Listing:
-        return stale
-
     target = tmp_path / "latest"
-    result = asyncio.run(
-        restorer.latest_files(section, "app", target, listed_before_the_second_backup())
-    )
+    result = asyncio.run(restorer.latest_files(section, "app", target, _never))
     assert (target / str(src).lstrip("/") / "a.txt").read_text() == "changed\n"
-    assert result.point.snapshot.id.startswith(second)
+    (listed,) = [
+        p
+        for p in asyncio.run(restore_points(engine, section, "app"))[0]
+        if p.snapshot.id.startswith(second)
+    ]
+    assert result.point.snapshot.id == second
+    assert result.point.snapshot.time == listed.snapshot.time
+    assert result.point.what == str(src) and result.point.kind == "files"
     with sessions() as db:
         row = db.get(BackupRun, result.run_id)
         assert row is not None and row.status == "succeeded"
-        assert row.snapshot_id is not None and row.snapshot_id.startswith(second)
+        assert row.snapshot_id == second
+        assert row.details["snapshot_time"] == listed.snapshot.time.isoformat()
         assert row.bytes_total == result.bytes_written > 0
 
     occupied = tmp_path / "occupied"
     occupied.mkdir()
     (occupied / "keep.txt").write_text("mine")
     with pytest.raises(RestoreError, match="not an empty directory"):
-        asyncio.run(restorer.latest_files(section, "app", occupied, _never()))
+        asyncio.run(restorer.latest_files(section, "app", occupied, _never))
     assert [p.name for p in occupied.iterdir()] == ["keep.txt"]
+
+
+def test_a_restore_started_ahead_is_followed_or_stopped(
+    tmp_path: Path, sessions: sessionmaker[Session]
+) -> None:
+    """`restore files` starts restic as soon as the plan is read; the restorer then follows
+    that run (progress, record) — or, when the command ends first, it is stopped."""
+    src = source_dir(tmp_path)
+    section = _section(tmp_path, f'{{type: files, paths: ["{src}"]}}')
+    engine = _engine(tmp_path)
+    snap = _backup(BackupRunner(sessions, engine), section)
+    repo = access(section.repositories[0])
+
+    target = tmp_path / "ahead"
+    ahead = LatestRestoreAhead(engine, repo, "app", target)
+    result = asyncio.run(
+        Restorer(engine, sessions=sessions).latest_files(
+            section, "app", target, _never, ahead=ahead
+        )
+    )
+    ahead.cancel()  # nothing left to stop
+    assert result.point.snapshot.id == snap
+    assert (target / str(src).lstrip("/") / "a.txt").read_text() == "alpha\n"
+    assert result.bytes_written > 0
+    with sessions() as db:
+        row = db.get(BackupRun, result.run_id)
+        assert row is not None and row.status == "succeeded" and row.snapshot_id == snap
+
+    stopped = LatestRestoreAhead(engine, repo, "app", tmp_path / "stopped")
+    stopped.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(stopped.wait())
+
+
+def test_restic_names_the_snapshot_it_restores() -> None:
+    line = (
+        "restoring <Snapshot 0159420a of [/srv/app /srv/my files] at "
+        "2026-12-06 14:20:07.262300771 +0000 UTC by root@host> to /restore"
+    )
+    snap = restored_snapshot(line)
+    assert snap is not None
+    assert snap.id == "0159420a"
+    assert snap.paths == ("/srv/app", "/srv/my files")
+    assert snap.time == datetime(2026, 12, 6, 14, 20, 7, 262300, tzinfo=UTC)
+    assert restored_snapshot("Summary: Restored 3 files") is None
 
 
 async def _never() -> Listing:

@@ -157,10 +157,10 @@ class Engine(Protocol):
         include: Sequence[str] = (),
         tags: Sequence[str] = (),
         written: WrittenCallback | None = None,
-    ) -> str:
+    ) -> Snapshot | None:
         """Restore ``snapshot_id`` into ``target``, or with ``latest`` the newest snapshot
-        having all of ``tags``; return the ID (or its first characters) of the snapshot
-        restored, '' when the engine does not say."""
+        having all of ``tags``; return the snapshot restored as far as the engine names it
+        (its ID may be shortened, its tags left out), None when it does not."""
         ...
 
     async def restore_size(self, repo: RepositoryAccess, snapshot_id: str) -> int:

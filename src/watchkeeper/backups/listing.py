@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 
 from watchkeeper.backups.config import BackupsSection, Policy
 from watchkeeper.backups.engine import Engine, Snapshot
@@ -19,6 +20,18 @@ from watchkeeper.exceptions import WatchkeeperError
 
 class RestoreError(WatchkeeperError):
     """The restore cannot be done as asked (no such snapshot, target not empty, ...)."""
+
+
+def empty_directory(target: Path) -> Path:
+    """``target`` made absolute; raise RestoreError unless it is an empty directory or does
+    not exist (restores never write over files)."""
+    target = target.absolute()
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise RestoreError(
+            f"{target} is not an empty directory: restores never write over files "
+            "(give a new or empty directory)"
+        )
+    return target
 
 
 Listing = tuple[Policy, str, list[Snapshot], dict[str, str]]

@@ -49,7 +49,10 @@ retention groups snapshots the same wherever the backup ran)."""
 _TAIL_LINES = 8
 _STREAM_LIMIT = 16 * 1024 * 1024  # one JSON line (a large snapshot list) may be long
 _FRACTION = re.compile(r"\.(\d{6})\d+")
-_RESTORING = re.compile(r"^restoring <Snapshot ([0-9a-f]+) ")
+_RESTORING = re.compile(
+    r"^restoring <Snapshot (?P<id>[0-9a-f]+) of \[(?P<paths>.*)\] at "
+    r"(?P<day>\d{4}-\d\d-\d\d) (?P<clock>\d\d:\d\d:\d\d)(?:\.(?P<frac>\d+))? (?P<zone>[+-]\d{4}) "
+)
 
 
 @dataclass
@@ -269,16 +272,17 @@ class Restic:
         include: Sequence[str] = (),
         tags: Sequence[str] = (),
         written: WrittenCallback | None = None,
-    ) -> str:
+    ) -> Snapshot | None:
         args = ["restore", snapshot_id, "--target", str(target)]
         if tags:
             args += ["--tag", ",".join(tags)]
         for pattern in include:
             args += ["--include", pattern]
-        done = await self._run(repo, args, limits=True, json_output=False, written=written)
+        done = await self._run(
+            repo, args, limits=True, json_output=False, written=written, extra_env={"TZ": "UTC"}
+        )
         # restic 0.14 has no JSON output for restore; its first line names the snapshot.
-        named = (_RESTORING.match(line) for line in done.stdout)
-        return next((m.group(1) for m in named if m), "")
+        return next(filter(None, map(restored_snapshot, done.stdout)), None)
 
     async def restore_size(self, repo: RepositoryAccess, snapshot_id: str) -> int:
         """Bytes a full restore of ``snapshot_id`` writes (``restic stats --mode restore-size``)."""
@@ -456,6 +460,24 @@ class Restic:
             if secret and len(secret) >= 4 and secret != repo.url:
                 text = text.replace(secret, "••••••••")
         return redact(text)
+
+
+def restored_snapshot(line: str) -> Snapshot | None:
+    """The snapshot a ``restic restore`` line ``restoring <Snapshot 0159420a of [/srv/app]
+    at 2026-12-06 14:20:07.2623 +0000 UTC by root@host> to /restore`` names (its short ID,
+    paths, time), or None for any other line."""
+    found = _RESTORING.match(line)
+    if found is None:
+        return None
+    frac = (found["frac"] or "0")[:6].ljust(6, "0")
+    try:
+        moment = datetime.strptime(
+            f"{found['day']} {found['clock']}.{frac} {found['zone']}", "%Y-%m-%d %H:%M:%S.%f %z"
+        )
+    except ValueError:
+        return None
+    paths = tuple(p for p in re.split(r" (?=/)", found["paths"]) if p)
+    return Snapshot(found["id"], moment.astimezone(UTC), paths, ())
 
 
 def written_bytes(pid: int) -> int | None:

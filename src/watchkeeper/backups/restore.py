@@ -29,9 +29,10 @@ from sqlalchemy.orm import Session
 
 from watchkeeper.backups.config import BackupsSection, MariadbSource, Policy, PostgresSource
 from watchkeeper.backups.engine import Engine, Progress, RepositoryAccess, Snapshot
-from watchkeeper.backups.listing import Listing, policy_snapshots
+from watchkeeper.backups.listing import Listing, empty_directory, policy_snapshots
 from watchkeeper.backups.listing import RestoreError as RestoreError  # raised by restores too
 from watchkeeper.backups.lookup import access, find_policy, policy_repositories
+from watchkeeper.backups.restore_ahead import latest_is_files as latest_is_files
 from watchkeeper.backups.runner import _ProgressWriter, _stop
 from watchkeeper.backups.sources.base import SourceError
 from watchkeeper.backups.sources.pgconn import PgTarget
@@ -44,6 +45,7 @@ from watchkeeper.store.tables import BackupRun, utcnow
 from watchkeeper.telemetry import BACKUP_RUNS
 
 if TYPE_CHECKING:  # imported where used: MariaDB's driver is no part of other restores
+    from watchkeeper.backups.restore_ahead import LatestRestoreAhead
     from watchkeeper.backups.sources.myconn import MyTarget
 
 log = logging.getLogger(__name__)
@@ -136,15 +138,6 @@ def describe(policy: Policy, snapshot: Snapshot, repository: str) -> RestorePoin
     if src.type == "sqlite" or (src.type == "watchkeeper" and name == STORE_COPY):
         return point("files", "sqlite", file=single)
     return point("files", src.type)
-
-
-def latest_is_files(policy: Policy) -> bool:
-    """Whether every snapshot of ``policy`` restores as files (whatever its paths), so
-    that restic may pick its latest alone (:meth:`Restorer.latest_files`)."""
-    src = policy.source
-    return src.type in ("files", "sqlite") or (
-        isinstance(src, PostgresSource) and src.mode != "logical"
-    )
 
 
 async def restore_points(
@@ -283,7 +276,7 @@ class Restorer:
         not exist; raise RestoreError otherwise or when restic fails."""
         policy = find_policy(section, point.policy)
         repo = _repository(section, policy, point.repository)
-        target = _empty_directory(target)
+        target = empty_directory(target)
 
         async def work(written: _Written) -> None:
             target.mkdir(parents=True, exist_ok=True)
@@ -300,53 +293,60 @@ class Restorer:
         section: BackupsSection,
         policy_name: str,
         target: Path,
-        listing: Awaitable[Listing],
+        listing: Callable[[], Awaitable[Listing]],
         *,
         repository: str | None = None,
         include: Sequence[str] = (),
         trigger: str = "cli",
         progress: RestoreProgress | None = None,
+        ahead: LatestRestoreAhead | None = None,
     ) -> RestoreResult:
         """Restore the latest snapshot of a policy whose snapshots all restore as files
-        (:func:`latest_is_files`) into ``target`` without first waiting for ``listing``
-        (the policy's :func:`policy_snapshots`) to say which snapshot that is: restic picks
-        it (``restore latest --tag policy=…``), which saves a restic start and its key
-        derivation, and the listing, running beside it, describes it for the record.
+        (:func:`latest_is_files`) into ``target`` without listing the snapshots first:
+        restic picks it (``restore latest --tag policy=…``) and names it on its first line,
+        which describes the restore for the record (the full ID and size from the backup
+        run that made it, when the store has one). That saves a restic run and its key
+        derivation. With ``ahead`` (started by the caller into ``target`` from the same
+        repository) that restore is followed and recorded instead of starting restic here.
 
-        The first of the policy's repositories (or ``repository``) is asked. When it
-        fails and the listing came from another repository, that one is restored from, as
-        :meth:`files` with the listing's latest point would. When a backup lands between
-        the listing and restic's choice, the record names the snapshot restic restored."""
-        listed = asyncio.ensure_future(listing)
-        try:
-            policy = find_policy(section, policy_name)
-            first = policy_repositories(section, policy, repository, copies=True)[0]
-            repo = _repository(section, policy, first.name)
-            target = _empty_directory(target)
-        except BaseException:
-            listed.cancel()
-            raise
-        named: list[str] = []
+        The first of the policy's repositories (or ``repository``) is asked. When restic
+        fails, ``listing()`` (the policy's :func:`policy_snapshots`) says why, or, when
+        another repository answered it, that one is restored from as :meth:`files` would."""
+        policy = find_policy(section, policy_name)
+        first = policy_repositories(section, policy, repository, copies=True)[0]
+        repo = _repository(section, policy, first.name)
+        target = empty_directory(target) if ahead is None else target.absolute()
+        restored: asyncio.Future[Snapshot | None] = asyncio.get_running_loop().create_future()
 
         async def work(written: _Written) -> None:
+            if ahead is not None:
+                ahead.follow(written)
+                restored.set_result(await ahead.wait())
+                return
             target.mkdir(parents=True, exist_ok=True)
             tags = [f"policy={policy.name}"]
-            named.append(
+            restored.set_result(
                 await self.engine.restore(
                     repo, "latest", target, include=include, tags=tags, written=written
                 )
             )
 
         async def point() -> RestorePoint:
-            found = await asyncio.shield(listed)  # a failed restore still reads it below
-            if found[1] != repo.name:  # the listing's repository did not answer
+            snapshot = await restored
+            if snapshot is None:  # restic did not say: ask the repository
                 found = await policy_snapshots(self.engine, section, policy.name, repo.name)
-            return choose(points_of(found)[0], kind="files")
+                return choose(points_of(found)[0], kind="files")
+            if self.sessions is not None:
+                full = await asyncio.to_thread(
+                    recorded_snapshot_id, self.sessions, policy.name, repo.name, snapshot.id
+                )
+                snapshot = replace(snapshot, id=full or snapshot.id)
+            return describe(policy, snapshot, repo.name)
 
-        pending = asyncio.ensure_future(point())
+        learnt = asyncio.ensure_future(point())
         try:
-            result = await self._recorded(
-                pending,
+            return await self._recorded(
+                learnt,
                 repo,
                 f"directory {target}",
                 None,
@@ -354,25 +354,16 @@ class Restorer:
                 progress,
                 work,
                 policy_name=policy.name,
+                started=ahead.started if ahead is not None else None,
             )
         except RestoreError:
-            pending.cancel()
-            elsewhere = await _other_latest(listed, repo.name)
+            learnt.cancel()
+            elsewhere = await _other_latest(listing(), repo.name)
             if elsewhere is None or (target.exists() and any(target.iterdir())):
                 raise
             return await self.files(
                 section, elsewhere, target, include=include, trigger=trigger, progress=progress
             )
-        if named and named[0] and not result.point.snapshot.id.startswith(named[0]):
-            found = await policy_snapshots(self.engine, section, policy.name, repo.name)
-            actual = [p for p in points_of(found)[0] if p.snapshot.id.startswith(named[0])]
-            if actual:
-                result = replace(result, point=actual[0])
-                if self.sessions is not None and result.run_id is not None:
-                    await asyncio.to_thread(
-                        _describe_row, self.sessions, result.run_id, actual[0], result.target
-                    )
-        return result
 
     def _server_url(self, policy: Policy) -> str:
         src = policy.source
@@ -392,10 +383,12 @@ class Restorer:
         progress: RestoreProgress | None,
         work: Callable[[_Written], Awaitable[None]],
         policy_name: str = "",
+        started: float | None = None,
     ) -> RestoreResult:
         """Run ``work`` with progress, recorded as a ``restore`` row; raise RestoreError
         with the reason when it fails. A ``point`` still to be learnt (``latest_files``)
-        is described in the row as soon as it is known, while ``work`` runs."""
+        is described in the row as soon as it is known, while ``work`` runs; ``started``
+        (a ``time.monotonic()``) when the work began before this was called."""
         sessions = self.sessions
         policy = point.policy if isinstance(point, RestorePoint) else policy_name
         if sessions is not None and run_id is None:
@@ -410,7 +403,7 @@ class Restorer:
         if progress is not None:
             written.listeners.append(progress)
         flusher = asyncio.create_task(writer.run()) if writer is not None else None
-        started = time.monotonic()
+        started = time.monotonic() if started is None else started
         try:
             await work(written)
             point, sizing = await learning
@@ -476,19 +469,7 @@ class Restorer:
         return known, sizing
 
 
-def _empty_directory(target: Path) -> Path:
-    """``target`` made absolute; raise RestoreError unless it is an empty directory or does
-    not exist (restores never write over files)."""
-    target = target.absolute()
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise RestoreError(
-            f"{target} is not an empty directory: restores never write over files "
-            "(give a new or empty directory)"
-        )
-    return target
-
-
-async def _other_latest(listed: asyncio.Future[Listing], repository: str) -> RestorePoint | None:
+async def _other_latest(listed: Awaitable[Listing], repository: str) -> RestorePoint | None:
     """After restic failed to restore the latest snapshot from ``repository``: the latest
     files point of the listing when it came from another repository (``repository`` did
     not answer it either), else None. Raise what the listing or the choice raises (no
@@ -523,12 +504,30 @@ async def _drop_task(task: asyncio.Task[int]) -> None:
 def recorded_size(sessions: Callable[[], Session], point: RestorePoint) -> int | None:
     """The restore size of ``point``'s snapshot as its backup run recorded it (restic's
     ``total_bytes_processed``), or None when no run of the policy recorded that snapshot."""
+    snap = _recorded(sessions, point.policy, point.repository, point.snapshot.id)
+    return int(snap["bytes_total"]) if snap and snap.get("bytes_total") else None
+
+
+def recorded_snapshot_id(
+    sessions: Callable[[], Session], policy: str, repository: str, short_id: str
+) -> str | None:
+    """The ID of the snapshot ``short_id`` names as a backup run of ``policy`` into
+    ``repository`` recorded it; None when none of the latest runs did."""
+    snap = _recorded(sessions, policy, repository, short_id)
+    return str(snap["snapshot_id"]) if snap else None
+
+
+def _recorded(
+    sessions: Callable[[], Session], policy: str, repository: str, snapshot_id: str
+) -> dict[str, Any] | None:
+    """What the latest successful backup runs of ``policy`` into ``repository`` recorded
+    about the snapshot ``snapshot_id`` (either ID perhaps shortened), if one did."""
     with sessions() as db:
         runs = db.scalars(
             select(BackupRun.details)
             .where(
-                BackupRun.policy == point.policy,
-                BackupRun.repository == point.repository,
+                BackupRun.policy == policy,
+                BackupRun.repository == repository,
                 BackupRun.kind == "backup",
                 BackupRun.status == "succeeded",
             )
@@ -538,9 +537,14 @@ def recorded_size(sessions: Callable[[], Session], point: RestorePoint) -> int |
         for details in runs:
             for snap in (details or {}).get("snapshots") or []:
                 sid = str(snap.get("snapshot_id") or "")
-                if sid and point.snapshot.id.startswith(sid) and snap.get("bytes_total"):
-                    return int(snap["bytes_total"])
+                if sid and _same_snapshot(sid, snapshot_id):
+                    return dict(snap)
     return None
+
+
+def _same_snapshot(one: str, other: str) -> bool:
+    """Whether two snapshot IDs, either perhaps shortened, name the same snapshot."""
+    return one.startswith(other) or other.startswith(one)
 
 
 def _learn_total(written: _Written, sizing: asyncio.Task[int]) -> None:

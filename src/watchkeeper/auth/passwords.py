@@ -7,7 +7,6 @@ from functools import cache
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
-from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 # OWASP's minimum for argon2id: m=19 MiB, t=2, p=1. Hashes with weaker parameters are
 # upgraded at the next successful sign-in.
@@ -47,7 +46,10 @@ def needs_rehash(password_hash: str) -> bool:
 
 @cache
 def _common_passwords() -> frozenset[str]:
-    # zxcvbn's list of the 30,000 passwords most seen in breaches.
+    # zxcvbn's list of the 30,000 passwords most seen in breaches; imported when a password
+    # is first judged (its module holds ≈11 MB of word lists a server rarely needs).
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
     return frozenset(FREQUENCY_LISTS["passwords"])
 
 

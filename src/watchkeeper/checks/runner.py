@@ -14,7 +14,7 @@ import heapq
 import itertools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -47,6 +47,19 @@ class _Entry:
     plugin: CheckType
     spec: dict[str, Any]
     task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+
+def _start(entry: _Entry, run: Coroutine[Any, Any, None], name: str) -> None:
+    """Run ``run`` as ``entry``'s task, which is let go once done: ten thousand finished
+    tasks (each with its coroutine and context) would otherwise stay until the next run."""
+    task = asyncio.create_task(run, name=f"check:{name}")
+    entry.task = task
+
+    def release(done: asyncio.Task[None]) -> None:
+        if entry.task is done:
+            entry.task = None
+
+    task.add_done_callback(release)
 
 
 class CheckRunner:
@@ -167,9 +180,7 @@ class CheckRunner:
         entry = self._checks.get(name)
         if entry is None or (entry.task is not None and not entry.task.done()):
             return False
-        entry.task = asyncio.create_task(
-            self._run_one(name, entry, time.monotonic()), name=f"check:{name}"
-        )
+        _start(entry, self._run_one(name, entry, time.monotonic()), name)
         return True
 
     def _dispatch_due(self) -> float:
@@ -188,7 +199,7 @@ class CheckRunner:
             if entry.task is not None and not entry.task.done():
                 CHECK_RUNS.labels(entry.plugin.name, "skipped").inc()
                 continue
-            entry.task = asyncio.create_task(self._run_one(name, entry, due), name=f"check:{name}")
+            _start(entry, self._run_one(name, entry, due), name)
         return max(0.0, self._heap[0][0] - now) if self._heap else 1.0
 
     # -- recording ---------------------------------------------------------------------------

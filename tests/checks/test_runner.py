@@ -191,3 +191,27 @@ def test_removed_checks_stop_running(sessions: sessionmaker[Session], listening_
         return after - before
 
     assert asyncio.run(scenario()) <= 1  # at most a run already in flight
+
+
+def test_reload_revalidates_changed_checks_only(sessions: sessionmaker[Session]) -> None:
+    """The runner keeps a digest of each stored spec, not the spec: an unchanged check keeps
+    its configuration on reload, a changed one is validated again, a removed one leaves."""
+    one = "  - {name: one, type: tcp, host: 127.0.0.1, port: 9, interval: 1h}\n"
+    two = "  - {name: two, type: tcp, host: 127.0.0.1, port: 9, interval: 1h}\n"
+    declare(sessions, one + two)
+
+    async def scenario() -> None:
+        runner = CheckRunner(sessions)
+        await runner.reload()
+        before = {name: entry.config for name, entry in runner._checks.items()}
+        declare(sessions, one + two.replace("port: 9", "port: 10"))
+        await runner.reload()
+        assert runner._checks["one"].config is before["one"]
+        assert runner._checks["two"].config is not before["two"]
+        assert runner._checks["two"].config.port == 10
+        declare(sessions, one)
+        await runner.reload()
+        assert set(runner._checks) == {"one"}
+        await runner.stop()
+
+    asyncio.run(scenario())

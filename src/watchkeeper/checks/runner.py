@@ -10,8 +10,10 @@ finished skips a turn rather than piling up. Results are written in one transact
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import heapq
 import itertools
+import json
 import logging
 import time
 from collections.abc import Callable, Coroutine
@@ -45,8 +47,15 @@ log = logging.getLogger(__name__)
 class _Entry:
     config: CheckConfig
     plugin: CheckType
-    spec: dict[str, Any]
+    fingerprint: bytes  # of the stored spec: a changed spec is validated again
     task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+
+def _fingerprint(spec: dict[str, Any]) -> bytes:
+    """A digest of a stored check spec: kept instead of the spec itself (ten thousand
+    decoded specs are tens of megabytes) to tell a changed check on reload."""
+    text = json.dumps(spec, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.blake2b(text.encode(), digest_size=16).digest()
 
 
 def _start(entry: _Entry, run: Coroutine[Any, Any, None], name: str) -> None:
@@ -112,7 +121,8 @@ class CheckRunner:
             del self._checks[name]  # its heap entry is dropped when it comes up
         for name, spec in specs.items():
             old = self._checks.get(name)
-            if old is not None and old.spec == spec:
+            fingerprint = _fingerprint(spec)
+            if old is not None and old.fingerprint == fingerprint:
                 continue
             plugin = check_registry.get(str(spec.get("type")))
             if plugin is None:
@@ -128,7 +138,7 @@ class CheckRunner:
             except ValidationError as exc:
                 log.error("check %s: stored configuration is invalid: %s", name, exc)
                 continue
-            self._checks[name] = _Entry(config, plugin, spec, old.task if old else None)
+            self._checks[name] = _Entry(config, plugin, fingerprint, old.task if old else None)
             if old is None or old.config.interval != config.interval:
                 # Spread first runs over the interval so that a thousand new checks do not
                 # all fire in the same instant.

@@ -116,21 +116,24 @@ def _restore(
     from watchkeeper.backups.listing import SnapshotPrefetch
     from watchkeeper.cli import _settings
 
-    listing = ahead = None
-    section = None
-    if plan is not None:
-        section = _plan_backups(plan)
-        engine = restic_at(_settings().home)
+    listing: SnapshotPrefetch | None = None
+    ahead: LatestRestoreAhead | None = None
+
+    def begin(engine: Restic, section: BackupsSection) -> None:
+        nonlocal listing, ahead
         ahead = _start_latest_files(engine, section, policy, repository, latest_files)
         if ahead is None:
             listing = SnapshotPrefetch(engine, section, policy, repository)
+
+    section = None
+    if plan is not None:
+        section = _plan_backups(plan)
+        begin(restic_at(_settings().home), section)
     try:
         with plan_section(plan, section) as (section, ctx):
             engine = restic_for(ctx)
             if plan is None:
-                ahead = _start_latest_files(engine, section, policy, repository, latest_files)
-                if ahead is None:
-                    listing = SnapshotPrefetch(engine, section, policy, repository)
+                begin(engine, section)
             from watchkeeper.backups.restore import Restorer
 
             restorer = Restorer(engine, sessions=ctx.sessions, settings=ctx.settings)

@@ -32,7 +32,6 @@ from watchkeeper.backups.engine import Engine, Progress, RepositoryAccess, Snaps
 from watchkeeper.backups.listing import Listing, empty_directory, policy_snapshots
 from watchkeeper.backups.listing import RestoreError as RestoreError  # raised by restores too
 from watchkeeper.backups.lookup import access, find_policy, policy_repositories
-from watchkeeper.backups.restore_ahead import latest_is_files as latest_is_files
 from watchkeeper.backups.runner import _ProgressWriter, _stop
 from watchkeeper.backups.sources.base import SourceError
 from watchkeeper.backups.sources.pgconn import PgTarget
@@ -302,7 +301,7 @@ class Restorer:
         ahead: LatestRestoreAhead | None = None,
     ) -> RestoreResult:
         """Restore the latest snapshot of a policy whose snapshots all restore as files
-        (:func:`latest_is_files`) into ``target`` without listing the snapshots first:
+        (``restore_ahead.latest_is_files``) into ``target`` without listing the snapshots first:
         restic picks it (``restore latest --tag policy=…``) and names it on its first line,
         which describes the restore for the record (the full ID and size from the backup
         run that made it, when the store has one). That saves a restic run and its key

@@ -173,3 +173,16 @@ def test_keys_are_renamed_and_removed_by_their_owner_only(
         assert security_keys.remove(db, user.id + 1, stored.id) is None
         assert security_keys.remove(db, user.id, stored.id) is not None
         assert security_keys.list_keys(db, user.id) == []
+
+
+def test_webauthn_spellings_kept_here_match_the_library() -> None:
+    """The module spells transports and base64url itself (so that ``webauthn`` loads only
+    for a ceremony): the same values as the library's."""
+    from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
+    from webauthn.helpers.structs import AuthenticatorTransport
+
+    assert {t.value for t in AuthenticatorTransport} == security_keys.TRANSPORTS
+    for raw in (b"", b"\x00", b"\xfb\xff", b"abc", bytes(range(64))):
+        text = security_keys._to_base64url(raw)
+        assert text == bytes_to_base64url(raw)
+        assert security_keys._from_base64url(text) == base64url_to_bytes(text) == raw

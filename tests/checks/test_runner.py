@@ -204,6 +204,8 @@ def test_reload_revalidates_changed_checks_only(sessions: sessionmaker[Session])
         runner = CheckRunner(sessions)
         await runner.reload()
         before = {name: entry.config for name, entry in runner._checks.items()}
+        specs, _ = runner._read_specs()
+        assert specs is None  # nothing changed in the store: no spec is read at all
         declare(sessions, one + two.replace("port: 9", "port: 10"))
         await runner.reload()
         assert runner._checks["one"].config is before["one"]

@@ -624,3 +624,40 @@ def test_merge_key_override_is_allowed() -> None:
     )
     plan = load_plan_text(text, env={}).plan
     assert [c.name for c in plan.checks] == ["a", "b"]
+
+
+SAMPLE = """\
+defaults: &d {interval: 30s, timeout: 5s}
+checks:
+  - name: web
+    type: http
+    url: http://127.0.0.1:1/health   # a comment
+    <<: *d
+    tags: [a, "b c"]
+  - {name: db, type: tcp, host: 127.0.0.1, port: 5432, interval: 1m}
+notifications:
+  channels:
+    - name: ops
+      type: webhook
+      url: >-
+        http://127.0.0.1:2/hook
+"""
+
+
+@pytest.mark.parametrize(
+    "text", [SAMPLE, SAMPLE.replace("port: 5432", "port: 5432, port: 1"), "a: [1, 2\n"]
+)
+def test_libyaml_and_pyyaml_give_the_same_values_positions_and_problems(
+    text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import yaml
+
+    from watchkeeper.plan.source import parse_plan_text
+
+    fast = parse_plan_text(text)
+    monkeypatch.delattr(yaml, "CSafeLoader")
+    slow = parse_plan_text(text)
+    assert fast.data == slow.data
+    assert fast.values == slow.values
+    assert fast.keys == slow.keys
+    assert fast.problems == slow.problems

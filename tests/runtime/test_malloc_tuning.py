@@ -65,3 +65,35 @@ def test_the_operators_own_allocator_settings_are_kept() -> None:
     applied, faults = run_child("tuned", MALLOC_ARENA_MAX="4")
     assert applied is False
     assert all(f > 4 * 6_000_000 * 8 // 4096 // 2 for f in faults[1:])
+
+
+RELEASE_CHILD = """
+import json, sys
+from watchkeeper.runtime.malloc_tuning import keep_freed_memory, release_free_memory
+def rss_kb():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS"))
+keep_freed_memory()
+# What loading a large plan leaves: many mid-sized blocks freed, a few kept between them.
+blocks = [bytearray(4096) for _ in range(60_000)]
+kept = blocks[::500]
+del blocks
+before = rss_kb()
+released = release_free_memory()
+print(json.dumps({"before": before, "after": rss_kb(), "released": released, "n": len(kept)}))
+"""
+
+
+def test_free_memory_kept_by_the_settings_is_given_back_on_request() -> None:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "GLIBC_"))}
+    done = subprocess.run(
+        [sys.executable, "-c", RELEASE_CHILD],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        env=environ,
+    )
+    result = json.loads(done.stdout)
+    assert result["released"] is True
+    assert result["before"] - result["after"] > 150_000  # of ≈240 MB freed, in KB

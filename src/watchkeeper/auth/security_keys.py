@@ -8,44 +8,36 @@ within ``CHALLENGE_TTL``.
 The relying party is the host people open Watchkeeper at: ``WATCHKEEPER_PUBLIC_URL`` when
 set, else the URL of the request. Keys registered under one host name do not work under
 another, so set the public URL when Watchkeeper sits behind a proxy.
+
+``webauthn`` (with pyOpenSSL, ≈12 MB resident) is imported by the ceremonies themselves:
+a server where nobody registers or uses a key never loads it.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
-from webauthn import (
-    generate_authentication_options,
-    generate_registration_options,
-    options_to_json,
-    verify_authentication_response,
-    verify_registration_response,
-)
-from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
-from webauthn.helpers.exceptions import WebAuthnException
-from webauthn.helpers.structs import (
-    AuthenticatorSelectionCriteria,
-    AuthenticatorTransport,
-    PublicKeyCredentialDescriptor,
-    ResidentKeyRequirement,
-    UserVerificationRequirement,
-)
 
 from watchkeeper.exceptions import WatchkeeperError
+
+if TYPE_CHECKING:
+    from webauthn.helpers.structs import PublicKeyCredentialDescriptor
 from watchkeeper.store.tables import User, WebAuthnCredential, WebSession, utcnow
 
 RP_NAME = "Watchkeeper"
 CHALLENGE_TTL = 300  # seconds
 TIMEOUT_MS = 120_000
 MAX_NAME = 100
-_TRANSPORTS = {t.value for t in AuthenticatorTransport}
+TRANSPORTS = frozenset({"ble", "cable", "hybrid", "internal", "nfc", "smart-card", "usb"})
+"""WebAuthn's authenticator transports (``webauthn``'s ``AuthenticatorTransport``)."""
 
 
 class SecurityKeyError(WatchkeeperError):
@@ -86,16 +78,27 @@ def list_keys(db: Session, user_id: int) -> list[WebAuthnCredential]:
     )
 
 
+def _to_base64url(raw: bytes) -> str:
+    """Unpadded base64url, as WebAuthn spells binary values."""
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def _from_base64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
 def count_keys(db: Session, user_id: int) -> int:
     return db.scalar(select(func.count()).where(WebAuthnCredential.user_id == user_id)) or 0
 
 
 def _descriptors(keys: list[WebAuthnCredential]) -> list[PublicKeyCredentialDescriptor]:
+    from webauthn.helpers.structs import AuthenticatorTransport, PublicKeyCredentialDescriptor
+
     return [
         PublicKeyCredentialDescriptor(
-            id=base64url_to_bytes(k.credential_id),
+            id=_from_base64url(k.credential_id),
             transports=[
-                AuthenticatorTransport(t) for t in k.transports.split(",") if t in _TRANSPORTS
+                AuthenticatorTransport(t) for t in k.transports.split(",") if t in TRANSPORTS
             ]
             or None,
         )
@@ -110,7 +113,7 @@ def _remember(db: Session, session_id: str, ceremony: str, challenge: bytes) -> 
     row.challenge = json.dumps(
         {
             "ceremony": ceremony,
-            "challenge": bytes_to_base64url(challenge),
+            "challenge": _to_base64url(challenge),
             "expires": int(time.time()) + CHALLENGE_TTL,
         }
     )
@@ -139,12 +142,19 @@ def _take_challenge(db: Session, session_id: str, ceremony: str) -> bytes:
         raise SecurityKeyError("no security key request is pending; try again")
     if pending.get("ceremony") != ceremony or int(pending.get("expires", 0)) < time.time():
         raise SecurityKeyError("the security key request expired; try again")
-    return base64url_to_bytes(str(pending["challenge"]))
+    return _from_base64url(str(pending["challenge"]))
 
 
 def registration_options(db: Session, session_id: str, user: User, rp: RelyingParty) -> str:
     """Return the JSON options for ``navigator.credentials.create()`` and remember the
     challenge in the session ``session_id``."""
+    from webauthn import generate_registration_options, options_to_json
+    from webauthn.helpers.structs import (
+        AuthenticatorSelectionCriteria,
+        ResidentKeyRequirement,
+        UserVerificationRequirement,
+    )
+
     options = generate_registration_options(
         rp_id=rp.rp_id,
         rp_name=RP_NAME,
@@ -175,6 +185,9 @@ def verify_registration(
     name: str = "",
 ) -> WebAuthnCredential:
     """Check the browser's answer to the registration options; store and return the key."""
+    from webauthn import verify_registration_response
+    from webauthn.helpers.exceptions import WebAuthnException
+
     challenge = _take_challenge(db, session_id, "register")
     try:
         verified = verify_registration_response(
@@ -185,7 +198,7 @@ def verify_registration(
         )
     except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
         raise SecurityKeyError(f"the security key's answer was not accepted ({exc})") from None
-    credential_id = bytes_to_base64url(verified.credential_id)
+    credential_id = _to_base64url(verified.credential_id)
     if db.scalar(
         select(WebAuthnCredential.id).where(WebAuthnCredential.credential_id == credential_id)
     ):
@@ -195,10 +208,10 @@ def verify_registration(
     key = WebAuthnCredential(
         user_id=user_id,
         credential_id=credential_id,
-        public_key=bytes_to_base64url(verified.credential_public_key),
+        public_key=_to_base64url(verified.credential_public_key),
         sign_count=verified.sign_count,
         transports=",".join(
-            t for t in (transports if isinstance(transports, list) else []) if t in _TRANSPORTS
+            t for t in (transports if isinstance(transports, list) else []) if t in TRANSPORTS
         )[:200],
         name=clean_name(name, f"Security key {count_keys(db, user_id) + 1}"),
     )
@@ -210,6 +223,9 @@ def verify_registration(
 def authentication_options(db: Session, session_id: str, user_id: int, rp: RelyingParty) -> str:
     """Return the JSON options for ``navigator.credentials.get()`` for the user's keys and
     remember the challenge; raise SecurityKeyError when the user has no key."""
+    from webauthn import generate_authentication_options, options_to_json
+    from webauthn.helpers.structs import UserVerificationRequirement
+
     keys = list_keys(db, user_id)
     if not keys:
         raise SecurityKeyError("you have no security key registered")
@@ -232,6 +248,9 @@ def verify_authentication(
 ) -> WebAuthnCredential:
     """Check the browser's answer to the authentication options; return the key used
     (its signature counter and last use updated)."""
+    from webauthn import verify_authentication_response
+    from webauthn.helpers.exceptions import WebAuthnException
+
     challenge = _take_challenge(db, session_id, "authenticate")
     raw_id = credential.get("id") or credential.get("rawId")
     key = db.scalar(
@@ -248,7 +267,7 @@ def verify_authentication(
             expected_challenge=challenge,
             expected_rp_id=rp.rp_id,
             expected_origin=rp.origin,
-            credential_public_key=base64url_to_bytes(key.public_key),
+            credential_public_key=_from_base64url(key.public_key),
             credential_current_sign_count=key.sign_count,
         )
     except (WebAuthnException, ValueError, TypeError, KeyError) as exc:

@@ -31,6 +31,7 @@ from watchkeeper.checks.history import Result, load_states, write_batch
 from watchkeeper.checks.interface import CheckConfig, CheckType, Outcome, UsesStore
 from watchkeeper.checks.interface import registry as check_registry
 from watchkeeper.checks.state import CheckState, advance
+from watchkeeper.store.kind_version import KindVersion, kind_version
 from watchkeeper.store.tables import StoredObject, utcnow
 from watchkeeper.telemetry import (
     CHECK_DURATION,
@@ -99,15 +100,25 @@ class CheckRunner:
         self._stopping = asyncio.Event()
         self._wakeup = asyncio.Event()
         self._flush_soon = False
+        self._version: KindVersion | None = None  # of the stored checks last read
 
     # -- configuration -----------------------------------------------------------------------
 
-    def _read_specs(self) -> tuple[dict[str, dict[str, Any]], dict[str, CheckState]]:
+    def _read_specs(self) -> tuple[dict[str, dict[str, Any]] | None, dict[str, CheckState]]:
+        """The stored specs by name, or None when they have not changed since the last read;
+        and the stored states on the first read."""
         with self._sessions() as db:
-            specs = {
-                o.name: o.spec
-                for o in db.scalars(select(StoredObject).where(StoredObject.kind == "checks"))
-            }
+            version = kind_version(db, "checks")
+            specs: dict[str, dict[str, Any]] | None = None
+            if version != self._version:
+                specs = dict(
+                    db.execute(
+                        select(StoredObject.name, StoredObject.spec).where(
+                            StoredObject.kind == "checks"
+                        )
+                    ).all()
+                )
+                self._version = version
             states = load_states(db) if not self._states else {}
         return specs, states
 
@@ -116,6 +127,8 @@ class CheckRunner:
         specs, states = await asyncio.to_thread(self._read_specs)
         for name, state in states.items():
             self._states.setdefault(name, state)
+        if specs is None:
+            return
         now = time.monotonic()
         for name in set(self._checks) - set(specs):
             del self._checks[name]  # its heap entry is dropped when it comes up

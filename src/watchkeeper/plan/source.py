@@ -90,6 +90,30 @@ def format_path(path: Path_) -> str:
     return out
 
 
+def _compose(text: str) -> yaml.Node | None:
+    """The document's node tree; raise yaml.YAMLError on a syntax error.
+
+    libyaml's parser composes a plan of ten thousand checks in half the time and with a
+    third less memory than PyYAML's own (which keeps a mark object per token), with the
+    same nodes and marks. Its error messages are terser (a tab is "a character that cannot
+    start any token"), so a document it rejects is parsed again by PyYAML for the error.
+    """
+    fast = getattr(yaml, "CSafeLoader", None)
+    if fast is not None:
+        try:
+            return _single_node(fast(text))
+        except yaml.YAMLError:
+            pass  # parsed again below, for PyYAML's message
+    return _single_node(yaml.SafeLoader(text))
+
+
+def _single_node(loader: Any) -> yaml.Node | None:
+    try:
+        return loader.get_single_node()  # type: ignore[no-any-return]
+    finally:
+        loader.dispose()
+
+
 def _is_custom_tag(tag: str) -> bool:
     return tag.startswith("!") and not tag.startswith("!!")
 
@@ -220,11 +244,7 @@ def parse_plan_text(
     doc = SourceDocument(file=file, data=None)
     builder = _Builder(doc, env or {}, base_dir or Path.cwd())
     try:
-        loader = yaml.SafeLoader(text)
-        try:
-            node = loader.get_single_node()
-        finally:
-            loader.dispose()
+        node = _compose(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         pos = Position(mark.line + 1, mark.column + 1) if mark else None

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from watchkeeper.auth.audit import Actor
 from watchkeeper.auth.secrets import SecretBox
 from watchkeeper.plan import sealing
+from watchkeeper.runtime import malloc_tuning
 from watchkeeper.settings import Settings
 from watchkeeper.store.engine import make_engine, session_factory
 from watchkeeper.store.tables import Meta, utcnow
@@ -100,6 +101,8 @@ class AppContext:
             changes = apply_plan(db, loaded, actor=actor)
             db.execute(delete(Meta).where(Meta.key == PLAN_ERROR_KEY))
             db.commit()
+        del loaded
+        malloc_tuning.release_free_memory()  # what loading and applying it left free
         log.info(
             "plan applied: %d created, %d updated, %d deleted, %d unchanged",
             changes.count("create"),

@@ -66,3 +66,19 @@ def keep_freed_memory(retain_bytes: int = RETAIN_BYTES) -> bool:
     if not done:
         log.warning("the C allocator refused the server's memory settings")
     return done
+
+
+def release_free_memory(keep_bytes: int = 0) -> bool:
+    """Give the C heap's free pages back to the system, keeping up to ``keep_bytes`` free at
+    its top (glibc's ``malloc_trim``); return whether any memory was released.
+
+    Free memory *inside* the heap, between blocks still in use, is never returned by glibc
+    on its own: after applying a plan of ten thousand checks, ≈40 MB of it stayed resident
+    for the life of the server. Call this after such work; it costs a few milliseconds.
+    """
+    if not is_glibc():
+        return False
+    trim = ctypes.CDLL(None).malloc_trim
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return bool(trim(keep_bytes))

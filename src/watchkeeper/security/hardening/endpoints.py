@@ -45,10 +45,12 @@ def plan_endpoints(db: Session) -> list[Endpoint]:
     """The monitored TLS endpoints, by pseudo-host name; an http check's URL (for HSTS) is
     the first one in name order."""
     merged: dict[tuple[str, int], Endpoint] = {}
-    for obj in db.scalars(
-        select(StoredObject).where(StoredObject.kind == "checks").order_by(StoredObject.name)
+    for name, spec in db.execute(
+        select(StoredObject.name, StoredObject.spec)
+        .where(StoredObject.kind == "checks")
+        .order_by(StoredObject.name)
     ):
-        found = _from_spec(obj.name, obj.spec)
+        found = _from_spec(name, spec)
         if found is None:
             continue
         key = (found.host.lower(), found.port)
@@ -79,7 +81,13 @@ def own_endpoint(settings: Settings) -> Endpoint | None:
 def audited_endpoints(db: Session, settings: Settings | None) -> list[Endpoint]:
     """The plan's endpoints and this server's own listener (``settings``; unless a plan
     check names the same host and port), by pseudo-host name."""
-    found = {e.name: e for e in plan_endpoints(db)}
+    return with_own_endpoint(plan_endpoints(db), settings)
+
+
+def with_own_endpoint(planned: list[Endpoint], settings: Settings | None) -> list[Endpoint]:
+    """``planned`` (from :func:`plan_endpoints`) and this server's own listener, unless a
+    plan check names the same host and port, by pseudo-host name."""
+    found = {e.name: e for e in planned}
     own = own_endpoint(settings) if settings is not None else None
     if own is not None and own.name not in found:  # a plan check of it: audited already
         found[own.name] = own

@@ -33,10 +33,12 @@ from watchkeeper.security.hardening.audits import (
     server_host,
     server_profile,
 )
-from watchkeeper.security.hardening.endpoints import audited_endpoints
+from watchkeeper.security.hardening.endpoints import plan_endpoints, with_own_endpoint
+from watchkeeper.security.hardening.interface import Endpoint
 from watchkeeper.security.hardening.runner import Report
 from watchkeeper.security.section import SectionUnreadable, load_section
 from watchkeeper.settings import Settings
+from watchkeeper.store.kind_version import KindVersion, kind_version
 from watchkeeper.store.tables import utcnow
 
 log = logging.getLogger(__name__)
@@ -70,6 +72,15 @@ class HardeningService(PeriodicService):
             start_delay=start_delay,
         )
         self._pruned_at: datetime | None = None
+        self._planned: tuple[KindVersion, list[Endpoint]] | None = None
+
+    def _plan_endpoints(self, db: Session) -> list[Endpoint]:
+        """The plan's endpoints, read again only when the stored checks changed: each pass
+        would otherwise decode every check's spec (ten thousand of them, every minute)."""
+        version = kind_version(db, "checks")
+        if self._planned is None or self._planned[0] != version:
+            self._planned = (version, plan_endpoints(db))
+        return self._planned[1]
 
     async def run_once(self) -> list[Report]:
         """Run what is due, record it, refresh the gauges; return the new reports."""
@@ -80,7 +91,7 @@ class HardeningService(PeriodicService):
         host = server_host()
         with self._sessions() as db:
             applied = server_profile(db)
-            endpoints = audited_endpoints(db, self._settings)
+            endpoints = with_own_endpoint(self._plan_endpoints(db), self._settings)
             names = [host, *(e.name for e in endpoints)]
             last = runs.last_ran(db, names)
             asked = requests(db, names)

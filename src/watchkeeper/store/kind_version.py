@@ -1,0 +1,34 @@
+"""A cheap token that changes whenever the stored objects of one kind change.
+
+The check runner and the alert evaluator look for new, changed and removed checks every few
+seconds. Reading and decoding ten thousand stored specs each time costs tens of megabytes
+of short-lived objects (and the heap fragmentation they leave); this token costs one indexed
+aggregate query, so they read the specs only when it moves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from watchkeeper.store.tables import StoredObject
+
+KindVersion = tuple[Any, ...]
+
+
+def kind_version(db: Session, kind: str) -> KindVersion:
+    """The number of objects of ``kind``, their highest id and latest ``updated_at``.
+
+    An added object raises the count, the highest id or (where the database reuses a freed
+    id) the latest ``updated_at``; a removed one lowers the count; a changed one moves the
+    latest ``updated_at``, which every write of a spec sets (ORM and Core updates alike;
+    re-sealing a spec under a new key keeps the decoded spec, and its ``updated_at``).
+    """
+    row = db.execute(
+        select(func.count(), func.max(StoredObject.id), func.max(StoredObject.updated_at)).where(
+            StoredObject.kind == kind
+        )
+    ).one()
+    return tuple(row)

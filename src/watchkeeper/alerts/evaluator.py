@@ -174,7 +174,9 @@ class AlertEvaluator:
         checks_version = kind_version(db, "checks")
         if checks_version != self._checks_version:  # ten thousand specs: read them on change
             rows = db.execute(
-                select(StoredObject.name, StoredObject.spec).where(StoredObject.kind == "checks")
+                select(StoredObject.name, StoredObject.spec)
+                .where(StoredObject.kind == "checks")
+                .execution_options(yield_per=500)
             )
             self._checks = {  # only what check_labels reads: whole specs weigh tens of MB
                 name: {k: spec.get(k) for k in _LABEL_FIELDS} for name, spec in rows

@@ -49,6 +49,7 @@ def plan_endpoints(db: Session) -> list[Endpoint]:
         select(StoredObject.name, StoredObject.spec)
         .where(StoredObject.kind == "checks")
         .order_by(StoredObject.name)
+        .execution_options(yield_per=500)  # ten thousand decoded specs at once weigh MBs
     ):
         found = _from_spec(name, spec)
         if found is None:

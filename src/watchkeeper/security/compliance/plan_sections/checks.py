@@ -27,13 +27,17 @@ from watchkeeper.store.tables import CheckStatus, StoredObject
 
 
 def evaluate(db: Session, live: Live) -> SectionResult:
-    # Rows of the columns read, not ORM objects: this runs every minute over every check.
-    objects = db.execute(
-        select(StoredObject.name, StoredObject.spec, StoredObject.created_at).where(
-            StoredObject.kind == "checks"
+    # What is judged of each check, read a few hundred specs at a time: this runs every
+    # minute, and ten thousand decoded specs at once weigh tens of megabytes.
+    declared = [
+        (name, spec.get("type") == "heartbeat", check_interval(spec), check_allowance(spec), made)
+        for name, spec, made in db.execute(
+            select(StoredObject.name, StoredObject.spec, StoredObject.created_at)
+            .where(StoredObject.kind == "checks")
+            .execution_options(yield_per=500)
         )
-    ).all()
-    if not objects:
+    ]
+    if not declared:
         return not_in_plan("checks")
     states = {
         s.name: s
@@ -49,20 +53,19 @@ def evaluate(db: Session, live: Live) -> SectionResult:
     }
     tally = Tally("checks")
     up = down = stopped = heartbeats = waiting = 0
-    for obj in sorted(objects, key=lambda o: o.name):
-        link = f"/checks/{quote(obj.name, safe='')}"
-        kind = "heartbeat" if obj.spec.get("type") == "heartbeat" else "check"
-        heartbeats += kind == "heartbeat"
-        interval, allowed = check_interval(obj.spec), check_allowance(obj.spec)
-        state = states.get(obj.name)
+    for name, is_heartbeat, interval, allowed, created_at in sorted(declared):
+        link = f"/checks/{quote(name, safe='')}"
+        kind = "heartbeat" if is_heartbeat else "check"
+        heartbeats += is_heartbeat
+        state = states.get(name)
         last_run = state.last_run_at if state is not None else None
         if last_run is None:
-            if live.now - obj.created_at > allowed:
+            if live.now - created_at > allowed:
                 stopped += 1
                 tally.failed(
                     kind,
-                    obj.name,
-                    f"never ran since it was declared {span(live.now - obj.created_at)} ago",
+                    name,
+                    f"never ran since it was declared {span(live.now - created_at)} ago",
                     link,
                 )
             else:
@@ -73,7 +76,7 @@ def evaluate(db: Session, live: Live) -> SectionResult:
             stopped += 1
             tally.failed(
                 kind,
-                obj.name,
+                name,
                 f"last ran {span(live.now - last_run)} ago (every {every(interval)}): the runner "
                 "is not running it",
                 link,
@@ -84,13 +87,13 @@ def evaluate(db: Session, live: Live) -> SectionResult:
             what = "late or failed" if kind == "heartbeat" else "down"
             since = f" since {at(state.changed_at)}" if state.changed_at else ""
             detail = f": {state.last_message}" if state.last_message else ""
-            tally.failed(kind, obj.name, f"{what}{since}{detail}", link)
+            tally.failed(kind, name, f"{what}{since}{detail}", link)
             continue
         up += 1
         tally.passed()
     beats = f" ({plural(heartbeats, 'heartbeat')})" if heartbeats else ""
     tally.say(
-        f"{plural(len(objects), 'check')} declared{beats}; "
+        f"{plural(len(declared), 'check')} declared{beats}; "
         f"{up} ran on time and {'is' if up == 1 else 'are'} up."
     )
     if waiting:

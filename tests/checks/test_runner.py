@@ -194,8 +194,9 @@ def test_removed_checks_stop_running(sessions: sessionmaker[Session], listening_
 
 
 def test_reload_revalidates_changed_checks_only(sessions: sessionmaker[Session]) -> None:
-    """The runner keeps a digest of each stored spec, not the spec: an unchanged check keeps
-    its configuration on reload, a changed one is validated again, a removed one leaves."""
+    """The runner keeps each stored spec as compact JSON, not its validated configuration: an
+    unchanged check keeps its entry on reload, a changed one is validated again, a removed
+    one leaves; each run validates the spec it keeps."""
     one = "  - {name: one, type: tcp, host: 127.0.0.1, port: 9, interval: 1h}\n"
     two = "  - {name: two, type: tcp, host: 127.0.0.1, port: 9, interval: 1h}\n"
     declare(sessions, one + two)
@@ -203,14 +204,15 @@ def test_reload_revalidates_changed_checks_only(sessions: sessionmaker[Session])
     async def scenario() -> None:
         runner = CheckRunner(sessions)
         await runner.reload()
-        before = {name: entry.config for name, entry in runner._checks.items()}
+        before = dict(runner._checks)
         specs, _ = runner._read_specs()
         assert specs is None  # nothing changed in the store: no spec is read at all
         declare(sessions, one + two.replace("port: 9", "port: 10"))
         await runner.reload()
-        assert runner._checks["one"].config is before["one"]
-        assert runner._checks["two"].config is not before["two"]
-        assert runner._checks["two"].config.port == 10
+        assert runner._checks["one"] is before["one"]
+        assert runner._checks["two"] is not before["two"]
+        assert runner._checks["two"].config().port == 10  # type: ignore[attr-defined]
+        assert len(runner._checks["two"].spec) < 400  # bytes: what it keeps of the check
         declare(sessions, one)
         await runner.reload()
         assert set(runner._checks) == {"one"}

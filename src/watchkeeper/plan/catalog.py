@@ -93,39 +93,55 @@ def _sealed(kind: str, clean: dict[str, Any]) -> dict[str, Any]:
     return sealing.seal(clean, sealing.secret_paths(_adapter(kind).validate_python(clean)))
 
 
+def stored_secret_paths(kind: str, name: str, spec: Any) -> list[sealing.Path] | None:
+    """Where the (opened) spec of stored object ``kind``/``name`` holds secret values; None
+    when it does not validate."""
+    try:
+        if kind in collection_kinds():
+            return list(sealing.secret_paths(_adapter(kind).validate_python(spec)))
+        section = Plan.model_fields[name].annotation  # a section's settings
+        model = section.model_validate(spec)  # type: ignore[union-attr]
+    except (ValidationError, KeyError, AttributeError):
+        return None
+    return [p for p in sealing.secret_paths(model) if p and p[0] in spec]
+
+
 def seal_stored(db: Session) -> tuple[int, int]:
     """Seal the secret values of every stored object with the current key (values stored
     in clear by an earlier version, or sealed with a previous key); return (objects with
-    secrets, objects). The caller commits."""
-    kinds = collection_kinds()
+    secrets, objects). The caller commits.
+
+    Every plan apply runs this: the specs are read as stored (the column type would open
+    sealed values) a few hundred at a time, not ten thousand ORM objects at once."""
     with_secrets = total = 0
-    # The specs as stored (the column type opens sealed values; this does not).
-    raw: dict[int, Any] = dict(
-        db.execute(select(StoredObject.id, type_coerce(StoredObject.spec, JSON))).all()
+    rows = db.execute(
+        select(
+            StoredObject.id,
+            StoredObject.kind,
+            StoredObject.name,
+            type_coerce(StoredObject.spec, JSON),
+        ).execution_options(yield_per=500)
     )
-    for obj in db.scalars(select(StoredObject)):
+    reseal: list[tuple[int, dict[str, Any]]] = []
+    for object_id, kind, name, stored in rows:
         total += 1
-        try:
-            if obj.kind in kinds:
-                model = _adapter(obj.kind).validate_python(obj.spec)
-                paths = list(sealing.secret_paths(model))
-            else:  # a section's settings
-                section = Plan.model_fields[obj.name].annotation
-                model = section.model_validate(obj.spec)  # type: ignore[union-attr]
-                paths = [p for p in sealing.secret_paths(model) if p and p[0] in obj.spec]
-        except (ValidationError, KeyError):
-            log.warning("stored object %s/%s does not validate; left as it is", obj.kind, obj.name)
+        spec = sealing.open_all(copy.deepcopy(stored))
+        paths = stored_secret_paths(kind, name, spec)
+        if paths is None:
+            log.warning("stored object %s/%s does not validate; left as it is", kind, name)
             continue
         if paths:
             with_secrets += 1
-        if sealing.needs_sealing(raw.get(obj.id), paths):
-            # A Core update: the object did not change, so neither does its updated_at.
-            db.execute(
-                update(StoredObject)
-                .where(StoredObject.id == obj.id)
-                .values(spec=sealing.seal(obj.spec, paths), updated_at=StoredObject.updated_at)
-                .execution_options(synchronize_session=False)
-            )
+        if sealing.needs_sealing(stored, paths):
+            reseal.append((object_id, sealing.seal(spec, paths)))
+    for object_id, sealed in reseal:  # once the reading is done
+        # A Core update: the object did not change, so neither does its updated_at.
+        db.execute(
+            update(StoredObject)
+            .where(StoredObject.id == object_id)
+            .values(spec=sealed, updated_at=StoredObject.updated_at)
+            .execution_options(synchronize_session=False)
+        )
     return with_secrets, total
 
 

@@ -7,18 +7,16 @@ from __future__ import annotations
 import copy
 import ipaddress
 from datetime import datetime
-from functools import cache
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import Field
 from sqlalchemy import JSON, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from watchkeeper.globs import matches_any
 from watchkeeper.plan import sealing
-from watchkeeper.plan.catalog import collection_kinds
-from watchkeeper.plan.models import Plan
+from watchkeeper.plan.catalog import stored_secret_paths
 from watchkeeper.plan.types import format_duration
 from watchkeeper.security.compliance.evidence.interface import (
     Evidence,
@@ -202,24 +200,6 @@ def tls_on_endpoints(db: Session, params: TlsParams, now: datetime) -> Evidence:
     return Evidence(verdict(all_facts), summary + ".", tuple(all_facts[:MAX_FACTS]))
 
 
-@cache
-def _adapter(kind: str) -> TypeAdapter[Any]:
-    return TypeAdapter(collection_kinds()[kind])
-
-
-def _secret_paths(kind: str, name: str, spec: Any) -> list[tuple[str | int, ...]] | None:
-    """Where the spec of object ``kind``/``name`` holds secret values (None when it does not
-    validate)."""
-    try:
-        if kind in collection_kinds():
-            return list(sealing.secret_paths(_adapter(kind).validate_python(spec)))
-        section = Plan.model_fields[name].annotation
-        model = section.model_validate(spec)  # type: ignore[union-attr]
-    except (ValidationError, KeyError, AttributeError):
-        return None
-    return [p for p in sealing.secret_paths(model) if p and p[0] in spec]
-
-
 def _at(value: Any, path: tuple[str | int, ...]) -> Any:
     for step in path:
         try:
@@ -245,7 +225,7 @@ def secrets_encrypted(db: Session, params: NoParams, now: datetime) -> Evidence:
     unreadable: list[Fact] = []
     sealed = objects = 0
     for kind, name, stored in rows:
-        paths = _secret_paths(kind, name, sealing.open_all(copy.deepcopy(stored)))
+        paths = stored_secret_paths(kind, name, sealing.open_all(copy.deepcopy(stored)))
         if paths is None:
             unreadable.append(Fact(f"{kind}/{name}", "unknown", "does not validate"))
             continue

@@ -473,3 +473,23 @@ def test_export_uses_the_name_of_the_last_apply(db: Session) -> None:
     apply(db, PLAN)
     apply(db, PLAN.replace("name: prod", "name: staging"))
     assert yaml.safe_load(export_plan(db))["name"] == "staging"
+
+
+def test_updates_and_deletes_of_more_objects_than_one_load_chunk(db: Session) -> None:
+    """Objects an apply changes are loaded a chunk at a time: every one of them is written."""
+    from watchkeeper.plan.apply import LOAD_CHUNK
+
+    count = LOAD_CHUNK + 7
+
+    def plan(port: int) -> str:
+        return "checks:\n" + "".join(
+            f"  - {{name: c{i}, type: tcp, host: 127.0.0.1, port: {port}}}\n" for i in range(count)
+        )
+
+    assert len(actions(apply(db, plan(1)))) == count
+    changed = apply(db, plan(2))
+    assert {a for a, _, _ in actions(changed)} == {"update"} and len(changed.changes) == count
+    assert {o.spec["port"] for o in stored(db).values()} == {2}
+    removed = apply(db, "checks: []\n")
+    assert {a for a, _, _ in actions(removed)} == {"delete"} and len(removed.changes) == count
+    assert stored(db) == {}

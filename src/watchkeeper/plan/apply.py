@@ -53,12 +53,25 @@ def _changed_fields(old: dict[str, Any], new: dict[str, Any]) -> tuple[str, ...]
     return tuple(sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k)))
 
 
-def diff_plan(db: Session, loaded: LoadedPlan) -> PlanDiff:
-    """Return what applying ``loaded`` would change in the store."""
-    stored = {(o.kind, o.name): o for o in db.scalars(select(StoredObject))}
+def _stored(db: Session) -> dict[tuple[str, str], Any]:
+    """What the diff needs of every stored object, as rows (not ORM objects: with ten
+    thousand checks those weighed tens of megabytes at every apply)."""
+    rows = db.execute(
+        select(
+            StoredObject.id,
+            StoredObject.kind,
+            StoredObject.name,
+            StoredObject.managed,
+            StoredObject.spec,
+        )
+    )
+    return {(row.kind, row.name): row for row in rows}
+
+
+def _diff(records: list[ObjectRecord], stored: dict[tuple[str, str], Any]) -> PlanDiff:
     result = PlanDiff()
     wanted: set[tuple[str, str]] = set()
-    for rec in plan_objects(loaded.plan):
+    for rec in records:
         key = (rec.kind, rec.name)
         wanted.add(key)
         old = stored.get(key)
@@ -74,13 +87,19 @@ def diff_plan(db: Session, loaded: LoadedPlan) -> PlanDiff:
             )
         else:
             result.unchanged += 1
-    for key, obj in sorted(stored.items()):
-        if obj.managed and key not in wanted:
-            result.changes.append(Change("delete", obj.kind, obj.name))
+    for key, row in sorted(stored.items()):
+        if row.managed and key not in wanted:
+            result.changes.append(Change("delete", row.kind, row.name))
     return result
 
 
+def diff_plan(db: Session, loaded: LoadedPlan) -> PlanDiff:
+    """Return what applying ``loaded`` would change in the store."""
+    return _diff(list(plan_objects(loaded.plan)), _stored(db))
+
+
 AUDIT_MAX_CHANGES = 500  # more are counted, not listed, in the audit entry
+LOAD_CHUNK = 500  # stored objects loaded at once for an update or a delete
 
 
 def apply_plan(db: Session, loaded: LoadedPlan, actor: str | Actor = "plan") -> PlanDiff:
@@ -91,17 +110,24 @@ def apply_plan(db: Session, loaded: LoadedPlan, actor: str | Actor = "plan") -> 
     deleted; objects made in the UI are left alone unless the plan declares the same name.
     """
     who = audit.actor_of(actor)
-    changes = diff_plan(db, loaded)
-    records = {(r.kind, r.name): r for r in plan_objects(loaded.plan)}
-    stored = {(o.kind, o.name): o for o in db.scalars(select(StoredObject))}
+    declared = list(plan_objects(loaded.plan))
+    stored = _stored(db)
+    changes = _diff(declared, stored)
+    records = {(r.kind, r.name): r for r in declared}
+    touched = [stored[(c.kind, c.name)].id for c in changes.changes if c.action != "create"]
+    objects: dict[int, StoredObject] = {}
+    for start in range(0, len(touched), LOAD_CHUNK):
+        chunk = touched[start : start + LOAD_CHUNK]
+        objects.update(
+            (o.id, o) for o in db.scalars(select(StoredObject).where(StoredObject.id.in_(chunk)))
+        )
     for change in changes.changes:
         key = (change.kind, change.name)
         if change.action == "delete":
-            db.delete(stored[key])
+            db.delete(objects[stored[key].id])
             continue
         rec = records[key]
-        obj = stored.get(key)
-        if obj is None:
+        if change.action == "create":
             db.add(
                 StoredObject(
                     kind=rec.kind,
@@ -112,6 +138,7 @@ def apply_plan(db: Session, loaded: LoadedPlan, actor: str | Actor = "plan") -> 
                 )
             )
         else:
+            obj = objects[stored[key].id]
             obj.spec, obj.managed, obj.updated_by, obj.updated_at = (
                 sealing.seal(rec.spec, rec.secrets),
                 True,

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -34,20 +35,25 @@ print(json.dumps({"applied": applied, "faults": faults}))
 """
 
 
-def run_child(mode: str, **env: str) -> tuple[bool | None, list[int]]:
-    """Run CHILD; return whether the settings were applied and each round's page faults."""
+def child_result(code: str, *args: str, **env: str) -> dict[str, Any]:
+    """Run ``code`` in a child process without the allocator settings of this one's
+    environment; return the JSON it printed."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "GLIBC_"))}
-    # 4 KB pages, so that a fresh block costs one fault per page whatever THP is set to.
-    environ |= {"NUMPY_MADVISE_HUGEPAGE": "0", **env}
     done = subprocess.run(
-        [sys.executable, "-c", CHILD, mode],
+        [sys.executable, "-c", code, *args],
         capture_output=True,
         text=True,
         check=True,
         timeout=60,
-        env=environ,
+        env=environ | env,
     )
-    result = json.loads(done.stdout)
+    return dict(json.loads(done.stdout))
+
+
+def run_child(mode: str, **env: str) -> tuple[bool | None, list[int]]:
+    """Run CHILD; return whether the settings were applied and each round's page faults."""
+    # 4 KB pages, so that a fresh block costs one fault per page whatever THP is set to.
+    result = child_result(CHILD, mode, NUMPY_MADVISE_HUGEPAGE="0", **env)
     return result["applied"], [int(f) for f in result["faults"]]
 
 
@@ -85,15 +91,6 @@ print(json.dumps({"before": before, "after": rss_kb(), "released": released, "n"
 
 
 def test_free_memory_kept_by_the_settings_is_given_back_on_request() -> None:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "GLIBC_"))}
-    done = subprocess.run(
-        [sys.executable, "-c", RELEASE_CHILD],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-        env=environ,
-    )
-    result = json.loads(done.stdout)
+    result = child_result(RELEASE_CHILD)
     assert result["released"] is True
     assert result["before"] - result["after"] > 150_000  # of ≈240 MB freed, in KB

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from watchkeeper.plan import catalog
 from watchkeeper.plan.apply import apply_plan
 from watchkeeper.plan.loader import load_plan_text
-from watchkeeper.store.kind_version import kind_version
+from watchkeeper.store.kind_version import KindCache, KindVersion, kind_version
 
 
 def apply(sessions: sessionmaker[Session], checks: str) -> None:
@@ -17,7 +17,7 @@ def apply(sessions: sessionmaker[Session], checks: str) -> None:
         db.commit()
 
 
-def version(sessions: sessionmaker[Session]) -> object:
+def version(sessions: sessionmaker[Session]) -> KindVersion:
     with sessions() as db:
         return kind_version(db, "checks")
 
@@ -49,3 +49,21 @@ def test_it_moves_on_every_change_of_the_kind_and_only_then(
     assert version(sessions) != swapped
     apply(sessions, A)  # b removed
     assert version(sessions)[0] == 1
+
+
+def test_a_kind_cache_computes_again_only_when_the_kind_changed(
+    sessions: sessionmaker[Session],
+) -> None:
+    calls: list[Session] = []
+
+    def compute(db: Session) -> int:
+        calls.append(db)
+        return len(calls)
+
+    cache = KindCache("checks", compute)
+    apply(sessions, A)
+    with sessions() as db:
+        assert cache.get(db) == cache.get(db) == 1
+    apply(sessions, A + B)
+    with sessions() as db:
+        assert cache.get(db) == 2

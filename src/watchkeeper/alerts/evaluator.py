@@ -37,7 +37,7 @@ from watchkeeper.metrics.promql.engine import Engine
 from watchkeeper.metrics.promql.errors import EvaluationError, PromQLError
 from watchkeeper.metrics.source import SeriesSource
 from watchkeeper.plan.objects import SETTINGS_KIND
-from watchkeeper.store.kind_version import KindVersion, kind_version
+from watchkeeper.store.kind_version import KindCache
 from watchkeeper.store.tables import Alert, AlertEvent, CheckStatus, StoredObject, utcnow
 from watchkeeper.telemetry import (
     ALERTS_ACTIVE,
@@ -111,6 +111,16 @@ def check_results(
     return out
 
 
+def _check_labels(db: Session) -> dict[str, dict[str, Any]]:
+    """Each check's label fields: only what check_labels reads (whole specs weigh tens of MB)."""
+    rows = db.execute(
+        select(StoredObject.name, StoredObject.spec)
+        .where(StoredObject.kind == "checks")
+        .execution_options(yield_per=500)
+    )
+    return {name: {k: spec.get(k) for k in _LABEL_FIELDS} for name, spec in rows}
+
+
 class AlertEvaluator:
     """A service: evaluates rules, records alert states, runs the dispatcher."""
 
@@ -141,7 +151,7 @@ class AlertEvaluator:
         self._rules: dict[str, AlertRule] = {}
         self._default_interval = timedelta(seconds=15)
         self._checks: dict[str, dict[str, Any]] = {}
-        self._checks_version: KindVersion | None = None
+        self._check_labels = KindCache("checks", _check_labels)
         self._active: dict[str, dict[str, Active]] = {}
         self._ids: dict[tuple[str, str], int] = {}
         self._written: dict[tuple[str, str], datetime] = {}
@@ -171,17 +181,7 @@ class AlertEvaluator:
                 {k: v for k, v in (settings or {}).items() if k == "evaluation_interval"}
             )
             self._default_interval = section.evaluation_interval
-        checks_version = kind_version(db, "checks")
-        if checks_version != self._checks_version:  # ten thousand specs: read them on change
-            rows = db.execute(
-                select(StoredObject.name, StoredObject.spec)
-                .where(StoredObject.kind == "checks")
-                .execution_options(yield_per=500)
-            )
-            self._checks = {  # only what check_labels reads: whole specs weigh tens of MB
-                name: {k: spec.get(k) for k in _LABEL_FIELDS} for name, spec in rows
-            }
-            self._checks_version = checks_version
+        self._checks = self._check_labels.get(db)  # ten thousand specs: read on change
         for name, rule in rules.items():
             old = self._rules.get(name)
             if rule.on_interval and (old is None or old.condition() != rule.condition()):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cache
@@ -93,9 +94,7 @@ def _sealed(kind: str, clean: dict[str, Any]) -> dict[str, Any]:
     return sealing.seal(clean, sealing.secret_paths(_adapter(kind).validate_python(clean)))
 
 
-def stored_secret_paths(kind: str, name: str, spec: Any) -> list[sealing.Path] | None:
-    """Where the (opened) spec of stored object ``kind``/``name`` holds secret values; None
-    when it does not validate."""
+def _secret_paths(kind: str, name: str, spec: Any) -> list[sealing.Path] | None:
     try:
         if kind in collection_kinds():
             return list(sealing.secret_paths(_adapter(kind).validate_python(spec)))
@@ -106,34 +105,53 @@ def stored_secret_paths(kind: str, name: str, spec: Any) -> list[sealing.Path] |
     return [p for p in sealing.secret_paths(model) if p and p[0] in spec]
 
 
-def seal_stored(db: Session) -> tuple[int, int]:
-    """Seal the secret values of every stored object with the current key (values stored
-    in clear by an earlier version, or sealed with a previous key); return (objects with
-    secrets, objects). The caller commits.
+@dataclass(frozen=True)
+class StoredSecrets:
+    """One stored object's spec as stored (its secret values sealed), opened, and where it
+    holds secret values (None when it does not validate)."""
 
-    Every plan apply runs this: the specs are read as stored (the column type would open
-    sealed values) a few hundred at a time, not ten thousand ORM objects at once."""
-    with_secrets = total = 0
+    id: int
+    kind: str
+    name: str
+    stored: Any
+    spec: Any
+    paths: list[sealing.Path] | None
+
+
+def stored_secrets(db: Session) -> Iterator[StoredSecrets]:
+    """Every stored object, by kind and name, with where its secrets are. The specs are read
+    as stored (the column type would open sealed values) a few hundred at a time: with ten
+    thousand checks, all of them at once weighed tens of megabytes."""
     rows = db.execute(
         select(
             StoredObject.id,
             StoredObject.kind,
             StoredObject.name,
             type_coerce(StoredObject.spec, JSON),
-        ).execution_options(yield_per=500)
+        )
+        .order_by(StoredObject.kind, StoredObject.name)
+        .execution_options(yield_per=500)
     )
-    reseal: list[tuple[int, dict[str, Any]]] = []
     for object_id, kind, name, stored in rows:
-        total += 1
         spec = sealing.open_all(copy.deepcopy(stored))
-        paths = stored_secret_paths(kind, name, spec)
-        if paths is None:
-            log.warning("stored object %s/%s does not validate; left as it is", kind, name)
+        yield StoredSecrets(object_id, kind, name, stored, spec, _secret_paths(kind, name, spec))
+
+
+def seal_stored(db: Session) -> tuple[int, int]:
+    """Seal the secret values of every stored object with the current key (values stored
+    in clear by an earlier version, or sealed with a previous key); return (objects with
+    secrets, objects). The caller commits. Every plan apply runs this."""
+    with_secrets = total = 0
+    reseal: list[tuple[int, dict[str, Any]]] = []
+    for obj in stored_secrets(db):
+        total += 1
+        if obj.paths is None:
+            log.warning("stored object %s/%s does not validate; left as it is", obj.kind, obj.name)
             continue
-        if paths:
+        if obj.paths:
             with_secrets += 1
-        if sealing.needs_sealing(stored, paths):
-            reseal.append((object_id, sealing.seal(spec, paths)))
+        if sealing.needs_sealing(obj.stored, obj.paths):
+            reseal.append((obj.id, sealing.seal(obj.spec, obj.paths)))
     for object_id, sealed in reseal:  # once the reading is done
         # A Core update: the object did not change, so neither does its updated_at.
         db.execute(

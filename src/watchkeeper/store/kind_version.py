@@ -8,7 +8,8 @@ aggregate query, so they read the specs only when it moves.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 from watchkeeper.store.tables import StoredObject
 
 KindVersion = tuple[Any, ...]
+T = TypeVar("T")
 
 
 def kind_version(db: Session, kind: str) -> KindVersion:
@@ -32,3 +34,19 @@ def kind_version(db: Session, kind: str) -> KindVersion:
         )
     ).one()
     return tuple(row)
+
+
+class KindCache(Generic[T]):
+    """What ``compute`` makes of the stored objects of ``kind``, made again only when
+    :func:`kind_version` moved since the last time."""
+
+    def __init__(self, kind: str, compute: Callable[[Session], T]) -> None:
+        self._kind = kind
+        self._compute = compute
+        self._cached: tuple[KindVersion, T] | None = None
+
+    def get(self, db: Session) -> T:
+        version = kind_version(db, self._kind)
+        if self._cached is None or self._cached[0] != version:
+            self._cached = (version, self._compute(db))
+        return self._cached[1]

@@ -34,11 +34,10 @@ from watchkeeper.security.hardening.audits import (
     server_profile,
 )
 from watchkeeper.security.hardening.endpoints import plan_endpoints, with_own_endpoint
-from watchkeeper.security.hardening.interface import Endpoint
 from watchkeeper.security.hardening.runner import Report
 from watchkeeper.security.section import SectionUnreadable, load_section
 from watchkeeper.settings import Settings
-from watchkeeper.store.kind_version import KindVersion, kind_version
+from watchkeeper.store.kind_version import KindCache
 from watchkeeper.store.tables import utcnow
 
 log = logging.getLogger(__name__)
@@ -72,15 +71,9 @@ class HardeningService(PeriodicService):
             start_delay=start_delay,
         )
         self._pruned_at: datetime | None = None
-        self._planned: tuple[KindVersion, list[Endpoint]] | None = None
-
-    def _plan_endpoints(self, db: Session) -> list[Endpoint]:
-        """The plan's endpoints, read again only when the stored checks changed: each pass
-        would otherwise decode every check's spec (ten thousand of them, every minute)."""
-        version = kind_version(db, "checks")
-        if self._planned is None or self._planned[0] != version:
-            self._planned = (version, plan_endpoints(db))
-        return self._planned[1]
+        # The plan's endpoints, read again only when the stored checks changed: each pass
+        # would otherwise decode every check's spec (ten thousand of them, every minute).
+        self._plan_endpoints = KindCache("checks", plan_endpoints)
 
     async def run_once(self) -> list[Report]:
         """Run what is due, record it, refresh the gauges; return the new reports."""
@@ -91,7 +84,7 @@ class HardeningService(PeriodicService):
         host = server_host()
         with self._sessions() as db:
             applied = server_profile(db)
-            endpoints = with_own_endpoint(self._plan_endpoints(db), self._settings)
+            endpoints = with_own_endpoint(self._plan_endpoints.get(db), self._settings)
             names = [host, *(e.name for e in endpoints)]
             last = runs.last_ran(db, names)
             asked = requests(db, names)

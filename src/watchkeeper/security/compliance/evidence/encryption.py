@@ -4,19 +4,18 @@ Watchkeeper stores is sealed by its secrets service)."""
 
 from __future__ import annotations
 
-import copy
 import ipaddress
 from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field
-from sqlalchemy import JSON, func, select, type_coerce
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from watchkeeper.globs import matches_any
 from watchkeeper.plan import sealing
-from watchkeeper.plan.catalog import stored_secret_paths
+from watchkeeper.plan.catalog import stored_secrets
 from watchkeeper.plan.types import format_duration
 from watchkeeper.security.compliance.evidence.interface import (
     Evidence,
@@ -214,30 +213,23 @@ def secrets_encrypted(db: Session, params: NoParams, now: datetime) -> Evidence:
     """Every secret Watchkeeper keeps is sealed (AES-256-GCM under a key derived from the
     installation's secret key): the secret values of the plan's objects (passwords, tokens,
     credentials in URLs) and the users' TOTP secrets, as they are in the store."""
-    # The specs as stored (the column type would open sealed values), a few hundred at a
-    # time: with ten thousand checks, all of them at once weighed tens of megabytes.
-    rows = db.execute(
-        select(StoredObject.kind, StoredObject.name, type_coerce(StoredObject.spec, JSON))
-        .order_by(StoredObject.kind, StoredObject.name)
-        .execution_options(yield_per=500)
-    )
     clear: list[Fact] = []
     unreadable: list[Fact] = []
     sealed = objects = 0
-    for kind, name, stored in rows:
-        paths = stored_secret_paths(kind, name, sealing.open_all(copy.deepcopy(stored)))
-        if paths is None:
-            unreadable.append(Fact(f"{kind}/{name}", "unknown", "does not validate"))
+    for obj in stored_secrets(db):
+        where = f"{obj.kind}/{obj.name}"
+        if obj.paths is None:
+            unreadable.append(Fact(where, "unknown", "does not validate"))
             continue
-        values = [(p, _at(stored, p)) for p in paths]
+        values = [(p, _at(obj.stored, p)) for p in obj.paths]
         values = [(p, v) for p, v in values if isinstance(v, str) and v]
         objects += 1 if values else 0
         for path, value in values:
             if sealing.is_sealed(value):
                 sealed += 1
             else:
-                where = ".".join(str(p) for p in path)
-                clear.append(Fact(f"{kind}/{name}", "fail", f"{where} is stored in clear"))
+                field_path = ".".join(str(p) for p in path)
+                clear.append(Fact(where, "fail", f"{field_path} is stored in clear"))
     totp = list(db.scalars(select(TotpCredential.secret_enc)))
     totp_sealed = sum(1 for v in totp if sealing.is_sealed(v))
     total = sealed + len(clear)
